@@ -1,0 +1,3 @@
+from voca_cn.cli import main
+
+raise SystemExit(main())

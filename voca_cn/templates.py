@@ -1,0 +1,240 @@
+"""Templates: a neutral head mesh with an ARKit blendshape basis (the linear decoder).
+
+A template file is an ``.npz`` (format version 1) holding
+
+==================  ===============  =====================================================
+key                 shape / dtype    meaning
+==================  ===============  =====================================================
+``format``          ()  int          1
+``name``            ()  str          template name (``makehuman``, ``ict``, ...)
+``vertices``        (N, 3) float32   neutral mesh, metres, Y up, face looking +Z
+``faces``           (F, 3) int32     triangles, indices into ``vertices``
+``uv``              (M, 2) float32   texture coordinates (optional, with ``faces_uv``)
+``faces_uv``        (F, 3) int32     per-corner indices into ``uv`` (optional)
+``vertex_parts``    (N,) uint8       index into ``PARTS`` (skin, mouth, teeth, eye, hidden)
+``basis_shape``     (K,) int16       sparse basis: ARKit index of each entry
+``basis_vertex``    (K,) int32       sparse basis: vertex index of each entry
+``basis_delta``     (K, 3) float32   sparse basis: offset in metres at weight 1
+``lip_vertices``    (L,) int32       lip region (LVE is measured here)
+``jaw_vertices``    (J,) int32       lips, chin and jaw (weighted in training losses)
+``inner_lip``       (P, 2) int32     (upper, lower) inner-lip landmark pairs, centre first
+``licence``         ()  str          licence of the mesh and basis
+``provenance``      ()  str          where the mesh came from and how it was built
+==================  ===============  =====================================================
+
+Offsets are linear in the weights: ``d(t) = sum_k w_k(t) B_k``; vertices = neutral + d.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from voca_cn import VocaError
+from voca_cn.arkit import NAMES
+
+PARTS: tuple[str, ...] = ("skin", "mouth", "teeth", "eye", "hidden")
+BUILTIN_DIR = Path(__file__).resolve().parent.parent / "templates"
+FORMAT = 1
+
+
+def user_template_dir() -> Path:
+    """Where imported templates go by default (``$VOCA_CN_HOME/templates``)."""
+    home = Path(os.environ.get("VOCA_CN_HOME", Path.home() / ".cache" / "voca_cn"))
+    return home / "templates"
+
+
+@dataclass
+class Template:
+    name: str
+    vertices: np.ndarray
+    faces: np.ndarray
+    basis: np.ndarray  # (52, N, 3) float32, zeros for missing shapes
+    vertex_parts: np.ndarray
+    lip_vertices: np.ndarray
+    jaw_vertices: np.ndarray
+    inner_lip: np.ndarray
+    licence: str = ""
+    provenance: str = ""
+    uv: np.ndarray | None = None
+    faces_uv: np.ndarray | None = None
+    _flat_basis: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def n_vertices(self) -> int:
+        return int(self.vertices.shape[0])
+
+    @property
+    def present(self) -> np.ndarray:
+        """(52,) bool: which ARKit shapes this template's basis carries."""
+        return np.abs(self.basis).reshape(52, -1).max(axis=1) > 0
+
+    @property
+    def missing(self) -> list[str]:
+        return [n for n, p in zip(NAMES, self.present) if not p]
+
+    def offsets(self, weights: np.ndarray) -> np.ndarray:
+        """Per-vertex offsets for ARKit weights.
+
+        weights: (T, 52) -> (T, N, 3) float32 metres.
+        """
+        w = np.asarray(weights, dtype=np.float32)
+        if self._flat_basis is None:
+            self._flat_basis = np.ascontiguousarray(self.basis.reshape(52, -1))
+        return (w @ self._flat_basis).reshape(len(w), self.n_vertices, 3)
+
+    def deform(self, weights: np.ndarray) -> np.ndarray:
+        """Vertex positions (T, N, 3) float32 metres for weights (T, 52)."""
+        return self.vertices[None] + self.offsets(weights)
+
+    def inner_lip_gap(self, vertices: np.ndarray) -> np.ndarray:
+        """Inner-lip gap in metres: distance of the central (upper, lower) landmark pair.
+
+        vertices: (T, N, 3) -> (T,). Negative-free; lips pushed through each other read 0 at best,
+        so the signed vertical gap is folded in: a lower lip above the upper one counts as 0.
+        """
+        up, lo = self.inner_lip[0]
+        d = vertices[:, up] - vertices[:, lo]
+        return np.where(d[:, 1] < 0, 0.0, np.linalg.norm(d, axis=-1))
+
+    def with_vertices(self, vertices: np.ndarray, name: str | None = None) -> "Template":
+        """Same topology and basis, a different neutral (an edited head)."""
+        return replace(self, vertices=np.asarray(vertices, np.float32), name=name or self.name,
+                       _flat_basis=None)
+
+    # ----------------------------------------------------------------- file format
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the template file atomically (temporary name, then rename)."""
+        path = Path(path)
+        nz = np.nonzero(np.abs(self.basis).max(axis=2) > 0)
+        arrays = dict(
+            format=np.int64(FORMAT), name=np.str_(self.name),
+            vertices=self.vertices.astype(np.float32), faces=self.faces.astype(np.int32),
+            vertex_parts=self.vertex_parts.astype(np.uint8),
+            basis_shape=nz[0].astype(np.int16), basis_vertex=nz[1].astype(np.int32),
+            basis_delta=self.basis[nz].astype(np.float32),
+            lip_vertices=self.lip_vertices.astype(np.int32),
+            jaw_vertices=self.jaw_vertices.astype(np.int32),
+            inner_lip=self.inner_lip.astype(np.int32),
+            licence=np.str_(self.licence), provenance=np.str_(self.provenance),
+        )
+        if self.uv is not None:
+            arrays.update(uv=self.uv.astype(np.float32), faces_uv=self.faces_uv.astype(np.int32))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".part.npz")
+        np.savez_compressed(tmp, **arrays)
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "Template":
+        path = Path(path)
+        try:
+            z = np.load(path, allow_pickle=False)
+            if int(z["format"]) != FORMAT:
+                raise VocaError(f"template {path}: format {int(z['format'])} is not supported "
+                                f"(expected {FORMAT}); rebuild it with this version of voca-cn")
+            verts = z["vertices"].astype(np.float32)
+            basis = np.zeros((52, len(verts), 3), np.float32)
+            basis[z["basis_shape"], z["basis_vertex"]] = z["basis_delta"]
+            t = cls(
+                name=str(z["name"]), vertices=verts, faces=z["faces"].astype(np.int32),
+                basis=basis, vertex_parts=z["vertex_parts"], lip_vertices=z["lip_vertices"],
+                jaw_vertices=z["jaw_vertices"], inner_lip=z["inner_lip"],
+                licence=str(z["licence"]), provenance=str(z["provenance"]),
+                uv=z["uv"] if "uv" in z else None, faces_uv=z["faces_uv"] if "faces_uv" in z else None,
+            )
+        except VocaError:
+            raise
+        except (OSError, KeyError, ValueError, IndexError) as e:
+            raise VocaError(f"template {path} is not a readable voca-cn template ({e}); "
+                            "rebuild it or pass a built-in name (see `voca-cn template list`)") from None
+        n = len(t.vertices)
+        if (t.faces.ndim != 2 or t.faces.shape[1] != 3 or t.faces.min(initial=0) < 0
+                or t.faces.max(initial=0) >= n or not np.isfinite(t.vertices).all()):
+            raise VocaError(f"template {path} is corrupt (faces out of range or non-finite vertices); "
+                            "rebuild it")
+        return t
+
+
+# --------------------------------------------------------------------------- lookup
+def builtin_names() -> list[str]:
+    return sorted(p.stem for p in BUILTIN_DIR.glob("*.npz"))
+
+
+def known_templates() -> dict[str, Path]:
+    """Built-in templates and those imported into the user template directory."""
+    found = {p.stem: p for p in sorted(user_template_dir().glob("*.npz"))}
+    found.update({p.stem: p for p in sorted(BUILTIN_DIR.glob("*.npz"))})
+    return found
+
+
+def read_mesh(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
+    """Vertices (N, 3) and triangulated faces (F, 3) of an OBJ or PLY, in the file's vertex order.
+
+    OBJ is parsed by hand on purpose: general loaders split vertices at UV seams and so break
+    the index correspondence with a blendshape basis.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".obj":
+            verts, polys = [], []
+            with open(path, "rb") as fh:
+                for line in fh:
+                    if line.startswith(b"v "):
+                        verts.append(line.split()[1:4])
+                    elif line.startswith(b"f "):
+                        polys.append([int(tok.split(b"/")[0]) for tok in line.split()[1:]])
+            v = np.array(verts, dtype=np.float64)
+            faces = triangulate(polys, len(v))
+        elif suffix == ".ply":
+            import trimesh
+
+            mesh = trimesh.load(path, process=False, maintain_order=True)
+            v, faces = np.asarray(mesh.vertices), np.asarray(mesh.faces)
+        else:
+            raise VocaError(f"{path}: unsupported mesh type {suffix!r}; give an .obj, .ply, "
+                            "a template .npz or a built-in name")
+    except VocaError:
+        raise
+    except (OSError, ValueError) as e:
+        raise VocaError(f"cannot read mesh {path} ({e}); check the file is a valid OBJ/PLY") from None
+    if v.ndim != 2 or len(v) == 0 or not np.isfinite(v).all():
+        raise VocaError(f"mesh {path} has no vertices or non-finite ones; export it again")
+    return v.astype(np.float32), faces
+
+
+def triangulate(polys: list[list[int]], n_vertices: int) -> np.ndarray:
+    """Fan-triangulate polygons given with 1-based (or negative, relative) OBJ indices -> (F, 3)."""
+    tris = []
+    for p in polys:
+        p = [i - 1 if i > 0 else n_vertices + i for i in p]
+        tris.extend((p[0], p[k], p[k + 1]) for k in range(1, len(p) - 1))
+    return np.array(tris, dtype=np.int32).reshape(-1, 3)
+
+
+def resolve(spec: str | os.PathLike) -> Template:
+    """Turn ``--template`` into a Template: a built-in or imported name, a template ``.npz``, or an
+    OBJ/PLY whose topology matches a known template (an edited head keeps the basis)."""
+    known = known_templates()
+    spec_s = str(spec)
+    if spec_s in known:
+        return Template.load(known[spec_s])
+    path = Path(spec_s)
+    if not path.exists():
+        raise VocaError(f"template {spec_s!r} not found: give one of {sorted(known)} "
+                        "or a path to a .npz/.obj/.ply file")
+    if path.suffix.lower() == ".npz":
+        return Template.load(path)
+    verts, faces = read_mesh(path)
+    for name, p in known.items():
+        t = Template.load(p)
+        if t.n_vertices == len(verts) and t.faces.shape == faces.shape and np.array_equal(t.faces, faces):
+            return t.with_vertices(verts, name=f"{name}:{path.stem}")
+    sizes = ", ".join(f"{n} ({Template.load(p).n_vertices} vertices)" for n, p in known.items())
+    raise VocaError(f"mesh {path} ({len(verts)} vertices, {len(faces)} triangles) matches no known "
+                    f"topology; accepted: {sizes}. Export the head from `voca-cn template export`, "
+                    "edit it without changing topology, or import it as a template")
