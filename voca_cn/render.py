@@ -94,11 +94,13 @@ def _perspective(fovy_deg: float, aspect: float, near: float, far: float) -> np.
 
 
 def camera(template: Template, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
-    """(model_view, mvp) framing the visible head from the front, slightly above, filling ~85%."""
-    visible = template.vertices[template.vertex_parts != PARTS.index("hidden")]
-    lo, hi = visible.min(0), visible.max(0)
+    """(model_view, mvp) framing the face (eyes to chin, cheek to cheek) from the front, slightly
+    above, whatever else the template carries (neck, shoulders)."""
+    face = np.union1d(np.where(template.vertex_parts == PARTS.index("eye"))[0], template.lip_vertices)
+    lo, hi = template.vertices[face].min(0), template.vertices[face].max(0)
     centre = (lo + hi) / 2
-    radius = 0.5 * max(hi[0] - lo[0], hi[1] - lo[1])
+    centre[1] -= 0.12 * (hi[1] - lo[1])  # the chin sits further below the lips than the brow above the eyes
+    radius = 1.25 * max(hi[0] - lo[0], hi[1] - lo[1])
     fovy = 20.0
     dist = radius / np.tan(np.radians(fovy) / 2) / 0.85 + (hi[2] - centre[2])
     eye = centre + dist * np.array([0.0, 0.12, 1.0]) / np.linalg.norm([0.0, 0.12, 1.0])

@@ -1,0 +1,158 @@
+"""Exporters: the output stage shared by ``voca-cn render`` and ``voca-cn animate``.
+
+An output directory gets ``meshes/000000.obj ...`` (template vertex order and faces),
+``preview.mp4`` (H.264 + AAC), ``animation.npz`` and, when known, ``visemes.json``. Everything is
+written into a temporary sibling directory first and renamed into place at the end, so a failure
+never leaves a half-written output behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from voca_cn import VocaError
+from voca_cn.arkit import NAMES
+from voca_cn.templates import Template
+
+FPS = 60
+
+
+@dataclass
+class OutputOptions:
+    obj: bool = True
+    video: bool = True
+    width: int = 512
+    height: int = 512
+    fps: int = FPS
+    overwrite: bool = False
+
+
+def template_id(template: Template) -> str:
+    """Name plus a hash of the neutral vertices: tells an edited or identity-baked head apart."""
+    digest = hashlib.sha1(np.ascontiguousarray(template.vertices, np.float32).tobytes()).hexdigest()
+    return f"{template.name}@{digest[:12]}"
+
+
+def resample_weights(weights: np.ndarray, fps_in: float, fps_out: float) -> np.ndarray:
+    """Linear resampling of (T, 52) curves between frame rates; frame i sits at i / fps."""
+    if fps_in == fps_out:
+        return weights
+    t_in = np.arange(len(weights)) / fps_in
+    n_out = max(1, int(np.ceil(len(weights) * fps_out / fps_in - 1e-9)))
+    t_out = np.arange(n_out) / fps_out
+    return np.stack([np.interp(t_out, t_in, w) for w in weights.T], axis=1).astype(np.float32)
+
+
+# ---------------------------------------------------------------------------- animation
+def save_animation(path: str | os.PathLike, weights: np.ndarray, fps: float, template: Template) -> None:
+    np.savez_compressed(path, weights=np.asarray(weights, np.float32), names=np.array(NAMES),
+                        fps=np.float32(fps), template=np.str_(template_id(template)))
+
+
+def load_animation(path: str | os.PathLike) -> tuple[np.ndarray, float]:
+    """Read ``animation.npz`` -> (weights (T, 52) float32, fps), validated."""
+    path = Path(path)
+    if not path.is_file():
+        raise VocaError(f"animation {path} does not exist; give the animation.npz from `voca-cn animate`")
+    try:
+        z = np.load(path, allow_pickle=False)
+        weights, fps = np.asarray(z["weights"], np.float32), float(z["fps"])
+    except (OSError, KeyError, ValueError) as e:
+        raise VocaError(f"animation {path} is unreadable ({e}); it needs `weights` (T x 52) and `fps`") from None
+    if weights.ndim != 2 or weights.shape[1] != 52:
+        raise VocaError(f"animation {path}: weights have shape {weights.shape}, expected (T, 52) "
+                        "in ARKit order (voca_cn.arkit.NAMES)")
+    if len(weights) == 0:
+        raise VocaError(f"animation {path} has no frames")
+    if not np.isfinite(weights).all():
+        raise VocaError(f"animation {path} has non-finite weights (NaN/inf); regenerate it")
+    if not 1 <= fps <= 240:
+        raise VocaError(f"animation {path}: fps {fps} is out of range (1-240)")
+    return weights, fps
+
+
+# ---------------------------------------------------------------------------- OBJ
+class ObjWriter:
+    """Writes one OBJ per frame fast: faces (and UVs) are formatted once, vertices per frame."""
+
+    def __init__(self, template: Template):
+        self.n = template.n_vertices
+        self.vfmt = "v %.6f %.6f %.6f\n" * self.n
+        lines = [f"# voca_cn {template_id(template)}\n"]
+        if template.uv is not None:
+            lines.append("".join(f"vt {u:.6f} {v:.6f}\n" for u, v in template.uv))
+            f = np.concatenate([template.faces[:, :, None], template.faces_uv[:, :, None]], axis=2) + 1
+            lines.append("".join("f %d/%d %d/%d %d/%d\n" % tuple(r) for r in f.reshape(-1, 6)))
+        else:
+            lines.append("".join("f %d %d %d\n" % tuple(r) for r in template.faces + 1))
+        self.tail = "".join(lines).encode()
+
+    def write(self, path: str | os.PathLike, vertices: np.ndarray) -> None:
+        with open(path, "wb") as fh:
+            fh.write((self.vfmt % tuple(vertices.ravel().tolist())).encode())
+            fh.write(self.tail)
+
+
+def write_obj_sequence(directory: Path, template: Template, weights: np.ndarray,
+                       progress: bool = True) -> None:
+    """meshes/000000.obj ... for weights (T, 52); deformed in chunks so memory stays bounded."""
+    from tqdm import tqdm
+
+    directory.mkdir(parents=True, exist_ok=True)
+    writer = ObjWriter(template)
+    chunk = 256
+    with tqdm(total=len(weights), desc="OBJ", unit="frame", disable=not progress, file=sys.stderr) as bar:
+        for s in range(0, len(weights), chunk):
+            for i, v in enumerate(template.deform(weights[s:s + chunk]), start=s):
+                writer.write(directory / f"{i:06d}.obj", v)
+            bar.update(min(chunk, len(weights) - s))
+
+
+# ---------------------------------------------------------------------------- output stage
+def check_output_dir(out: Path, overwrite: bool) -> None:
+    """Refuse an existing DIR unless --overwrite, and an unwritable parent, before any work."""
+    if out.exists() and not overwrite:
+        raise VocaError(f"output {out} already exists; pass --overwrite or choose another --out")
+    if out.exists() and not out.is_dir():
+        raise VocaError(f"output {out} exists and is not a directory; choose another --out")
+    parent = out.resolve().parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK):
+        raise VocaError(f"cannot write into {parent}; choose a writable --out")
+
+
+def write_outputs(out: str | os.PathLike, template: Template, weights: np.ndarray,
+                  audio_path: str | os.PathLike | None, options: OutputOptions,
+                  visemes: list[dict] | None = None, fps_in: float = FPS) -> Path:
+    """Write the full output set for weights (T, 52) at ``fps_in`` into ``out`` atomically."""
+    from voca_cn.render import render_video
+
+    out = Path(out)
+    check_output_dir(out, options.overwrite)
+    weights = resample_weights(np.asarray(weights, np.float32), fps_in, options.fps)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".part", dir=out.resolve().parent))
+    try:
+        save_animation(tmp / "animation.npz", weights, options.fps, template)
+        if visemes is not None:
+            (tmp / "visemes.json").write_text(json.dumps(visemes, indent=1))
+        if options.obj:
+            write_obj_sequence(tmp / "meshes", template, weights)
+        if options.video:
+            print(f"rendering {len(weights)} frames at {options.width}x{options.height}...", file=sys.stderr)
+            render_video(template, weights, tmp / "preview.mp4", audio_path, fps=options.fps,
+                         width=options.width, height=options.height)
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
