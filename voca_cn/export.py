@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import zipfile
 import shutil
 import sys
 import tempfile
@@ -66,7 +67,7 @@ def load_animation(path: str | os.PathLike) -> tuple[np.ndarray, float]:
     try:
         z = np.load(path, allow_pickle=False)
         weights, fps = np.asarray(z["weights"], np.float32), float(z["fps"])
-    except (OSError, KeyError, ValueError) as e:
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as e:
         raise VocaError(f"animation {path} is unreadable ({e}); it needs `weights` (T x 52) and `fps`") from None
     if weights.ndim != 2 or weights.shape[1] != 52:
         raise VocaError(f"animation {path}: weights have shape {weights.shape}, expected (T, 52) "

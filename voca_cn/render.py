@@ -153,7 +153,7 @@ class Renderer:
         self.fbo.clear(*BACKGROUND, 1.0)
         self.vao.render()
         img = np.frombuffer(self.fbo.read(components=3), np.uint8)
-        return img.reshape(self.height, self.width, 3)[::-1]
+        return np.ascontiguousarray(img.reshape(self.height, self.width, 3)[::-1])
 
 
 # ------------------------------------------------------------------ worker entry points

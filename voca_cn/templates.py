@@ -28,6 +28,7 @@ Offsets are linear in the weights: ``d(t) = sum_k w_k(t) B_k``; vertices = neutr
 from __future__ import annotations
 
 import os
+import zipfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -148,7 +149,7 @@ class Template:
             )
         except VocaError:
             raise
-        except (OSError, KeyError, ValueError, IndexError) as e:
+        except (OSError, KeyError, ValueError, IndexError, zipfile.BadZipFile) as e:
             raise VocaError(f"template {path} is not a readable voca-cn template ({e}); "
                             "rebuild it or pass a built-in name (see `voca-cn template list`)") from None
         n = len(t.vertices)

@@ -1,0 +1,58 @@
+"""Shared fixtures: real speech from espeak-ng, the shared ICT-FaceKit copy, CLI runner."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+
+SHARED = Path(__file__).resolve().parent.parent.parent / "shared"
+ICT_TAR = SHARED / "assets" / "ict-facekit" / "FaceXModel.tar.xz"
+KATHLEEN = SHARED / "corpora" / "kathleen" / "utterances"
+
+
+def run_cli(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """Run ``python -m voca_cn ...`` as a user would; returns the finished process."""
+    proc = subprocess.run([sys.executable, "-m", "voca_cn", *map(str, args)], capture_output=True, text=True)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"voca-cn {' '.join(map(str, args))} failed:\n{proc.stderr}")
+    return proc
+
+
+def speak(text: str, path: Path, voice: str = "en-us") -> Path:
+    """Real synthetic speech from espeak-ng (22.05 kHz mono WAV)."""
+    subprocess.run(["espeak-ng", "-v", voice, "-w", str(path), text], check=True)
+    return path
+
+
+@pytest.fixture(scope="session")
+def speech(tmp_path_factory) -> tuple[Path, str]:
+    text = "Bob bought a map. Pam may buy my puppy."
+    return speak(text, tmp_path_factory.mktemp("speech") / "bob.wav"), text
+
+
+@pytest.fixture(scope="session")
+def ict_dir(tmp_path_factory) -> Path:
+    if not ICT_TAR.is_file():
+        pytest.skip(f"ICT-FaceKit not found at {ICT_TAR} (../shared is absent)")
+    out = tmp_path_factory.mktemp("ict")
+    with tarfile.open(ICT_TAR) as tf:
+        tf.extractall(out, filter="data")
+    return out / "FaceXModel"
+
+
+@pytest.fixture(scope="session")
+def ict_template(ict_dir, tmp_path_factory):
+    from voca_cn.ict import import_ict
+
+    return import_ict(ict_dir)
+
+
+@pytest.fixture(scope="session")
+def kathleen() -> Path:
+    if not KATHLEEN.is_dir():
+        pytest.skip(f"Kathleen corpus not found at {KATHLEEN} (../shared is absent)")
+    return KATHLEEN
