@@ -102,7 +102,7 @@ for ipa, az, oc, rh, *arpa in _rows:
     AZURE[ipa], OCULUS[ipa], RHUBARB[ipa] = int(az), oc, rh
     for a in arpa:
         if a != "-":
-            ARPABET[a] = ipa
+            ARPABET[a.upper()] = ipa
 PHONE_INDEX: dict[str, int] = {p: i for i, p in enumerate(PHONES)}
 TO_ARPABET: dict[str, str] = {}
 for _a, _p in ARPABET.items():

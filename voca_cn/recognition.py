@@ -10,7 +10,7 @@ import os
 
 import numpy as np
 
-from voca_cn.alignment import FRAME, Segment, merge_silences
+from voca_cn.alignment import FRAME, Segment, merge_silences, to_pcm
 from voca_cn.audio import SR
 from voca_cn.phones import from_arpabet
 
@@ -29,9 +29,8 @@ class PhoneRecognizer:
         phones: list[Segment] = []
         step = int(CHUNK_SECONDS * SR)
         for offset in range(0, len(audio), step):
-            pcm = (np.clip(audio[offset:offset + step], -1, 1) * 32767).astype(np.int16)
             self.decoder.start_utt()
-            self.decoder.process_raw(pcm.tobytes(), full_utt=True)
+            self.decoder.process_raw(to_pcm(audio[offset:offset + step]), full_utt=True)
             self.decoder.end_utt()
             t0 = offset / SR
             for seg in self.decoder.seg():

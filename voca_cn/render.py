@@ -109,6 +109,14 @@ def camera(template: Template, width: int, height: int) -> tuple[np.ndarray, np.
     return view.astype("f4"), (proj @ view).astype("f4")
 
 
+def project(template: Template, points: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Pixel coordinates (P, 2) (x right, y down) of points (P, 3) metres in the preview camera."""
+    _, mvp = camera(template, width, height)
+    clip = np.c_[points, np.ones(len(points))] @ mvp.T
+    ndc = clip[:, :2] / clip[:, 3:]
+    return np.c_[(ndc[:, 0] + 1) / 2 * width, (1 - ndc[:, 1]) / 2 * height]
+
+
 class Renderer:
     """Draws one template at a time into an offscreen framebuffer. Use inside the worker only."""
 
