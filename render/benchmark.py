@@ -1,0 +1,83 @@
+"""Rendering and OBJ-writing speed, frames per second, for makehuman and an imported ICT head.
+
+    python render/benchmark.py [--ict ../shared/assets/ict-facekit/FaceXModel.tar.xz] [--frames 300]
+
+Runs in this process (it never imports TensorFlow, so Mesa is safe here). Animation: 300 frames of
+a moving jaw and lips. Render = deform + normals + draw + read back a 512x512 RGB frame.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from voca_cn.arkit import INDEX  # noqa: E402
+from voca_cn.export import ObjWriter  # noqa: E402
+from voca_cn.render import Renderer, render_video  # noqa: E402
+from voca_cn.templates import resolve  # noqa: E402
+
+SHARED_ICT = Path(__file__).resolve().parent.parent.parent / "shared/assets/ict-facekit/FaceXModel.tar.xz"
+
+
+def animation(n: int) -> np.ndarray:
+    w = np.zeros((n, 52), np.float32)
+    t = np.arange(n) / 60
+    w[:, INDEX["jawOpen"]] = 0.25 * (1 + np.sin(2 * np.pi * 3 * t))
+    w[:, INDEX["mouthPucker"]] = 0.3 * (1 + np.sin(2 * np.pi * 1.3 * t))
+    return w
+
+
+def bench(template, n: int, size: int) -> dict[str, float]:
+    w = animation(n)
+    r = Renderer(template, size, size)
+    r.frame(template.vertices)  # warm up shader compilation
+    t0 = time.perf_counter()
+    for v in template.deform(w):
+        r.frame(v)
+    render = n / (time.perf_counter() - t0)
+    writer = ObjWriter(template)
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        for i, v in enumerate(template.deform(w)):
+            writer.write(Path(tmp) / f"{i:06d}.obj", v)
+        obj = n / (time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        render_video(template, w, Path(tmp) / "v.mp4", width=size, height=size)  # worker + H.264
+        video = n / (time.perf_counter() - t0)
+    return {"render_fps": render, "obj_fps": obj, "video_fps": video}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--ict", type=Path, default=SHARED_ICT, help="FaceXModel folder or its .tar.xz")
+    ap.add_argument("--frames", type=int, default=300)
+    ap.add_argument("--size", type=int, default=512)
+    args = ap.parse_args()
+    heads = {"makehuman": resolve("makehuman")}
+    if args.ict.exists():
+        from voca_cn.ict import import_ict
+
+        folder = args.ict
+        tmp = tempfile.TemporaryDirectory()
+        if args.ict.suffix == ".xz":
+            with tarfile.open(args.ict) as tf:
+                tf.extractall(tmp.name, filter="data")
+            folder = Path(tmp.name) / "FaceXModel"
+        heads["ict"] = import_ict(folder)
+    else:
+        print(f"ICT-FaceKit not found at {args.ict}; benchmarking makehuman only", file=sys.stderr)
+    print(f"{'template':<10} {'vertices':>8} {'render fps':>11} {'OBJ fps':>8} {'MP4 fps':>8}  ({args.size}x{args.size}, {args.frames} frames)")
+    for name, t in heads.items():
+        r = bench(t, args.frames, args.size)
+        print(f"{name:<10} {t.n_vertices:>8} {r['render_fps']:>11.1f} {r['obj_fps']:>8.1f} {r['video_fps']:>8.1f}")
+
+
+if __name__ == "__main__":
+    main()
