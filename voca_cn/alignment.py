@@ -1,8 +1,8 @@
 """Forced alignment of English speech to a transcript with pocketsphinx 5 and its shipped model.
 
 Robustness, in order: text normalisation (punctuation, case); letter-to-sound for words missing
-from CMUdict (espeak-ng's IPA, mapped into the ARPAbet set of the acoustic model); silence padding
-so utterances that start or end abruptly still align; retries with wider beams.
+from CMUdict (espeak-ng's IPA, mapped into the ARPAbet set of the acoustic model); faint dither
+against digital silence; retries over silence paddings and wider beams.
 """
 
 from __future__ import annotations
@@ -17,7 +17,9 @@ from voca_cn import VocaError
 from voca_cn.audio import SR
 from voca_cn.phones import TO_ARPABET, from_arpabet, parse_ipa
 
-PAD_SECONDS = 0.3
+# Silence padding tried in turn: the phone-level pass of pocketsphinx fails on some utterances
+# with one padding and succeeds with another.
+PADS = (0.3, 0.0, 0.15)
 FRAME = 0.01  # pocketsphinx frames are 10 ms
 # Beam settings tried in turn: pocketsphinx defaults, then wider.
 BEAMS = ({}, {"beam": 1e-80, "wbeam": 1e-60, "pbeam": 1e-80},
@@ -93,10 +95,10 @@ class Aligner:
         words = normalise(text)
         if not words:
             raise VocaError("the transcript has no words; give the text that is spoken")
-        pcm = to_pcm(np.concatenate([np.zeros(int(PAD_SECONDS * SR), np.float32), audio,
-                                     np.zeros(int(PAD_SECONDS * SR), np.float32)]))
         last_error = None
-        for level in range(len(BEAMS)):
+        for pad, level in [(pad, level) for pad in PADS for level in range(len(BEAMS))]:
+            silence = np.zeros(int(pad * SR), np.float32)
+            pcm = to_pcm(np.concatenate([silence, audio, silence]))
             dec = self._make(level)
             try:
                 dec.set_align_text(" ".join(self._prepare(words, dec)))
@@ -114,17 +116,17 @@ class Aligner:
                 continue
             aligned = [name for name, *_ in result if not name.startswith(("<", "["))]
             if len(aligned) == len(words):  # a failed search returns a partial path
-                return self._segments(result, len(audio) / SR)
+                return self._segments(result, len(audio) / SR, pad)
             last_error = f"only {len(aligned)} of {len(words)} words aligned"
         raise VocaError(f"forced alignment failed ({last_error or 'no path'}); check that the "
                         "transcript matches the audio and the audio is English speech")
 
     @staticmethod
-    def _segments(result, duration: float) -> tuple[list[Segment], list[Segment]]:
+    def _segments(result, duration: float, pad: float) -> tuple[list[Segment], list[Segment]]:
         phones, words = [], []
 
         def clip(t):
-            return float(min(max(t * FRAME - PAD_SECONDS, 0.0), duration))
+            return float(min(max(t * FRAME - pad, 0.0), duration))
 
         for name, start, dur, wphones in result:
             name = "sil" if name.startswith(("<", "[")) else re.sub(r"\(\d+\)$", "", name)
