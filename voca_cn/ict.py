@@ -1,8 +1,8 @@
 """Import ICT-FaceKit's FaceXModel folder (MIT) as a voca-cn template.
 
 Reads the upstream layout as shipped (``generic_neutral_mesh.obj``, 53 expression OBJs with
-``_L/_R`` names, ``identity000..099.obj``), keeps the file's vertex order (``v``/``f`` lines are
-parsed here, never through a loader that splits vertices at UV seams), converts cm to m, maps the
+``_L/_R`` names, ``identity000..099.obj``), keeps the file's vertex order (``templates.read_obj``, never a
+loader that splits vertices at UV seams), converts cm to m, maps the
 expression names to ARKit, and can bake an identity:
 ``V = neutral + sum_i a_i (identity_i - neutral)``.
 """
@@ -16,7 +16,7 @@ import numpy as np
 
 from voca_cn import VocaError
 from voca_cn.arkit import NAMES
-from voca_cn.templates import PARTS, Template, triangulate
+from voca_cn.templates import PARTS, Template, read_obj
 
 CM = 0.01
 N_IDENTITIES = 100
@@ -35,26 +35,6 @@ def read_obj_vertices(path: Path) -> np.ndarray:
     with open(path, "rb") as fh:
         rows = [line[2:] for line in fh if line.startswith(b"v ")]
     return np.array(b" ".join(rows).split(), dtype=np.float64).reshape(-1, 3)
-
-
-def _read_neutral(path: Path):
-    verts, uvs, faces, faces_uv = [], [], [], []
-    with open(path, "rb") as fh:
-        for line in fh:
-            if line.startswith(b"v "):
-                verts.append(line[2:])
-            elif line.startswith(b"vt "):
-                uvs.append(line.split()[1:3])
-            elif line.startswith(b"f "):
-                toks = [t.split(b"/") for t in line.split()[1:]]
-                faces.append([int(t[0]) for t in toks])
-                if len(toks[0]) > 1 and toks[0][1]:
-                    faces_uv.append([int(t[1]) for t in toks])
-    v = np.array(b" ".join(verts).split(), dtype=np.float64).reshape(-1, 3)
-    uv = np.array(uvs, dtype=np.float32) if uvs else None
-    f = triangulate(faces, len(v))
-    fuv = triangulate(faces_uv, len(uv)) if uv is not None and len(faces_uv) == len(faces) else None
-    return v, f, uv, fuv
 
 
 def _expression_file(folder: Path, arkit: str) -> list[Path]:
@@ -81,7 +61,7 @@ def import_ict(folder: str | os.PathLike, identity: np.ndarray | None = None, na
     if not neutral_path.is_file():
         raise VocaError(f"{folder} is not an ICT-FaceKit FaceXModel folder (no generic_neutral_mesh.obj); "
                         "give the unpacked FaceXModel directory")
-    v0, faces, uv, faces_uv = _read_neutral(neutral_path)
+    v0, faces, uv, faces_uv = read_obj(neutral_path)
     n = len(v0)
     if n != _RANGES[-1][1] + 1:
         raise VocaError(f"{neutral_path} has {n} vertices, expected {_RANGES[-1][1] + 1}: not the "

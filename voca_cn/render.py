@@ -62,11 +62,19 @@ PART_COLORS = {"skin": (0.62, 0.40, 0.30), "mouth": (0.35, 0.06, 0.07),
 BACKGROUND = (0.16, 0.17, 0.19)
 
 
-def vertex_normals(vertices: np.ndarray, faces: np.ndarray, incidence) -> np.ndarray:
-    """Area-weighted smooth normals (N, 3) for one frame's vertices (N, 3).
+def face_incidence(faces: np.ndarray, n_vertices: int):
+    """Sparse (N, F) vertex-face matrix: built once per mesh, reused for every frame's normals."""
+    import scipy.sparse
 
-    ``incidence`` is the sparse (N, F) vertex-face matrix, built once per template.
-    """
+    nf = len(faces)
+    return scipy.sparse.csr_matrix((np.ones(3 * nf), (faces.T.ravel(), np.tile(np.arange(nf), 3))),
+                                   shape=(n_vertices, nf))
+
+
+def vertex_normals(vertices: np.ndarray, faces: np.ndarray, incidence=None) -> np.ndarray:
+    """Area-weighted smooth normals (N, 3) for one frame's vertices (N, 3)."""
+    if incidence is None:
+        incidence = face_incidence(faces, len(vertices))
     a, b, c = vertices[faces[:, 0]], vertices[faces[:, 1]], vertices[faces[:, 2]]
     n = incidence @ np.cross(b - a, c - a)
     return (n / np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-20)).astype(np.float32)
@@ -122,7 +130,6 @@ class Renderer:
 
     def __init__(self, template: Template, width: int, height: int):
         import moderngl
-        import scipy.sparse
 
         try:
             self.ctx = moderngl.create_context(standalone=True, backend="egl")
@@ -132,10 +139,7 @@ class Renderer:
         self.template, self.width, self.height = template, width, height
         hidden = template.vertex_parts == PARTS.index("hidden")
         self.faces = template.faces[~hidden[template.faces].any(axis=1)].astype(np.int32)
-        nf = len(self.faces)
-        self.incidence = scipy.sparse.csr_matrix(
-            (np.ones(3 * nf), (self.faces.T.ravel(), np.tile(np.arange(nf), 3))),
-            shape=(template.n_vertices, nf))
+        self.incidence = face_incidence(self.faces, template.n_vertices)
         colors = np.array([PART_COLORS[p] for p in PARTS], "f4")[template.vertex_parts]
         self.prog = self.ctx.program(vertex_shader=VERTEX_SHADER, fragment_shader=FRAGMENT_SHADER)
         model_view, mvp = camera(template, width, height)

@@ -172,25 +172,38 @@ def known_templates() -> dict[str, Path]:
     return found
 
 
-def read_mesh(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
-    """Vertices (N, 3) and triangulated faces (F, 3) of an OBJ or PLY, in the file's vertex order.
+def read_obj(path: str | os.PathLike):
+    """Parse an OBJ by hand, in the file's vertex order -> (vertices (N, 3) float64, faces (F, 3),
+    uv (M, 2) float32 or None, faces_uv (F, 3) or None).
 
-    OBJ is parsed by hand on purpose: general loaders split vertices at UV seams and so break
-    the index correspondence with a blendshape basis.
+    General loaders split vertices at UV seams and so break the index correspondence with a
+    blendshape basis; this never does.
     """
+    verts, uvs, polys, polys_uv = [], [], [], []
+    with open(path, "rb") as fh:
+        for line in fh:
+            if line.startswith(b"v "):
+                verts.append(line[2:])
+            elif line.startswith(b"vt "):
+                uvs.append(line.split()[1:3])
+            elif line.startswith(b"f "):
+                toks = [t.split(b"/") for t in line.split()[1:]]
+                polys.append([int(t[0]) for t in toks])
+                if len(toks[0]) > 1 and toks[0][1]:
+                    polys_uv.append([int(t[1]) for t in toks])
+    v = np.array(b" ".join(verts).split(), dtype=np.float64).reshape(-1, 3)
+    uv = np.array(uvs, dtype=np.float32) if uvs else None
+    faces_uv = triangulate(polys_uv, len(uv)) if uv is not None and len(polys_uv) == len(polys) else None
+    return v, triangulate(polys, len(v)), uv, faces_uv
+
+
+def read_mesh(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
+    """Vertices (N, 3) and triangulated faces (F, 3) of an OBJ or PLY, in the file's vertex order."""
     path = Path(path)
     suffix = path.suffix.lower()
     try:
         if suffix == ".obj":
-            verts, polys = [], []
-            with open(path, "rb") as fh:
-                for line in fh:
-                    if line.startswith(b"v "):
-                        verts.append(line.split()[1:4])
-                    elif line.startswith(b"f "):
-                        polys.append([int(tok.split(b"/")[0]) for tok in line.split()[1:]])
-            v = np.array(verts, dtype=np.float64)
-            faces = triangulate(polys, len(v))
+            v, faces, _, _ = read_obj(path)
         elif suffix == ".ply":
             import trimesh
 
@@ -231,11 +244,13 @@ def resolve(spec: str | os.PathLike) -> Template:
     if path.suffix.lower() == ".npz":
         return Template.load(path)
     verts, faces = read_mesh(path)
+    sizes = []
     for name, p in known.items():
         t = Template.load(p)
         if t.n_vertices == len(verts) and t.faces.shape == faces.shape and np.array_equal(t.faces, faces):
             return t.with_vertices(verts, name=f"{name}:{path.stem}")
-    sizes = ", ".join(f"{n} ({Template.load(p).n_vertices} vertices)" for n, p in known.items())
+        sizes.append(f"{name} ({t.n_vertices} vertices)")
+    sizes = ", ".join(sizes)
     raise VocaError(f"mesh {path} ({len(verts)} vertices, {len(faces)} triangles) matches no known "
                     f"topology; accepted: {sizes}. Export the head from `voca-cn template export`, "
                     "edit it without changing topology, or import it as a template")

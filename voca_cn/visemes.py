@@ -1,13 +1,11 @@
-"""Viseme events from phone timings (Azure, Oculus, Rhubarb), and per-frame viseme classes."""
+"""Viseme events from phone timings: Azure, Oculus and Rhubarb layouts."""
 
 from __future__ import annotations
 
 from typing import Sequence
 
-import numpy as np
-
 from voca_cn.alignment import Segment
-from voca_cn.phones import AZURE, OCULUS, RHUBARB, VISEME_POSES
+from voca_cn.phones import AZURE, OCULUS, RHUBARB
 
 TICKS_PER_SECOND = 10_000_000  # Azure's audio offsets are in 100 ns ticks
 
@@ -41,18 +39,3 @@ def rhubarb_cues(phones: Sequence[Segment]) -> dict:
 
 def events(phones: Sequence[Segment], fmt: str = "azure"):
     return {"azure": azure_events, "oculus": oculus_events, "rhubarb": rhubarb_cues}[fmt](phones)
-
-
-def frame_visemes(phones: Sequence[Segment], n_frames: int, fps: int = 60) -> np.ndarray:
-    """Azure viseme id (T,) int of the phone under each frame centre."""
-    t = (np.arange(n_frames) + 0.5) / fps
-    starts = np.array([p.start for p in phones])
-    idx = np.clip(np.searchsorted(starts, t, side="right") - 1, 0, len(phones) - 1)
-    ids = np.array([AZURE[p.label] for p in phones])
-    return ids[idx]
-
-
-def classify_weights(weights: np.ndarray) -> np.ndarray:
-    """Dominant Azure viseme (T,) of ARKit weights (T, 52): the nearest viseme pose."""
-    d = ((weights[:, None, :] - VISEME_POSES[None]) ** 2).sum(-1)
-    return d.argmin(axis=1)
