@@ -22,9 +22,10 @@ DEFAULT = Path(__file__).resolve().parent.parent.parent / "shared/corpora/kathle
 
 def align_one(path: Path) -> tuple[str, bool, float, str]:
     y = audio.load(path)
+    aligner = Aligner()
     try:
-        Aligner().align(y, path.with_suffix(".txt").read_text())
-        return path.name, True, len(y) / audio.SR, ""
+        aligner.align(y, path.with_suffix(".txt").read_text())
+        return path.name, True, len(y) / audio.SR, f"{aligner.method}:{aligner.spread_words}"
     except VocaError as e:
         return path.name, False, len(y) / audio.SR, str(e)
 
@@ -46,6 +47,10 @@ def main() -> None:
     for name, good, _, err in results:
         if not good:
             print(f"failed: {name}: {err}", file=sys.stderr)
+    per_word = [r for r in results if r[1] and r[3].startswith("per-word")]
+    spread = sum(int(r[3].split(":")[1]) for r in per_word)
+    print(f"{len(per_word)} utterances needed the per-word phone pass; {spread} words in them got "
+          "spread phones (no phone path even alone)")
     hours = sum(r[2] for r in results) / 3600
     print(f"aligned {ok}/{len(results)} = {100 * ok / len(results):.2f}% of {hours:.2f} h in {wall:.0f} s "
           f"({hours * 3600 / wall:.1f}x real time, {args.jobs} jobs)")

@@ -21,6 +21,7 @@ from voca_cn.phones import TO_ARPABET, from_arpabet, parse_ipa
 # with one padding and succeeds with another.
 PADS = (0.3, 0.0, 0.15)
 FRAME = 0.01  # pocketsphinx frames are 10 ms
+WORD_PAD = 0.1  # silence around one word's audio in the per-word fallback
 # Beam settings tried in turn: pocketsphinx defaults, then wider.
 BEAMS = ({}, {"beam": 1e-80, "wbeam": 1e-60, "pbeam": 1e-80},
          {"beam": 1e-120, "wbeam": 1e-100, "pbeam": 1e-120})
@@ -78,6 +79,9 @@ class Aligner:
         from pocketsphinx import Decoder
 
         self._make = lambda level: Decoder(lm=None, loglevel="FATAL", **BEAMS[level])
+        # how the last utterance was aligned: "utterance" (both passes on the whole), "per-word"
+        # (phone pass word by word), and how many words got spread phones (last resort)
+        self.method, self.spread_words = "", 0
 
     def _prepare(self, words: list[str], dec) -> list[str]:
         for w in words:
@@ -97,31 +101,67 @@ class Aligner:
         words = normalise(text)
         if not words:
             raise VocaError("the transcript has no words; give the text that is spoken")
-        last_error = None
+        duration = len(audio) / SR
+        last_error, word_path = None, None
         for pad, level in [(pad, level) for pad in PADS for level in range(len(BEAMS))]:
-            silence = np.zeros(int(pad * SR), np.float32)
-            pcm = to_pcm(np.concatenate([silence, audio, silence]))
-            dec = self._make(level)
-            try:
-                dec.set_align_text(" ".join(self._prepare(words, dec)))
-                dec.start_utt()
-                dec.process_raw(pcm, full_utt=True)
-                dec.end_utt()
-                dec.set_alignment()
-                dec.start_utt()
-                dec.process_raw(pcm, full_utt=True)
-                dec.end_utt()
-                result = [(w.name, w.start, w.duration, [(p.name, p.start, p.duration) for p in w])
-                          for w in dec.get_alignment()]
-            except RuntimeError as e:
-                last_error = e
-                continue
-            aligned = [name for name, *_ in result if not name.startswith(("<", "["))]
-            if len(aligned) == len(words):  # a failed search returns a partial path
-                return self._segments(result, len(audio) / SR, pad)
-            last_error = f"only {len(aligned)} of {len(words)} words aligned"
+            result, seg, last_error = self._two_pass(audio, words, pad, level)
+            if result is not None:
+                self.method, self.spread_words = "utterance", 0
+                return self._segments(result, duration, pad)
+            if word_path is None and seg is not None:
+                word_path = (seg, pad, level)
+        if word_path is not None:
+            return self._per_word(audio, *word_path)
         raise VocaError(f"forced alignment failed ({last_error or 'no path'}); check that the "
                         "transcript matches the audio and the audio is English speech")
+
+    def _two_pass(self, audio, words, pad, level):
+        """pocketsphinx's word pass, then its phone pass. Returns (phone-level result or None,
+        complete word path or None, error)."""
+        silence = np.zeros(int(pad * SR), np.float32)
+        pcm = to_pcm(np.concatenate([silence, audio, silence]))
+        dec = self._make(level)
+        seg = None
+        try:
+            dec.set_align_text(" ".join(self._prepare(words, dec)))
+            dec.start_utt()
+            dec.process_raw(pcm, full_utt=True)
+            dec.end_utt()
+            seg = [(s.word, s.start_frame, s.end_frame + 1, dec.lookup_word(s.word)) for s in dec.seg()]
+            if sum(not w.startswith(("<", "[")) for w, *_ in seg) != len(words):
+                return None, None, "the word pass found no complete path"
+            dec.set_alignment()
+            dec.start_utt()
+            dec.process_raw(pcm, full_utt=True)
+            dec.end_utt()
+            result = [(w.name, w.start, w.duration, [(p.name, p.start, p.duration) for p in w])
+                      for w in dec.get_alignment()]
+        except RuntimeError as e:
+            return None, seg, e
+        aligned = [name for name, *_ in result if not name.startswith(("<", "["))]
+        if len(aligned) == len(words):  # a failed search returns a partial path
+            return result, seg, None
+        return None, seg, f"only {len(aligned)} of {len(words)} words aligned"
+
+    def _per_word(self, audio, seg, pad, level):
+        """Fallback when the utterance's phone pass fails but its word pass succeeded: phone
+        alignment of each word's own stretch of audio; a word that fails that too gets its
+        phones spread over its span in proportion to typical phone durations."""
+        result = []
+        self.method, self.spread_words = "per-word", 0
+        for word, start, end, pron in seg:
+            if word.startswith(("<", "[")) or not pron:
+                result.append((word, start, end - start, []))
+                continue
+            s0, s1 = max(int((start * FRAME - pad) * SR), 0), int((end * FRAME - pad) * SR)
+            sub, _, _ = self._two_pass(audio[s0:s1], [word], WORD_PAD, level)
+            offset = start - round(WORD_PAD / FRAME)
+            phones = [(p, offset + ps, pd) for w, *_, wp in (sub or []) if w == word for p, ps, pd in wp]
+            if not phones:
+                phones = _spread(pron.split(), start, end)
+                self.spread_words += 1
+            result.append((word, start, end - start, phones))
+        return self._segments(result, len(audio) / SR, pad)
 
     @staticmethod
     def _segments(result, duration: float, pad: float) -> tuple[list[Segment], list[Segment]]:
@@ -158,3 +198,34 @@ def merge_silences(phones: list[Segment], duration: float) -> list[Segment]:
         else:
             merged.append(p)
     return merged
+
+
+# Typical relative phone durations (vowels and diphthongs long, stops and flaps short) for the
+# last-resort spread of a word's phones over its span.
+_WEIGHT = {**{v: 2.0 for v in "AA AE AH AO AW AY EH ER EY IH IY OW OY UH UW".split()},
+           **{c: 0.8 for c in "B D G K P T DH".split()}}
+
+
+def _spread(pron: list[str], start: int, end: int) -> list[tuple[str, int, int]]:
+    """(phone, start frame, frames) for ``pron`` spread over frames [start, end)."""
+    w = np.array([_WEIGHT.get(re.sub(r"\d", "", p), 1.0) for p in pron])
+    edges = np.round(start + np.concatenate([[0], np.cumsum(w)]) / w.sum() * (end - start)).astype(int)
+    return [(p, int(a), int(b - a)) for p, a, b in zip(pron, edges[:-1], edges[1:])]
+
+
+def boundary_differences(a: list[Segment], b: list[Segment]) -> np.ndarray:
+    """|start-time differences| (s) between the phones two timings of one utterance share.
+
+    Phones are matched in order on their Azure viseme class (engines and CMUdict disagree on
+    vowel qualities such as ə/ʌ, not on where a viseme changes); silences are left out.
+    """
+    from difflib import SequenceMatcher
+
+    from voca_cn.phones import AZURE
+
+    a = [p for p in a if p.label != "sil"]
+    b = [p for p in b if p.label != "sil"]
+    match = SequenceMatcher(None, [AZURE[p.label] for p in a], [AZURE[p.label] for p in b], autojunk=False)
+    diffs = [abs(a[i + k].start - b[j + k].start)
+             for i, j, n in match.get_matching_blocks() for k in range(n)]
+    return np.array(diffs)

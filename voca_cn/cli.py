@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -158,6 +159,21 @@ def cmd_template(args) -> None:
         print(out)
 
 
+def cmd_data(args) -> None:
+    from voca_cn.corpus import DEFAULT_KATHLEEN, build
+
+    kathleen = args.kathleen if args.kathleen is not None else DEFAULT_KATHLEEN
+    if kathleen and not (Path(kathleen) / "utterances").is_dir():
+        if args.kathleen is not None:
+            raise VocaError(f"{kathleen} has no utterances/ folder; give the Kathleen corpus folder")
+        print(f"voca-cn: note: no Kathleen corpus at {kathleen}; building synthetic speech only",
+              file=sys.stderr)
+        kathleen = None
+    hours, limit = (0.03, 8) if args.small else (args.hours, None)
+    result = build(args.out, hours, Path(kathleen) if kathleen else None, limit, args.jobs, args.seed)
+    print(json.dumps(result))
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="voca-cn", description="Speech-driven 3D face animation.")
     ap.add_argument("--version", action="version", version=f"voca-cn {__version__}")
@@ -191,6 +207,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--transcript")
     p.add_argument("--format", choices=["azure", "oculus", "rhubarb"], default="azure")
     p.set_defaults(func=cmd_visemes)
+
+    p = sub.add_parser("data", help="build the training corpus")
+    dsub = p.add_subparsers(dest="action", required=True)
+    b = dsub.add_parser("build", help="synthetic speech from every engine + Kathleen, animated")
+    b.add_argument("--out", required=True, type=Path, help="corpus folder (an unfinished one resumes)")
+    b.add_argument("--hours", type=float, default=4.0, help="hours of synthetic speech (default 4)")
+    b.add_argument("--small", action="store_true", help="a tiny corpus for tests (~2 min of speech)")
+    b.add_argument("--kathleen", help="Kathleen corpus folder, '' to leave it out "
+                                      "(default ../shared/corpora/kathleen where present)")
+    b.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="worker processes")
+    b.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_data)
 
     p = sub.add_parser("template", help="list, export or import templates")
     tsub = p.add_subparsers(dest="action", required=True)

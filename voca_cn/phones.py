@@ -140,6 +140,11 @@ def from_arpabet(symbol: str) -> str:
 def parse_ipa(text: str) -> list[str]:
     """Split an IPA string into inventory phones (longest match first); stress, length and tone
     marks are dropped, unknown letters are skipped."""
+    return [p for p, _, _ in parse_ipa_spans(text)]
+
+
+def parse_ipa_spans(text: str) -> list[tuple[str, int, int]]:
+    """Like :func:`parse_ipa`, with each phone's [start, end) character span in the NFC text."""
     s = unicodedata.normalize("NFC", text)
     out, i = [], 0
     while i < len(s):
@@ -148,7 +153,7 @@ def parse_ipa(text: str) -> list[str]:
             continue
         for sym in _SYMBOLS:
             if s.startswith(sym, i):
-                out.append(_IPA_ALIASES.get(sym, sym))
+                out.append((_IPA_ALIASES.get(sym, sym), i, i + len(sym)))
                 i += len(sym)
                 break
         else:

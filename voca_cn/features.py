@@ -1,0 +1,75 @@
+"""Acoustic features and frame targets for the phonetic stage.
+
+Log-mel spectra: 25 ms Hann windows, 10 ms hop (100 frames/s), 40 mel bands from 60 Hz to
+7.6 kHz, natural log of power. Frame i is centred at i * 10 ms, so frame times line up with
+phone timings without an offset.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from voca_cn.audio import SR
+from voca_cn.phones import AZURE, PHONE_INDEX, PHONES
+
+HOP = 160  # samples: 10 ms at 16 kHz
+WIN = 400  # samples: 25 ms
+N_FFT = 512
+N_MELS = 40
+FRAME_RATE = SR // HOP  # 100 frames/s
+
+
+def _mel(hz):
+    return 2595.0 * np.log10(1.0 + np.asarray(hz) / 700.0)
+
+
+def _hz(mel):
+    return 700.0 * (10.0 ** (np.asarray(mel) / 2595.0) - 1.0)
+
+
+def mel_filterbank(n_mels: int = N_MELS, fmin: float = 60.0, fmax: float = 7600.0) -> np.ndarray:
+    """(n_mels, N_FFT // 2 + 1) triangular HTK-mel filters."""
+    bins = np.fft.rfftfreq(N_FFT, 1.0 / SR)
+    edges = _hz(np.linspace(_mel(fmin), _mel(fmax), n_mels + 2))
+    lo, mid, hi = edges[:-2, None], edges[1:-1, None], edges[2:, None]
+    return np.maximum(0.0, np.minimum((bins - lo) / (mid - lo), (hi - bins) / (hi - mid))).astype(np.float32)
+
+
+_FILTERS = mel_filterbank()
+_WINDOW = np.hanning(WIN).astype(np.float32)
+
+
+def n_feature_frames(n_samples: int) -> int:
+    """Feature frames for ``n_samples`` of 16 kHz audio (one per started 10 ms)."""
+    return max(1, -(-n_samples // HOP))
+
+
+def log_mel(audio: np.ndarray) -> np.ndarray:
+    """(S,) float32 at 16 kHz -> (F, 40) float32 log-mel, F = ceil(S / 160), 100 frames/s."""
+    n = n_feature_frames(len(audio))
+    padded = np.pad(audio.astype(np.float32), (WIN // 2, WIN // 2 + n * HOP - len(audio)))
+    frames = np.lib.stride_tricks.sliding_window_view(padded, WIN)[::HOP][:n] * _WINDOW
+    power = np.abs(np.fft.rfft(frames, N_FFT)) ** 2
+    return np.log(power @ _FILTERS.T + 1e-8).astype(np.float32)
+
+
+def frame_labels(labels, starts, ends, n_frames: int) -> np.ndarray:
+    """(n_frames,) int32 inventory index of the phone at each frame centre (silence elsewhere)."""
+    out = np.full(n_frames, PHONE_INDEX["sil"], np.int32)
+    t = np.arange(n_frames) / FRAME_RATE
+    idx = np.searchsorted(np.asarray(ends), t, side="right")
+    inside = idx < len(labels)
+    idx = np.minimum(idx, len(labels) - 1)
+    ok = inside & (np.asarray(starts)[idx] <= t)
+    out[ok] = [PHONE_INDEX[str(labels[i])] for i in idx[ok]]
+    return out
+
+
+VISEME_OF_PHONE = np.array([AZURE[p] for p in PHONES], np.int32)  # (P,) Azure id per class
+
+
+def viseme_probabilities(phone_probs: np.ndarray) -> np.ndarray:
+    """(F, P) phone probabilities -> (F, 22) Azure viseme probabilities (summed by class)."""
+    out = np.zeros((len(phone_probs), 22), np.float32)
+    np.add.at(out.T, VISEME_OF_PHONE, phone_probs.T)
+    return out
