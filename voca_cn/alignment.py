@@ -127,7 +127,7 @@ class Aligner:
             dec.start_utt()
             dec.process_raw(pcm, full_utt=True)
             dec.end_utt()
-            seg = [(s.word, s.start_frame, s.end_frame + 1, dec.lookup_word(s.word)) for s in dec.seg()]
+            seg = [(s.word, s.start_frame, s.end_frame + 1, dec.lookup_word(s.word)) for s in dec.seg() or []]
             if sum(not w.startswith(("<", "[")) for w, *_ in seg) != len(words):
                 return None, None, "the word pass found no complete path"
             dec.set_alignment()

@@ -75,8 +75,13 @@ def cmd_animate(args) -> None:
     options = _options(args)
     template = resolve(args.template)
     y = audio_mod.load(args.audio)
-    phones = _phones(args, y)
-    weights = animate(phones, len(y) / audio_mod.SR, Style(jaw=args.jaw, lip=args.lip))
+    if _text(args) is None and not args.procedural:
+        from voca_cn.lipsync import AudioAnimator
+
+        weights, phones = AudioAnimator.load(args.model).run(y)
+    else:
+        phones = _phones(args, y)
+        weights = animate(phones, len(y) / audio_mod.SR, Style(jaw=args.jaw, lip=args.lip))
     out = write_outputs(args.out, template, weights, args.audio, options, visemes=azure_events(phones))
     print(out)
 
@@ -174,6 +179,52 @@ def cmd_data(args) -> None:
     print(json.dumps(result))
 
 
+def cmd_train(args) -> None:
+    from voca_cn.training import install, load_config, train
+
+    state = train(load_config(args.config), args.data, args.out)
+    if args.install:
+        install(args.out)
+    print(json.dumps({k: v for k, v in state.items() if not k.endswith("history") and k != "config"}))
+
+
+def cmd_features(args) -> None:
+    from voca_cn import audio as audio_mod
+    from voca_cn.phonetic import PhoneticStage
+    from voca_cn.phones import PHONES
+
+    probs = PhoneticStage.load(args.model)(audio_mod.load(args.audio))
+    if args.out:
+        out = Path(args.out)
+        tmp = out.with_name(out.name + ".part.npz")
+        np.savez(tmp, probabilities=probs, phones=np.array(PHONES), rate=100.0)
+        tmp.replace(out)
+        print(out)
+    else:
+        print("time\tbest\tp\t" + "\t".join(PHONES))
+        for i, row in enumerate(probs):
+            k = int(row.argmax())
+            print(f"{i / 100:.2f}\t{PHONES[k]}\t{row[k]:.3f}\t" + "\t".join(f"{v:.3f}" for v in row))
+
+
+def cmd_evaluate(args) -> None:
+    from voca_cn.evaluation import METHODS, corpus_cases, evaluate, pair_cases, table
+    from voca_cn.templates import resolve
+
+    if bool(args.data) == bool(args.pairs):
+        raise VocaError("evaluate needs one of --data CORPUS or --pairs DIR")
+    methods = tuple(args.methods.split(",")) if args.methods else METHODS
+    bad = set(methods) - set(METHODS)
+    if bad:
+        raise VocaError(f"unknown method(s) {', '.join(sorted(bad))}; choose from {', '.join(METHODS)}")
+    cases = (corpus_cases(Path(args.data), args.split, args.limit, args.source) if args.data
+             else pair_cases(Path(args.pairs)))
+    res = evaluate(list(cases), resolve(args.template), methods, args.model)
+    print(table(res))
+    if args.json:
+        Path(args.json).write_text(json.dumps(res, indent=1))
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="voca-cn", description="Speech-driven 3D face animation.")
     ap.add_argument("--version", action="version", version=f"voca-cn {__version__}")
@@ -183,6 +234,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--audio", required=True, help="WAV/FLAC/OGG/MP3, any rate")
     p.add_argument("--text", help="transcript: animate from its forced alignment (English)")
     p.add_argument("--transcript", help="file holding the transcript")
+    p.add_argument("--procedural", action="store_true",
+                   help="no transcript: pocketsphinx phone recognition + procedural animator "
+                        "instead of the learned model")
+    p.add_argument("--model", default=None, help="trained model folder (default: the shipped one)")
     p.add_argument("--jaw", type=float, default=1.0, help="jaw articulation (JALI style; 1 = normal)")
     p.add_argument("--lip", type=float, default=1.0, help="lip articulation (JALI style; 1 = normal)")
     _output_flags(p)
@@ -219,6 +274,31 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="worker processes")
     b.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_data)
+
+    p = sub.add_parser("train", help="train the phonetic stage and the lip-sync network")
+    p.add_argument("--config", default="default", help="config JSON, or 'default' / 'small'")
+    p.add_argument("--data", required=True, type=Path, help="corpus from voca-cn data build")
+    p.add_argument("--out", required=True, type=Path, help="model folder (a rerun resumes)")
+    p.add_argument("--install", action="store_true", help="copy the result into the package's models")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("features", help="the phonetic stage's per-frame phone probabilities")
+    p.add_argument("audio")
+    p.add_argument("--out", help="write an .npz (probabilities F x P, phones, rate) instead of TSV")
+    p.add_argument("--model", help="trained model folder (default: the shipped one)")
+    p.set_defaults(func=cmd_features)
+
+    p = sub.add_parser("evaluate", help="LVE, visemes, bilabials, lag, jitter, speed vs baselines")
+    p.add_argument("--data", help="corpus folder")
+    p.add_argument("--split", default="test", choices=["train", "val", "test"])
+    p.add_argument("--source", choices=["synthetic", "kathleen"], help="only these corpus items")
+    p.add_argument("--limit", type=int, help="at most this many items, spread over voices")
+    p.add_argument("--pairs", help="folder of audio files with same-named .txt transcripts")
+    p.add_argument("--methods", help=f"comma-separated subset of: model, aligned, recognition, amplitude")
+    p.add_argument("--template", default="makehuman")
+    p.add_argument("--model", help="trained model folder (default: the shipped one)")
+    p.add_argument("--json", help="also write the figures as JSON")
+    p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("template", help="list, export or import templates")
     tsub = p.add_subparsers(dest="action", required=True)

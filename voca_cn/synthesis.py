@@ -257,7 +257,11 @@ def _piper_phones(alignments, offset: int, sr: int) -> list[tuple[str, float, fl
     stress mark's time goes to the phone after it, a length mark's to the one before, a word
     space's half and half; sentence punctuation is silence."""
     chars = "".join(a.phoneme for a in alignments)
-    ends = offset + np.cumsum([int(a.num_samples) for a in alignments])
+    samples = np.array([int(a.num_samples) for a in alignments])
+    # Each token's samples cover its phoneme id and the blank id VITS puts after it. The blank is
+    # the transition into the next phone, so its share (taken as half the token) goes to the next
+    # phone; without this, consonant onsets read ~25 ms late against a forced alignment.
+    ends = offset + np.cumsum(samples) - samples // 2
     starts = np.concatenate([[offset], ends[:-1]])
     spans = parse_ipa_spans(chars)
     if len(chars) != len(alignments) or not spans:  # multi-character tokens: no per-phone times

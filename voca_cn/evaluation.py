@@ -1,0 +1,250 @@
+"""``voca-cn evaluate``: quality and speed of every animation method against a reference.
+
+Methods, each from the audio alone unless said:
+- ``model``: the shipped phonetic stage + lip-sync network;
+- ``aligned``: the procedural animator on the transcript's forced alignment (needs the text; the
+  reference's upper bound; for real speech the reference itself, so its errors read 0);
+- ``recognition``: pocketsphinx phone recognition -> procedural animator (Rhubarb-like);
+- ``amplitude``: jawOpen from the audio's loudness (the classic game baseline).
+References: the procedural animator on the engine's own phone timings (synthetic corpus items)
+or on the forced alignment of the transcript (real speech, ``--pairs``). Metric definitions:
+../shared/DESIGN.md. Lip aperture = the template's central inner-lip gap.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from voca_cn import VocaError
+from voca_cn.alignment import Segment
+from voca_cn.audio import SR
+from voca_cn.phones import VISEME_POSES
+
+METHODS = ("model", "aligned", "recognition", "amplitude")
+MAX_LAG = 20  # frames searched each way for the lag (333 ms)
+
+
+@dataclass
+class Case:
+    """One utterance to evaluate: audio, transcript (or None), reference phones and curves."""
+    name: str
+    audio: np.ndarray
+    text: str | None
+    phones: list[Segment]
+    weights: np.ndarray
+    language: str = "en"
+
+
+@dataclass
+class Tally:
+    """Running sums for one method over many utterances."""
+    frames: int = 0
+    lve: float = 0.0
+    lve_sq: float = 0.0
+    vis_hit: int = 0
+    vis_pred: int = 0
+    vis_ref: int = 0
+    bilabial_hit: int = 0
+    bilabials: int = 0
+    xcorr: np.ndarray = field(default_factory=lambda: np.zeros(2 * MAX_LAG + 1))
+    jitter: float = 0.0
+    jitter_ref: float = 0.0
+    audio_s: float = 0.0
+    wall_s: float = 0.0
+    items: int = 0
+
+
+# ----------------------------------------------------------------------------- methods
+class Methods:
+    """Loads what each method needs once; ``run(name, case)`` -> (T, 52) weights or None."""
+
+    def __init__(self, methods=METHODS, model_dir=None):
+        self.methods = methods
+        if "model" in methods:
+            from voca_cn.lipsync import AudioAnimator
+
+            self.animator = AudioAnimator.load(model_dir)
+
+    def run(self, name: str, case: Case, n: int) -> np.ndarray | None:
+        from voca_cn.animator import animate
+
+        duration = len(case.audio) / SR
+        if name == "model":
+            return self.animator(case.audio)[:n]
+        if name == "aligned":
+            if case.text is None or case.language != "en":
+                return None  # no English transcript: no forced alignment
+            from voca_cn.alignment import Aligner
+
+            try:
+                return animate(Aligner().align(case.audio, case.text)[0], duration)[:n]
+            except VocaError:
+                return None
+        if name == "recognition":
+            from voca_cn.recognition import PhoneRecognizer
+
+            return animate(PhoneRecognizer().recognize(case.audio), duration)[:n]
+        if name == "amplitude":
+            return amplitude_jaw(case.audio, n)
+        raise ValueError(name)
+
+
+def amplitude_jaw(audio: np.ndarray, n: int, fps: int = 60) -> np.ndarray:
+    """jawOpen from loudness: per frame RMS in dB mapped from [-50, -15] dBFS to [0, 0.5]."""
+    from voca_cn.arkit import INDEX
+
+    hop = SR // fps
+    padded = np.pad(audio, (0, max(0, n * hop - len(audio))))[: n * hop].reshape(n, hop)
+    db = 10 * np.log10(np.mean(padded ** 2, axis=1) + 1e-10)
+    w = np.zeros((n, 52), np.float32)
+    w[:, INDEX["jawOpen"]] = 0.5 * np.clip((db + 50) / 35, 0, 1)
+    return w
+
+
+# ----------------------------------------------------------------------------- metrics
+class Scorer:
+    """Frame metrics on one template: lip vertices (mm), dominant viseme, inner-lip gap."""
+
+    def __init__(self, template):
+        self.t = template
+        lips = template.lip_vertices
+        self.lip_rest = template.vertices[lips] * 1000
+        self.lip_basis = template.basis[:, lips] * 1000  # (52, L, 3) mm
+        b = self.lip_basis.reshape(52, -1)
+        self.gram = b @ b.T
+        self.poses = VISEME_POSES
+
+    def lips(self, w: np.ndarray) -> np.ndarray:
+        return self.lip_rest + np.einsum("ti,ilk->tlk", w, self.lip_basis)
+
+    def visemes(self, w: np.ndarray) -> np.ndarray:
+        """(T,) Azure id of the viseme pose nearest each frame in lip-vertex space."""
+        d = w[:, None, :] - self.poses[None]
+        return np.einsum("tki,ij,tkj->tk", d, self.gram, d).argmin(1)
+
+    def gap_mm(self, w: np.ndarray) -> np.ndarray:
+        return self.t.inner_lip_gap(self.t.deform(w)) * 1000
+
+    def add(self, tally: Tally, pred: np.ndarray, ref: np.ndarray, phones: list[Segment]) -> None:
+        n = min(len(pred), len(ref))
+        pred, ref = pred[:n], ref[:n]
+        lp, lr = self.lips(pred), self.lips(ref)
+        err = np.linalg.norm(lp - lr, axis=-1).max(1)
+        tally.frames += n
+        tally.lve += err.sum()
+        tally.lve_sq += (err ** 2).sum()
+        vp, vr = self.visemes(pred), self.visemes(ref)
+        tally.vis_hit += int(((vp == vr) & (vr != 0)).sum())
+        tally.vis_pred += int((vp != 0).sum())
+        tally.vis_ref += int((vr != 0).sum())
+        gp, gr = self.gap_mm(pred), self.gap_mm(ref)
+        for p in phones:
+            if p.label in ("p", "b", "m"):
+                a, b = int(p.start * 60), max(int(p.start * 60) + 1, int(np.ceil(p.end * 60)))
+                if a < n:
+                    tally.bilabials += 1
+                    tally.bilabial_hit += int(gp[a:b].min() < 1.0)
+        x, y = gp - gp.mean(), gr - gr.mean()
+        for k, lag in enumerate(range(-MAX_LAG, MAX_LAG + 1)):  # lag > 0: prediction late
+            if lag >= 0:
+                tally.xcorr[k] += float(x[lag:] @ y[:n - lag])
+            else:
+                tally.xcorr[k] += float(x[:n + lag] @ y[-lag:])
+        if n > 2:
+            tally.jitter += np.abs(np.diff(lp, 2, axis=0)).mean() * (n - 2)
+            tally.jitter_ref += np.abs(np.diff(lr, 2, axis=0)).mean() * (n - 2)
+        tally.items += 1
+
+
+def results(t: Tally) -> dict:
+    """Tally -> the reported figures."""
+    if t.items == 0:
+        return {}
+    k = int(np.argmax(t.xcorr))
+    frac = 0.0
+    if 0 < k < len(t.xcorr) - 1:  # parabolic peak for sub-frame lag
+        a, b, c = t.xcorr[k - 1:k + 2]
+        frac = 0.5 * (a - c) / (a - 2 * b + c) if (a - 2 * b + c) != 0 else 0.0
+    return {k: (v if isinstance(v, int) else float(v)) for k, v in {
+        "LVE_mm": t.lve / t.frames, "LVE_mm2": t.lve_sq / t.frames,
+        "viseme_precision": t.vis_hit / max(t.vis_pred, 1), "viseme_recall": t.vis_hit / max(t.vis_ref, 1),
+        "bilabial_recall": t.bilabial_hit / max(t.bilabials, 1),
+        "lag_ms": (k - MAX_LAG + frac) * 1000 / 60,
+        "jitter": t.jitter / max(t.frames, 1), "jitter_ref": t.jitter_ref / max(t.frames, 1),
+        "RTF": t.audio_s / max(t.wall_s, 1e-9), "items": t.items,
+    }.items()}
+
+
+def evaluate(cases, template, methods=METHODS, model_dir=None) -> dict[str, dict]:
+    """Run every method on every case; {method: figures}."""
+    from tqdm import tqdm
+
+    runner = Methods(methods, model_dir)
+    scorer = Scorer(template)
+    tallies = {m: Tally() for m in methods}
+    for case in tqdm(cases, desc="evaluate", unit="utt", file=sys.stderr):
+        n = len(case.weights)
+        for m in methods:
+            t0 = time.perf_counter()
+            pred = runner.run(m, case, n)
+            wall = time.perf_counter() - t0
+            if pred is None:
+                continue
+            tallies[m].audio_s += len(case.audio) / SR
+            tallies[m].wall_s += wall
+            scorer.add(tallies[m], pred, case.weights, case.phones)
+    return {m: results(t) for m, t in tallies.items()}
+
+
+# ----------------------------------------------------------------------------- inputs
+def corpus_cases(corpus: Path, split: str, limit: int | None = None, source: str | None = None):
+    """Corpus items of a split as Cases (references: the stored curves)."""
+    from voca_cn.corpus import load_item, read_manifest
+
+    rows = [r for r in read_manifest(corpus, split) if source is None or r["source"] == source]
+    if limit:
+        rows = rows[:: max(1, len(rows) // limit)][:limit]  # spread over voices
+    for r in rows:
+        item = load_item(corpus, r["id"])
+        phones = [Segment(str(a), float(b), float(c)) for a, b, c in
+                  zip(item["labels"], item["starts"], item["ends"])]
+        text = r["text"] if r["language"] == "en" else None
+        yield Case(r["id"], item["audio"], text, phones, item["weights"], r["language"])
+
+
+def pair_cases(folder: Path):
+    """Audio files with same-named .txt transcripts; references from forced alignment."""
+    from voca_cn import audio as audio_io
+    from voca_cn.alignment import Aligner
+    from voca_cn.animator import animate
+
+    files = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in (".wav", ".flac", ".ogg", ".mp3")
+                   and p.with_suffix(".txt").is_file())
+    if not files:
+        raise VocaError(f"{folder} has no audio files with matching .txt transcripts")
+    for f in files:
+        y = audio_io.load(f)
+        text = f.with_suffix(".txt").read_text()
+        try:
+            phones = Aligner().align(y, text)[0]
+        except VocaError as e:
+            print(f"voca-cn: skipping {f.name}: {e}", file=sys.stderr)
+            continue
+        yield Case(f.stem, y, text, phones, animate(phones, len(y) / SR))
+
+
+def table(res: dict[str, dict]) -> str:
+    """Methods side by side, one metric per row."""
+    methods = [m for m in res if res[m]]
+    keys = ["LVE_mm", "LVE_mm2", "viseme_precision", "viseme_recall", "bilabial_recall", "lag_ms",
+            "jitter", "jitter_ref", "RTF", "items"]
+    lines = ["metric\t" + "\t".join(methods)]
+    for k in keys:
+        lines.append(k + "\t" + "\t".join(f"{res[m][k]:.3f}" if isinstance(res[m][k], float)
+                                          else str(res[m][k]) for m in methods))
+    return "\n".join(lines)

@@ -1,0 +1,155 @@
+"""The lip-sync network (the design card's shape) and its vertex loss.
+
+Phone probabilities resampled to 60 fps -> Conv1D x2 -> LSTM x2 -> Dense(tanh) -> Dense(52,
+linear) = ARKit weights w(t). A template's blendshape basis B is the linear vertex decoder:
+offsets d(t) = B w(t). Because the decoder is linear, the vertex loss needs no vertices at run
+time: for an error e = w_pred - w_ref, sum_v a_v |B_v e|^2 = e^T G e with the Gram matrix
+G = sum_v a_v B_v^T B_v (52 x 52), averaged over the training templates. So the loss is exactly
+the (lip- and jaw-weighted) mean squared vertex error in mm^2, position + velocity, over several
+heads at once, and costs a 52 x 52 product per frame.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from voca_cn import VocaError
+from voca_cn.phones import PHONES
+
+FPS = 60
+MODELS = Path(__file__).resolve().parent / "models"
+LIP, JAW, FACE = 1.0, 0.5, 0.05  # vertex weights of the loss by region
+
+
+def build(conv: int = 64, lstm: int = 64, layers_: int = 2, dense: int = 64, n_in: int = len(PHONES)):
+    """(batch, T, n_in) phone probabilities at 60 fps -> (batch, T, 52) ARKit weights, causal:
+    output t describes frame t - lookahead (the look-ahead is in how it is trained and run)."""
+    import keras
+    from keras import layers
+
+    x = keras.Input((None, n_in), name="phone_probs_60fps")
+    h = layers.Conv1D(conv, 3, padding="causal", activation="relu")(x)
+    h = layers.Conv1D(conv, 3, padding="causal", activation="relu")(h)
+    for _ in range(layers_):
+        h = layers.LSTM(lstm, return_sequences=True)(h)
+    h = layers.Dense(dense, activation="tanh")(h)
+    w = layers.Dense(52, name="arkit_weights")(h)
+    return keras.Model(x, w, name="lipsync")
+
+
+def gram(templates) -> np.ndarray:
+    """(52, 52) loss metric: region-weighted mean over vertices of B_v^T B_v in mm^2, averaged
+    over ``templates``, plus a faint identity so shapes no vertex sees stay put."""
+    out = np.zeros((52, 52))
+    for t in templates:
+        a = np.where(t.vertex_parts == 0, FACE, 0.0)  # skin only: eyes, teeth follow rigidly
+        a[t.jaw_vertices] = JAW
+        a[t.lip_vertices] = LIP
+        b = t.basis.reshape(52, -1, 3) * 1000.0  # mm
+        out += np.einsum("v,ivk,jvk->ij", a, b, b) / a.sum()
+    out /= len(templates)
+    return (out + 1e-3 * np.trace(out) / 52 * np.eye(52)).astype(np.float32)
+
+
+def vertex_loss(g: np.ndarray, velocity: float = 0.5):
+    """Keras loss: mean e^T G e (position) + ``velocity`` * mean de^T G de (per-frame change)."""
+    from keras import ops
+
+    g = ops.convert_to_tensor(g)
+
+    def loss(y_true, y_pred):
+        e = y_pred - y_true
+        de = e[:, 1:] - e[:, :-1]
+        pos = ops.mean(ops.sum(ops.matmul(e, g) * e, axis=-1))
+        vel = ops.mean(ops.sum(ops.matmul(de, g) * de, axis=-1))
+        return pos + velocity * vel
+
+    return loss
+
+
+def to_60fps(probs: np.ndarray, rate: float = 100.0, n: int | None = None) -> np.ndarray:
+    """(F, P) frames at ``rate`` Hz -> (n, P) at 60 fps by linear interpolation (frame i at i/60)."""
+    n = n or max(1, int(np.ceil(len(probs) * FPS / rate - 1e-9)))
+    t = np.arange(n) / FPS * rate
+    i = np.clip(np.floor(t).astype(int), 0, len(probs) - 1)
+    j = np.minimum(i + 1, len(probs) - 1)
+    f = (t - i)[:, None].clip(0, 1)
+    return ((1 - f) * probs[i] + f * probs[j]).astype(np.float32)
+
+
+class LipSync:
+    """A trained lip-sync network. ``LipSync.load()`` reads the shipped one;
+    ``net(probs_60fps)`` gives (T, 52) ARKit weights."""
+
+    def __init__(self, model, lookahead: int):
+        from voca_cn.phonetic import compiled
+
+        self.model, self.lookahead = model, lookahead
+        self._run = compiled(model)
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike | None = None) -> "LipSync":
+        import keras
+
+        directory = Path(directory or MODELS)
+        meta_path = directory / "lipsync.json"
+        if not meta_path.is_file():
+            raise VocaError(f"no lip-sync model in {directory}; train one with voca-cn train")
+        meta = json.loads(meta_path.read_text())
+        model = keras.saving.load_model(directory / "lipsync.keras", compile=False)
+        return cls(model, int(meta["lookahead"]))
+
+    def __call__(self, probs: np.ndarray) -> np.ndarray:
+        from voca_cn.phonetic import run_chunked
+
+        x = np.concatenate([probs, np.repeat(probs[-1:], self.lookahead, axis=0)])
+        return run_chunked(self._run, x, chunk=1800, warmup=180)[self.lookahead:]
+
+
+class AudioAnimator:
+    """Audio -> ARKit weights with no transcript: phonetic stage, 60 fps, lip-sync network."""
+
+    def __init__(self, stage, net: LipSync):
+        self.stage, self.net = stage, net
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike | None = None) -> "AudioAnimator":
+        from voca_cn.phonetic import PhoneticStage
+
+        return cls(PhoneticStage.load(directory), LipSync.load(directory))
+
+    def __call__(self, audio: np.ndarray) -> np.ndarray:
+        """(S,) float32 16 kHz -> (T, 52) float32 ARKit weights at 60 fps, T = ceil(S/16000*60)."""
+        return self.run(audio)[0]
+
+    def run(self, audio: np.ndarray):
+        """Weights (T, 52) and the recognised phones (segments from the per-frame best phone)."""
+        from voca_cn.audio import n_frames
+
+        probs = self.stage(audio)
+        weights = self.net(to_60fps(probs, n=n_frames(len(audio)))).astype(np.float32)
+        return weights, best_phones(probs, len(audio) / 16000)
+
+
+def best_phones(probs: np.ndarray, duration: float, rate: float = 100.0, min_frames: int = 3):
+    """(F, P) probabilities -> phone segments: runs of the best phone, runs shorter than
+    ``min_frames`` merged into the one before."""
+    from voca_cn.alignment import Segment, merge_silences
+    from voca_cn.phones import PHONES
+
+    best = probs.argmax(1)
+    change = np.flatnonzero(np.diff(best)) + 1
+    bounds = np.concatenate([[0], change, [len(best)]])
+    runs = []
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        if runs and (b - a < min_frames or runs[-1][0] == best[a]):
+            runs[-1][2] = b
+        else:
+            runs.append([best[a], a, b])
+    phones = [Segment(PHONES[k], a / rate, min(b / rate, duration)) for k, a, b in runs
+              if PHONES[k] != "sil" and a / rate < duration]
+    return merge_silences(phones, duration)
