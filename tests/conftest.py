@@ -56,3 +56,13 @@ def kathleen() -> Path:
     if not KATHLEEN.is_dir():
         pytest.skip(f"Kathleen corpus not found at {KATHLEEN} (../shared is absent)")
     return KATHLEEN
+
+
+@pytest.fixture(scope="session")
+def small_corpus(tmp_path_factory) -> tuple[Path, dict]:
+    """A tiny corpus (``data build --small``, synthetic voices only): folder and summary."""
+    import json
+
+    out = tmp_path_factory.mktemp("corpus") / "c"
+    summary = json.loads(run_cli("data", "build", "--out", out, "--small", "--kathleen", "").stdout)
+    return out, summary

@@ -156,7 +156,13 @@ class Aligner:
             s0, s1 = max(int((start * FRAME - pad) * SR), 0), int((end * FRAME - pad) * SR)
             sub, _, _ = self._two_pass(audio[s0:s1], [word], WORD_PAD, level)
             offset = start - round(WORD_PAD / FRAME)
-            phones = [(p, offset + ps, pd) for w, *_, wp in (sub or []) if w == word for p, ps, pd in wp]
+            phones = []
+            for w, *_, wp in sub or []:
+                if w == word:  # clipped to the word's span from the utterance's word pass
+                    for p, ps, pd in wp:
+                        a, b = max(offset + ps, start), min(offset + ps + pd, end)
+                        if b > a:
+                            phones.append((p, a, b - a))
             if not phones:
                 phones = _spread(pron.split(), start, end)
                 self.spread_words += 1

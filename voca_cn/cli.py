@@ -174,7 +174,7 @@ def cmd_data(args) -> None:
         print(f"voca-cn: note: no Kathleen corpus at {kathleen}; building synthetic speech only",
               file=sys.stderr)
         kathleen = None
-    hours, limit = (0.03, 8) if args.small else (args.hours, None)
+    hours, limit = (0.1, 8) if args.small else (args.hours, None)
     result = build(args.out, hours, Path(kathleen) if kathleen else None, limit, args.jobs, args.seed)
     print(json.dumps(result))
 
@@ -268,7 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
     b = dsub.add_parser("build", help="synthetic speech from every engine + Kathleen, animated")
     b.add_argument("--out", required=True, type=Path, help="corpus folder (an unfinished one resumes)")
     b.add_argument("--hours", type=float, default=4.0, help="hours of synthetic speech (default 4)")
-    b.add_argument("--small", action="store_true", help="a tiny corpus for tests (~2 min of speech)")
+    b.add_argument("--small", action="store_true", help="a tiny corpus for tests (~6 min of speech)")
     b.add_argument("--kathleen", help="Kathleen corpus folder, '' to leave it out "
                                       "(default ../shared/corpora/kathleen where present)")
     b.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="worker processes")

@@ -205,7 +205,7 @@ def build(out: Path, hours: float = 4.0, kathleen: Path | None = None,
           kathleen_limit: int | None = None, jobs: int = 2, seed: int = 0) -> dict:
     """Build (or finish) the corpus in ``out``. Items already in the manifest are kept.
 
-    Returns a summary: items, hours, voices, languages, failures.
+    Returns a summary: items, hours, voices, languages, items made by this run, failures.
     """
     from multiprocessing import get_context
 
@@ -231,7 +231,7 @@ def build(out: Path, hours: float = 4.0, kathleen: Path | None = None,
     tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
     os.replace(tmp, manifest)
     (out / "failures.jsonl").write_text("".join(json.dumps(r) + "\n" for r in failures))
-    return summary(rows) | {"failures": len(failures)}
+    return summary(rows) | {"made": len(todo) - len(failures), "failures": len(failures)}
 
 
 def read_manifest(corpus: Path, split: str | None = None) -> list[dict]:

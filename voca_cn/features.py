@@ -44,13 +44,20 @@ def n_feature_frames(n_samples: int) -> int:
     return max(1, -(-n_samples // HOP))
 
 
-def log_mel(audio: np.ndarray) -> np.ndarray:
-    """(S,) float32 at 16 kHz -> (F, 40) float32 log-mel, F = ceil(S / 160), 100 frames/s."""
+def log_mel(audio: np.ndarray, block: int = 6000) -> np.ndarray:
+    """(S,) float32 at 16 kHz -> (F, 40) float32 log-mel, F = ceil(S / 160), 100 frames/s.
+
+    Computed ``block`` frames at a time, so an hour of audio needs ~60 MB beyond its output."""
     n = n_feature_frames(len(audio))
     padded = np.pad(audio.astype(np.float32), (WIN // 2, WIN // 2 + n * HOP - len(audio)))
-    frames = np.lib.stride_tricks.sliding_window_view(padded, WIN)[::HOP][:n] * _WINDOW
-    power = np.abs(np.fft.rfft(frames, N_FFT)) ** 2
-    return np.log(power @ _FILTERS.T + 1e-8).astype(np.float32)
+    out = np.empty((n, N_MELS), np.float32)
+    for s in range(0, n, block):
+        m = min(block, n - s)
+        chunk = padded[s * HOP:(s + m - 1) * HOP + WIN]
+        frames = np.lib.stride_tricks.sliding_window_view(chunk, WIN)[::HOP][:m] * _WINDOW
+        power = np.abs(np.fft.rfft(frames, N_FFT)) ** 2
+        out[s:s + m] = np.log(power @ _FILTERS.T + 1e-8)
+    return out
 
 
 def frame_labels(labels, starts, ends, n_frames: int) -> np.ndarray:

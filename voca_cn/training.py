@@ -95,6 +95,29 @@ def windows(x: np.ndarray, y: np.ndarray, length: int, lookahead: int, rng, coun
     return x[np.minimum(idx, len(x) - 1)], y[np.minimum(idx - lookahead, len(y) - 1)]
 
 
+def augment(x: np.ndarray, rng, std: np.ndarray) -> np.ndarray:
+    """Speaker and channel variety for (N, W, 40) normalised log-mel windows: vocal-tract length
+    perturbation (mel axis warped by 0.88-1.12), gain and spectral tilt, and SpecAugment masks
+    (two bands of up to 5 mels, two stretches of up to 12 frames)."""
+    n, w, m = x.shape
+    pos = np.clip(np.arange(m)[None] * rng.uniform(0.88, 1.12, (n, 1)), 0, m - 1)  # (n, m)
+    lo = np.floor(pos).astype(int)
+    hi = np.minimum(lo + 1, m - 1)
+    f = (pos - lo)[:, None, :]
+    take = lambda k: np.take_along_axis(x, np.broadcast_to(k[:, None, :], x.shape), axis=2)  # noqa: E731
+    x = (1 - f) * take(lo) + f * take(hi)
+    tilt = rng.uniform(-1.5, 1.5, (n, 1, 1)) + rng.uniform(-0.5, 0.5, (n, 1, 1)) * np.linspace(-1, 1, m)
+    x = x + tilt / std
+    for _ in range(2):
+        a, width = rng.integers(0, m, n), rng.integers(0, 6, n)
+        band = (np.arange(m)[None] >= a[:, None]) & (np.arange(m)[None] < (a + width)[:, None])
+        x = np.where(band[:, None, :], 0.0, x)
+        t, span = rng.integers(0, w, n), rng.integers(0, 13, n)
+        mask = (np.arange(w)[None] >= t[:, None]) & (np.arange(w)[None] < (t + span)[:, None])
+        x[mask] = 0.0
+    return x.astype(np.float32)
+
+
 # ----------------------------------------------------------------------------- training loop
 def _fit_epochs(name, model, compile_fn, train_fn, val_fn, cfg, out: Path, state: dict) -> None:
     """Epoch loop shared by both stages: cosine learning rate, a checkpoint after each epoch."""
@@ -166,9 +189,7 @@ def train(config: dict, corpus: str | os.PathLike, out: str | os.PathLike) -> di
     def phon_train(epoch):
         rng = np.random.default_rng([seed, 1, epoch])
         x, y = windows(x_train, y_train, pc["window"], pc["lookahead"], rng)
-        # loudness and channel variety: a random gain and spectral tilt per window
-        gain = rng.uniform(-1.5, 1.5, (len(x), 1, 1)) + rng.uniform(-0.5, 0.5, (len(x), 1, 1)) * np.linspace(-1, 1, x.shape[2])
-        return (x + gain / std).astype(np.float32), y
+        return augment(x, rng, std) if pc.get("augment", True) else x, y
 
     def phon_val():
         return windows(x_val, y_val, pc["window"], pc["lookahead"], np.random.default_rng([seed, 2]), 64)
@@ -188,10 +209,13 @@ def train(config: dict, corpus: str | os.PathLike, out: str | os.PathLike) -> di
     lc = config["lipsync"]
     g = lipsync.gram(training_templates(config))
 
-    def lip_data(item_feats, ids):
+    def lip_data(item_feats, ids, rng=None):
         xs, ys = [], []
         for mel, item_id in zip(item_feats, ids):
             w = load_item(corpus, item_id)["weights"]
+            if rng is not None:  # stage 1 is surer on audio it trained on than on new voices:
+                # augmented audio gives stage 2 inputs with held-out-like mistakes
+                mel = augment(norm(mel)[None], rng, std)[0] * std + mean
             z = stage.logits(mel)
             p = np.exp(z - z.max(1, keepdims=True))
             xs.append(lipsync.to_60fps(p / p.sum(1, keepdims=True), n=len(w)))
@@ -199,7 +223,7 @@ def train(config: dict, corpus: str | os.PathLike, out: str | os.PathLike) -> di
         return np.concatenate(xs), np.concatenate(ys)
 
     log("lip-sync: running the phonetic stage over the corpus")
-    xl, yl = lip_data(feats, train_ids)
+    xl, yl = lip_data(feats, train_ids, np.random.default_rng([seed, 5]) if pc.get("augment", True) else None)
     xlv, ylv = lip_data(vfeats, val_ids)
     loss = lipsync.vertex_loss(g, lc["velocity"])
 
@@ -233,10 +257,15 @@ def train(config: dict, corpus: str | os.PathLike, out: str | os.PathLike) -> di
 
 
 def install(model_dir: str | os.PathLike, target: Path | None = None) -> None:
-    """Copy a trained model folder's shippable files into the package (voca_cn/models)."""
+    """Put a trained model folder's networks (without optimizer state) into voca_cn/models."""
     from voca_cn.phonetic import MODELS
+
+    import keras
 
     target = target or MODELS
     target.mkdir(exist_ok=True)
-    for name in ("phonetic.keras", "phonetic.json", "lipsync.keras", "lipsync.json"):
-        shutil.copy2(Path(model_dir) / name, target / name)
+    for name in ("phonetic", "lipsync"):
+        shutil.copy2(Path(model_dir) / f"{name}.json", target / f"{name}.json")
+        # loaded uncompiled and saved again: the optimizer's moments (2/3 of the file) stay behind
+        model = keras.saving.load_model(Path(model_dir) / f"{name}.keras", compile=False)
+        _save_model(model, target / f"{name}.keras")

@@ -1,0 +1,70 @@
+"""The audio-only model: it learns, it ships, it animates a head from speech alone."""
+
+import json
+
+import numpy as np
+import pytest
+
+from conftest import run_cli, speak
+from voca_cn import audio
+from voca_cn.alignment import Aligner
+from voca_cn.templates import resolve
+
+
+def test_tiny_model_learns_on_a_tiny_corpus(small_corpus, tmp_path):
+    corpus, _ = small_corpus
+    run_cli("train", "--config", "small", "--data", corpus, "--out", tmp_path / "m")
+    state = json.loads((tmp_path / "m" / "state.json").read_text())
+    assert state["lipsync_history"][-1]["val_loss"] < 0.75 * state["lipsync_constant_val_loss"]
+    assert state["phonetic_history"][-1]["val_loss"] < state["phonetic_history"][0]["val_loss"]
+    # the trained folder drives the command line, and a rerun resumes instead of starting over
+    out = run_cli("features", speak("Hello there.", tmp_path / "h.wav"), "--model", tmp_path / "m").stdout
+    assert out.splitlines()[0].startswith("time\tbest") and len(out.splitlines()) > 50
+    again = run_cli("train", "--config", "small", "--data", corpus, "--out", tmp_path / "m")
+    assert "resuming after epoch" in again.stderr
+
+
+def test_shipped_model_closes_the_lips_on_p_from_audio_alone(tmp_path, speech):
+    """No transcript: in the rendered preview the mouth shuts during each spoken "p"."""
+    from voca_cn.render import project, render_frames
+
+    wav, text = speech
+    run_cli("animate", "--audio", wav, "--out", tmp_path / "out", "--no-obj")
+    z = np.load(tmp_path / "out" / "animation.npz")
+    y = audio.load(wav)
+    assert len(z["weights"]) == audio.n_frames(len(y))
+    phones, _ = Aligner().align(y, text)  # only to know when the p's are
+    t = resolve("makehuman")
+    x, y_ = project(t, t.vertices[t.inner_lip[0]].mean(0, keepdims=True), 512, 512)[0].astype(int)
+    gaps = t.inner_lip_gap(t.deform(z["weights"])) * 1000
+    closed = []
+    for p in (p for p in phones if p.label == "p"):
+        frames = range(int(p.start * 60), int(np.ceil(p.end * 60)) + 1)
+        best = min(frames, key=lambda f: gaps[min(f, len(gaps) - 1)])
+        img = render_frames(t, z["weights"][[best]])[0][y_ - 30:y_ + 30, x - 50:x + 50].astype(int)
+        interior = ((img[..., 0] - img[..., 1] > 40) & (img[..., 1] < 70)).mean()
+        closed.append(interior < 0.01)
+    assert len(closed) >= 3 and np.mean(closed) >= 0.75
+    assert gaps.max() > 5  # and it does open the mouth for the vowels
+
+
+def test_long_audio_is_chunked_without_seams():
+    from voca_cn.phonetic import compiled, run_chunked
+    import keras
+
+    keras.utils.set_random_seed(1)
+    from voca_cn.lipsync import build
+
+    run = compiled(build(8, 8, 1, 8, n_in=5))
+    x = np.random.default_rng(0).random((5000, 5)).astype(np.float32)
+    whole = run_chunked(run, x, chunk=100_000, warmup=0)
+    chunked = run_chunked(run, x, chunk=700, warmup=300, batch=3)
+    assert np.abs(whole - chunked).max() < 1e-4
+
+
+def test_audio_only_bad_input_gets_one_line_and_leaves_nothing(tmp_path):
+    bad = tmp_path / "notes.wav"
+    bad.write_text("not audio")
+    proc = run_cli("animate", "--audio", bad, "--out", tmp_path / "out", check=False)
+    assert proc.returncode == 2 and "cannot read audio" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and not (tmp_path / "out").exists()
