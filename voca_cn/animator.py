@@ -94,14 +94,16 @@ def animate(phones: Sequence[Segment], duration: float, style: Style = Style(), 
     w[:, JAW] *= style.jaw
     w[:, ROUNDING] *= style.lip
     w[:, LIPS] *= style.lip
-    w = _close_bilabials(w, phones, t)
+    w = close_bilabials(w, phones, fps)
     w = _smooth(w, fps)
     return np.clip(w, 0.0, 1.0).astype(np.float32)
 
 
-def _close_bilabials(w: np.ndarray, phones: Sequence[Segment], t: np.ndarray) -> np.ndarray:
-    """Lips meet on every p/b/m: blend to the closure pose over the phone's middle, ramping in and
-    out over 30 ms, whatever the neighbours or the style say."""
+def close_bilabials(w: np.ndarray, phones: Sequence[Segment], fps: int = FPS) -> np.ndarray:
+    """Lips meet on every p/b/m: blend (T, 52) weights to the closure pose over the phone's
+    middle, ramping in and out over 30 ms, whatever the neighbours or the style say."""
+    w = np.array(w, np.float64)
+    t = (np.arange(len(w)) + 0.5) / fps
     closure = VISEME_POSES[AZURE["p"]].astype(np.float64)
     for seg in phones:
         if seg.label not in BILABIAL:

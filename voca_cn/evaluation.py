@@ -75,7 +75,15 @@ class Methods:
 
         duration = len(case.audio) / SR
         if name == "model":
-            return self.animator(case.audio)[:n]
+            from voca_cn.animator import close_bilabials
+            from voca_cn.audio import n_frames
+            from voca_cn.lipsync import bilabials, to_60fps
+
+            self.probs = self.animator.stage(case.audio)  # kept for the phone accuracy
+            w = self.animator.net(to_60fps(self.probs, n=n_frames(len(case.audio))))
+            if self.animator.closure:
+                w = close_bilabials(w, bilabials(self.probs))
+            return w[:n]
         if name == "aligned":
             if case.text is None or case.language != "en":
                 return None  # no English transcript: no forced alignment
@@ -184,9 +192,12 @@ def evaluate(cases, template, methods=METHODS, model_dir=None) -> dict[str, dict
     """Run every method on every case; {method: figures}."""
     from tqdm import tqdm
 
+    from voca_cn.features import VISEME_OF_PHONE, frame_labels
+
     runner = Methods(methods, model_dir)
     scorer = Scorer(template)
     tallies = {m: Tally() for m in methods}
+    phone_hits = viseme_hits = phone_frames = 0
     for case in tqdm(cases, desc="evaluate", unit="utt", file=sys.stderr):
         n = len(case.weights)
         for m in methods:
@@ -198,7 +209,18 @@ def evaluate(cases, template, methods=METHODS, model_dir=None) -> dict[str, dict
             tallies[m].audio_s += len(case.audio) / SR
             tallies[m].wall_s += wall
             scorer.add(tallies[m], pred, case.weights, case.phones)
-    return {m: results(t) for m, t in tallies.items()}
+            if m == "model":
+                truth = frame_labels([p.label for p in case.phones], [p.start for p in case.phones],
+                                     [p.end for p in case.phones], len(runner.probs))
+                best = runner.probs.argmax(1)
+                phone_hits += int((best == truth).sum())
+                viseme_hits += int((VISEME_OF_PHONE[best] == VISEME_OF_PHONE[truth]).sum())
+                phone_frames += len(truth)
+    res = {m: results(t) for m, t in tallies.items()}
+    if phone_frames:
+        res["model"]["phone_frame_accuracy"] = phone_hits / phone_frames
+        res["model"]["viseme_frame_accuracy"] = viseme_hits / phone_frames
+    return res
 
 
 # ----------------------------------------------------------------------------- inputs
@@ -243,8 +265,9 @@ def table(res: dict[str, dict]) -> str:
     methods = [m for m in res if res[m]]
     keys = ["LVE_mm", "LVE_mm2", "viseme_precision", "viseme_recall", "bilabial_recall", "lag_ms",
             "jitter", "jitter_ref", "RTF", "items"]
+    keys += sorted({k for m in methods for k in res[m]} - set(keys))
     lines = ["metric\t" + "\t".join(methods)]
     for k in keys:
-        lines.append(k + "\t" + "\t".join(f"{res[m][k]:.3f}" if isinstance(res[m][k], float)
-                                          else str(res[m][k]) for m in methods))
+        cells = [res[m].get(k, "") for m in methods]
+        lines.append(k + "\t" + "\t".join(f"{c:.3f}" if isinstance(c, float) else str(c) for c in cells))
     return "\n".join(lines)

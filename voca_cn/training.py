@@ -7,7 +7,8 @@ Config (JSON; ``default`` and ``small`` ship in voca_cn/configs)::
     lipsync: {conv, lstm, layers, dense, lookahead, window, batch, epochs, lr, velocity}
 
 Stage 2 learns from stage 1's *predicted* probabilities on the training audio, so it learns to
-read the phonetic stage's real mistakes. After every epoch the model and ``state.json`` are
+read the phonetic stage's real mistakes (stage 1's outputs on *augmented* training audio were
+tried as stage 2's input and made closures on held-out Kathleen prompts vaguer). After every epoch the model and ``state.json`` are
 written (temp file, then rename); a rerun with the same ``--out`` resumes after the last
 finished epoch (the optimizer's moments restart). Same config, corpus and seed: same weights.
 TensorFlow places work on a GPU when its CUDA build is installed; the pinned CPU build runs
@@ -209,13 +210,10 @@ def train(config: dict, corpus: str | os.PathLike, out: str | os.PathLike) -> di
     lc = config["lipsync"]
     g = lipsync.gram(training_templates(config))
 
-    def lip_data(item_feats, ids, rng=None):
+    def lip_data(item_feats, ids):
         xs, ys = [], []
         for mel, item_id in zip(item_feats, ids):
             w = load_item(corpus, item_id)["weights"]
-            if rng is not None:  # stage 1 is surer on audio it trained on than on new voices:
-                # augmented audio gives stage 2 inputs with held-out-like mistakes
-                mel = augment(norm(mel)[None], rng, std)[0] * std + mean
             z = stage.logits(mel)
             p = np.exp(z - z.max(1, keepdims=True))
             xs.append(lipsync.to_60fps(p / p.sum(1, keepdims=True), n=len(w)))
@@ -223,7 +221,7 @@ def train(config: dict, corpus: str | os.PathLike, out: str | os.PathLike) -> di
         return np.concatenate(xs), np.concatenate(ys)
 
     log("lip-sync: running the phonetic stage over the corpus")
-    xl, yl = lip_data(feats, train_ids, np.random.default_rng([seed, 5]) if pc.get("augment", True) else None)
+    xl, yl = lip_data(feats, train_ids)
     xlv, ylv = lip_data(vfeats, val_ids)
     loss = lipsync.vertex_loss(g, lc["velocity"])
 
