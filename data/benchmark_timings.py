@@ -16,19 +16,24 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from voca_cn import VocaError  # noqa: E402
 from voca_cn.alignment import Aligner, boundary_differences  # noqa: E402
 from voca_cn.corpus import texts  # noqa: E402
 from voca_cn.synthesis import VOICES, synthesize  # noqa: E402
 
 
-def agreement(voice, sentences: list[str]) -> np.ndarray:
-    """All |start differences| (s) over ``sentences`` spoken by ``voice``."""
+def agreement(voice, sentences: list[str]) -> tuple[np.ndarray, int]:
+    """All |start differences| (s) over ``sentences`` spoken by ``voice``, and how many
+    sentences the aligner could not align (left out)."""
     aligner = Aligner()
-    diffs = []
+    diffs, failed = [], 0
     for text in sentences:
         y, phones = synthesize(voice, text)
-        diffs.append(boundary_differences(phones, aligner.align(y, text)[0]))
-    return np.concatenate(diffs)
+        try:
+            diffs.append(boundary_differences(phones, aligner.align(y, text)[0]))
+        except VocaError:
+            failed += 1
+    return np.concatenate(diffs), failed
 
 
 def main() -> None:
@@ -36,11 +41,12 @@ def main() -> None:
     ap.add_argument("--sentences", type=int, default=8)
     args = ap.parse_args()
     sentences = texts("en", args.sentences, seed=12345)
-    print("voice\tphones\tmedian_ms\tp90_ms")
+    print("voice\tphones\tmedian_ms\tp90_ms\tunaligned_sentences")
     for v in VOICES:
         if v.language == "en":
-            d = agreement(v, sentences) * 1000
-            print(f"{v.id}\t{len(d)}\t{np.median(d):.1f}\t{np.percentile(d, 90):.1f}", flush=True)
+            d, failed = agreement(v, sentences)
+            d = d * 1000
+            print(f"{v.id}\t{len(d)}\t{np.median(d):.1f}\t{np.percentile(d, 90):.1f}\t{failed}", flush=True)
 
 
 if __name__ == "__main__":
