@@ -11,7 +11,6 @@ the inventory, covering the audio end to end.
 
 from __future__ import annotations
 
-import ctypes
 import re
 import subprocess
 import tempfile
@@ -102,62 +101,20 @@ def _split(labels: list[str], start: float, end: float) -> list[tuple[str, float
 
 
 # ----------------------------------------------------------------------------- espeak-ng
-class _EspeakEvent(ctypes.Structure):
-    _fields_ = [("type", ctypes.c_int), ("unique_identifier", ctypes.c_uint),
-                ("text_position", ctypes.c_int), ("length", ctypes.c_int),
-                ("audio_position", ctypes.c_int), ("sample", ctypes.c_int),
-                ("user_data", ctypes.c_void_p), ("id", ctypes.c_char * 8)]
-
-
-_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int,
-                             ctypes.POINTER(_EspeakEvent))
-_RETRIEVAL, _PHONEME_EVENTS, _PHONEME_IPA, _UTF8, _EVENT_PHONEME, _RATE = 1, 1, 2, 1, 7, 1
-
-
-class _Espeak:
-    """libespeak-ng in retrieval mode: audio and phoneme events come back through a callback."""
-
-    def __init__(self):
-        try:
-            self.lib = ctypes.cdll.LoadLibrary("libespeak-ng.so.1")
-        except OSError:
-            raise VocaError("libespeak-ng is missing; install espeak-ng (see README setup)") from None
-        self.sr = self.lib.espeak_Initialize(_RETRIEVAL, 0, None, _PHONEME_EVENTS | _PHONEME_IPA)
-        self.chunks: list[np.ndarray] = []
-        self.events: list[tuple[str, int]] = []
-        self._callback = _CALLBACK(self._collect)  # kept alive: the library holds the pointer
-        self.lib.espeak_SetSynthCallback(self._callback)
-
-    def _collect(self, wav, n, events) -> int:
-        if n > 0:
-            self.chunks.append(np.ctypeslib.as_array(wav, (n,)).copy())
-        i = 0
-        while events[i].type != 0:
-            if events[i].type == _EVENT_PHONEME:
-                self.events.append((events[i].id.decode("utf-8", "replace"), events[i].sample))
-            i += 1
-        return 0
-
-    def __call__(self, name: str, text: str, rate: float):
-        if self.lib.espeak_SetVoiceByName(name.encode()) != 0:
-            raise VocaError(f"espeak-ng has no voice {name!r}; list them with espeak-ng --voices")
-        self.lib.espeak_SetParameter(_RATE, int(round(175 * rate)), 0)
-        self.chunks, self.events = [], []
-        data = text.encode()
-        self.lib.espeak_Synth(data, len(data) + 1, 0, 0, 0, _UTF8, None, None)
-        self.lib.espeak_Synchronize()
-        y = np.concatenate(self.chunks).astype(np.float32) / 32768 if self.chunks else np.zeros(0)
-        return y, self.sr, self.events
-
-
-_ESPEAK: _Espeak | None = None
-
-
 def _espeak_ng(name: str, text: str, rate: float):
-    global _ESPEAK
-    if _ESPEAK is None:
-        _ESPEAK = _Espeak()
-    y, sr, events = _ESPEAK(name, text, rate)
+    # One process per utterance: libespeak-ng keeps state between utterances that shifts the
+    # next one's audio by a few samples, and the corpus must be reproducible.
+    import json
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "voca_cn.espeak_events", name, str(rate)],
+                          input=text.encode(), capture_output=True, timeout=300)
+    if done.returncode != 0:
+        raise VocaError(f"espeak-ng failed: {done.stderr.decode(errors='replace').strip()[-200:]}")
+    header, _, pcm = done.stdout.partition(b"\n")
+    meta = json.loads(header)
+    y = np.frombuffer(pcm, np.int16).astype(np.float32) / 32768
+    sr, events = meta["sr"], meta["events"]
     end = len(y) / sr
     timed = []
     # an event marks where its phone starts; it lasts until the next event. Empty events are
