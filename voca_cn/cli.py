@@ -294,7 +294,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--source", choices=["synthetic", "kathleen"], help="only these corpus items")
     p.add_argument("--limit", type=int, help="at most this many items, spread over voices")
     p.add_argument("--pairs", help="folder of audio files with same-named .txt transcripts")
-    p.add_argument("--methods", help=f"comma-separated subset of: model, aligned, recognition, amplitude")
+    p.add_argument("--methods", help="comma-separated subset of: model, aligned, recognition, amplitude")
     p.add_argument("--template", default="makehuman")
     p.add_argument("--model", help="trained model folder (default: the shipped one)")
     p.add_argument("--json", help="also write the figures as JSON")

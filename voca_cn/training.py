@@ -120,8 +120,9 @@ def augment(x: np.ndarray, rng, std: np.ndarray) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- training loop
-def _fit_epochs(name, model, compile_fn, train_fn, val_fn, cfg, out: Path, state: dict) -> None:
-    """Epoch loop shared by both stages: cosine learning rate, a checkpoint after each epoch."""
+def _fit_epochs(name, model, compile_fn, train_fn, val_fn, cfg, out: Path, state: dict):
+    """Epoch loop shared by both stages: cosine learning rate, a checkpoint after each epoch.
+    Returns the trained model (reloaded from its checkpoint when resuming)."""
     import keras
 
     done = state.get(f"{name}_epochs", 0)
@@ -190,7 +191,7 @@ def train(config: dict, corpus: str | os.PathLike, out: str | os.PathLike) -> di
     def phon_train(epoch):
         rng = np.random.default_rng([seed, 1, epoch])
         x, y = windows(x_train, y_train, pc["window"], pc["lookahead"], rng)
-        return augment(x, rng, std) if pc.get("augment", True) else x, y
+        return augment(x, rng, std), y
 
     def phon_val():
         return windows(x_val, y_val, pc["window"], pc["lookahead"], np.random.default_rng([seed, 2]), 64)
