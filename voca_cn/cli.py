@@ -123,7 +123,13 @@ def cmd_visemes(args) -> None:
     from voca_cn.visemes import events
 
     y = audio_mod.load(args.audio)
-    json.dump(events(_phones(args, y), args.format), sys.stdout, ensure_ascii=False, indent=1)
+    if _text(args) is None:  # the phones the shipped model hears, as animate uses them
+        from voca_cn.lipsync import AudioAnimator
+
+        phones = AudioAnimator.load().run(y)[1]
+    else:
+        phones = _phones(args, y)
+    json.dump(events(phones, args.format), sys.stdout, ensure_ascii=False, indent=1)
     print()
 
 

@@ -75,15 +75,10 @@ class Methods:
 
         duration = len(case.audio) / SR
         if name == "model":
-            from voca_cn.animator import close_bilabials
             from voca_cn.audio import n_frames
-            from voca_cn.lipsync import bilabials, to_60fps
 
             self.probs = self.animator.stage(case.audio)  # kept for the phone accuracy
-            w = self.animator.net(to_60fps(self.probs, n=n_frames(len(case.audio))))
-            if self.animator.closure:
-                w = close_bilabials(w, bilabials(self.probs))
-            return w[:n]
+            return self.animator.weights(self.probs, n_frames(len(case.audio)))[:n]
         if name == "aligned":
             if case.text is None or case.language != "en":
                 return None  # no English transcript: no forced alignment

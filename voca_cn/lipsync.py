@@ -7,6 +7,9 @@ time: for an error e = w_pred - w_ref, sum_v a_v |B_v e|^2 = e^T G e with the Gr
 G = sum_v a_v B_v^T B_v (52 x 52), averaged over the training templates. So the loss is exactly
 the (lip- and jaw-weighted) mean squared vertex error in mm^2, position + velocity, over several
 heads at once, and costs a 52 x 52 product per frame.
+
+At run time the lips are also closed wherever the phonetic stage hears p, b or m (the procedural
+animator's closure rule): a network trained on a mean-squared loss rounds closures off.
 """
 
 from __future__ import annotations
@@ -124,8 +127,8 @@ class LipSync:
 class AudioAnimator:
     """Audio -> ARKit weights with no transcript: phonetic stage, 60 fps, lip-sync network."""
 
-    def __init__(self, stage, net: LipSync, closure: bool = True):
-        self.stage, self.net, self.closure = stage, net, closure
+    def __init__(self, stage, net: LipSync):
+        self.stage, self.net = stage, net
 
     @classmethod
     def load(cls, directory: str | os.PathLike | None = None) -> "AudioAnimator":
@@ -142,10 +145,13 @@ class AudioAnimator:
         from voca_cn.audio import n_frames
 
         probs = self.stage(audio)
-        weights = self.net(to_60fps(probs, n=n_frames(len(audio))))
-        if self.closure:
-            weights = close_bilabials(weights, bilabials(probs), FPS)
-        return weights.astype(np.float32), best_phones(probs, len(audio) / 16000)
+        return self.weights(probs, n_frames(len(audio))), best_phones(probs, len(audio) / 16000)
+
+    def weights(self, probs: np.ndarray, n: int) -> np.ndarray:
+        """(F, P) phone probabilities at 100/s -> (n, 52) float32 weights at 60 fps, lips closed
+        wherever the phonetic stage hears a bilabial."""
+        w = self.net(to_60fps(probs, n=n))
+        return close_bilabials(w, bilabials(probs), FPS).astype(np.float32)
 
 
 def bilabials(probs: np.ndarray, rate: float = 100.0, min_frames: int = 2) -> list:
