@@ -28,6 +28,19 @@ def speak(text: str, path: Path, voice: str = "en-us") -> Path:
     return path
 
 
+def mouth_crop(template, image):
+    """The mouth region (around the inner-lip centre) of a rendered 512x512 frame, as ints."""
+    from voca_cn.render import project
+
+    x, y = project(template, template.vertices[template.inner_lip[0]].mean(0, keepdims=True), 512, 512)[0].astype(int)
+    return image[y - 30:y + 30, x - 50:x + 50].astype(int)
+
+
+def mouth_interior(crop) -> float:
+    """Share of a mouth crop showing the dark red inside of an open mouth."""
+    return float(((crop[..., 0] - crop[..., 1] > 40) & (crop[..., 1] < 70)).mean())
+
+
 @pytest.fixture(scope="session")
 def speech(tmp_path_factory) -> tuple[Path, str]:
     text = "Bob bought a map. Pam may buy my puppy."

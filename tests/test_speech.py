@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from conftest import run_cli, speak
+from conftest import mouth_crop, mouth_interior, run_cli, speak
 from voca_cn import VocaError, audio
 from voca_cn.alignment import Aligner
 from voca_cn.animator import Style, animate
@@ -131,7 +131,7 @@ def test_visemes_of_a_known_sentence(tmp_path):
 def test_animate_end_to_end_closes_lips_on_p_in_the_video(tmp_path, speech):
     """The lips close on a spoken "p": in the rendered preview, the mouth region at the middle of
     the p looks like the closed rest pose, not like the open vowel next to it."""
-    from voca_cn.render import project, render_frames
+    from voca_cn.render import render_frames
 
     wav, text = speech
     run_cli("animate", "--audio", wav, "--text", text, "--out", tmp_path / "out", "--no-obj")
@@ -143,13 +143,8 @@ def test_animate_end_to_end_closes_lips_on_p_in_the_video(tmp_path, speech):
     t = resolve("makehuman")
     frames = [int((p.start + p.end) / 2 * 60), int((vowel.start + vowel.end) / 2 * 60)]
     imgs = render_frames(t, np.concatenate([np.zeros((1, 52), np.float32), z["weights"][frames]]))
-    x, y_ = project(t, t.vertices[t.inner_lip[0]].mean(0, keepdims=True), 512, 512)[0].astype(int)
-    rest, closed, opened = (im[y_ - 30:y_ + 30, x - 50:x + 50].astype(int) for im in imgs)
-
-    def interior(im):  # the open mouth shows the dark red inside
-        return ((im[..., 0] - im[..., 1] > 40) & (im[..., 1] < 70)).mean()
-
-    assert interior(closed) < 0.01 < interior(opened)
+    rest, closed, opened = (mouth_crop(t, im) for im in imgs)
+    assert mouth_interior(closed) < 0.01 < mouth_interior(opened)
     assert np.abs(closed - rest).mean() < np.abs(opened - rest).mean()
     info = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0",
                            str(tmp_path / "out" / "preview.mp4")], capture_output=True, text=True).stdout

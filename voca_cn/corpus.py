@@ -18,6 +18,7 @@ pinyin).
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -66,7 +67,8 @@ def _clean(entry: str) -> str | None:
     return text
 
 
-def fortunes(language: str) -> list[str]:
+@functools.lru_cache(maxsize=None)  # plan() asks once per voice; the files are read once
+def fortunes(language: str) -> tuple[str, ...]:
     """Sorted, cleaned fortune entries in ``language`` (empty where the package is missing)."""
     out = []
     for sub in _FORTUNE_DIRS.get(language, ()):
@@ -85,7 +87,7 @@ def fortunes(language: str) -> list[str]:
             except UnicodeDecodeError:
                 body = raw.decode("latin-1")
             out += [t for t in map(_clean, body.split("\n%\n")) if t]
-    return sorted(set(out))
+    return tuple(sorted(set(out)))
 
 
 def faker_lines(language: str, n: int, seed: int) -> list[str]:

@@ -69,6 +69,10 @@ class Methods:
             from voca_cn.lipsync import AudioAnimator
 
             self.animator = AudioAnimator.load(model_dir)
+        if "recognition" in methods:
+            from voca_cn.recognition import PhoneRecognizer
+
+            self.recognizer = PhoneRecognizer()
 
     def run(self, name: str, case: Case, n: int) -> np.ndarray | None:
         from voca_cn.animator import animate
@@ -89,9 +93,7 @@ class Methods:
             except VocaError:
                 return None
         if name == "recognition":
-            from voca_cn.recognition import PhoneRecognizer
-
-            return animate(PhoneRecognizer().recognize(case.audio), duration)[:n]
+            return animate(self.recognizer.recognize(case.audio), duration)[:n]
         if name == "amplitude":
             return amplitude_jaw(case.audio, n)
         raise ValueError(name)

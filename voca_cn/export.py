@@ -43,14 +43,18 @@ def template_id(template: Template) -> str:
     return f"{template.name}@{digest[:12]}"
 
 
-def resample_weights(weights: np.ndarray, fps_in: float, fps_out: float) -> np.ndarray:
-    """Linear resampling of (T, 52) curves between frame rates; frame i sits at i / fps."""
-    if fps_in == fps_out:
-        return weights
-    t_in = np.arange(len(weights)) / fps_in
-    n_out = max(1, int(np.ceil(len(weights) * fps_out / fps_in - 1e-9)))
-    t_out = np.arange(n_out) / fps_out
-    return np.stack([np.interp(t_out, t_in, w) for w in weights.T], axis=1).astype(np.float32)
+def resample_frames(frames: np.ndarray, rate_in: float, rate_out: float, n: int | None = None) -> np.ndarray:
+    """Linear resampling of (T, D) frames (weight curves, phone probabilities) between frame
+    rates; frame i sits at i / rate, the ends are held. ``n`` output frames (default: as many
+    as cover the input)."""
+    n = n or max(1, int(np.ceil(len(frames) * rate_out / rate_in - 1e-9)))
+    if rate_in == rate_out and n == len(frames):
+        return frames
+    pos = np.arange(n) * (rate_in / rate_out)
+    i = np.clip(np.floor(pos).astype(int), 0, len(frames) - 1)
+    j = np.minimum(i + 1, len(frames) - 1)
+    f = np.clip(pos - i, 0, 1)[:, None]
+    return ((1 - f) * frames[i] + f * frames[j]).astype(np.float32)
 
 
 # ---------------------------------------------------------------------------- animation
@@ -138,7 +142,7 @@ def write_outputs(out: str | os.PathLike, template: Template, weights: np.ndarra
 
     out = Path(out)
     check_output_dir(out, options.overwrite)
-    weights = resample_weights(np.asarray(weights, np.float32), fps_in, options.fps)
+    weights = resample_frames(np.asarray(weights, np.float32), fps_in, options.fps)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".part", dir=out.resolve().parent))
     try:
         save_animation(tmp / "animation.npz", weights, options.fps, template)

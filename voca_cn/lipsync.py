@@ -14,18 +14,16 @@ animator's closure rule): a network trained on a mean-squared loss rounds closur
 
 from __future__ import annotations
 
-import json
 import os
-from pathlib import Path
 
 import numpy as np
 
-from voca_cn import VocaError
-from voca_cn.animator import close_bilabials
+from voca_cn.animator import FPS, close_bilabials
+from voca_cn.audio import SR
+from voca_cn.export import resample_frames
+from voca_cn.features import FRAME_RATE
+from voca_cn.phonetic import PhoneticStage, compiled, load_network, run_chunked
 from voca_cn.phones import PHONES
-
-FPS = 60
-MODELS = Path(__file__).resolve().parent / "models"
 LIP, JAW, FACE = 1.0, 0.5, 0.05  # vertex weights of the loss by region
 # p/b/m probability above which the lips are closed, chosen on the val split: 0.3 gave bilabial
 # recall 0.90 at LVE 1.98 mm and 0.5 gave 0.84 at 1.91 mm (shipped model at 0.3: 0.91, 1.94 mm)
@@ -85,41 +83,20 @@ def vertex_loss(g: np.ndarray, velocity: float = 0.5):
     return loss
 
 
-def to_60fps(probs: np.ndarray, rate: float = 100.0, n: int | None = None) -> np.ndarray:
-    """(F, P) frames at ``rate`` Hz -> (n, P) at 60 fps by linear interpolation (frame i at i/60)."""
-    n = n or max(1, int(np.ceil(len(probs) * FPS / rate - 1e-9)))
-    t = np.arange(n) / FPS * rate
-    i = np.clip(np.floor(t).astype(int), 0, len(probs) - 1)
-    j = np.minimum(i + 1, len(probs) - 1)
-    f = (t - i)[:, None].clip(0, 1)
-    return ((1 - f) * probs[i] + f * probs[j]).astype(np.float32)
-
-
 class LipSync:
     """A trained lip-sync network. ``LipSync.load()`` reads the shipped one;
     ``net(probs_60fps)`` gives (T, 52) ARKit weights."""
 
     def __init__(self, model, lookahead: int):
-        from voca_cn.phonetic import compiled
-
         self.model, self.lookahead = model, lookahead
         self._run = compiled(model)
 
     @classmethod
     def load(cls, directory: str | os.PathLike | None = None) -> "LipSync":
-        import keras
-
-        directory = Path(directory or MODELS)
-        meta_path = directory / "lipsync.json"
-        if not meta_path.is_file():
-            raise VocaError(f"no lip-sync model in {directory}; train one with voca-cn train")
-        meta = json.loads(meta_path.read_text())
-        model = keras.saving.load_model(directory / "lipsync.keras", compile=False)
+        model, meta = load_network(directory, "lipsync")
         return cls(model, int(meta["lookahead"]))
 
     def __call__(self, probs: np.ndarray) -> np.ndarray:
-        from voca_cn.phonetic import run_chunked
-
         x = np.concatenate([probs, np.repeat(probs[-1:], self.lookahead, axis=0)])
         return run_chunked(self._run, x, chunk=1800, warmup=180)[self.lookahead:]
 
@@ -132,8 +109,6 @@ class AudioAnimator:
 
     @classmethod
     def load(cls, directory: str | os.PathLike | None = None) -> "AudioAnimator":
-        from voca_cn.phonetic import PhoneticStage
-
         return cls(PhoneticStage.load(directory), LipSync.load(directory))
 
     def __call__(self, audio: np.ndarray) -> np.ndarray:
@@ -145,12 +120,12 @@ class AudioAnimator:
         from voca_cn.audio import n_frames
 
         probs = self.stage(audio)
-        return self.weights(probs, n_frames(len(audio))), best_phones(probs, len(audio) / 16000)
+        return self.weights(probs, n_frames(len(audio))), best_phones(probs, len(audio) / SR)
 
     def weights(self, probs: np.ndarray, n: int) -> np.ndarray:
         """(F, P) phone probabilities at 100/s -> (n, 52) float32 weights at 60 fps, lips closed
         wherever the phonetic stage hears a bilabial."""
-        w = self.net(to_60fps(probs, n=n))
+        w = self.net(resample_frames(probs, FRAME_RATE, FPS, n))
         return close_bilabials(w, bilabials(probs), FPS).astype(np.float32)
 
 
@@ -170,7 +145,6 @@ def best_phones(probs: np.ndarray, duration: float, rate: float = 100.0, min_fra
     """(F, P) probabilities -> phone segments: runs of the best phone, runs shorter than
     ``min_frames`` merged into the one before."""
     from voca_cn.alignment import Segment, merge_silences
-    from voca_cn.phones import PHONES
 
     best = probs.argmax(1)
     change = np.flatnonzero(np.diff(best)) + 1

@@ -49,17 +49,10 @@ class PhoneticStage:
 
     @classmethod
     def load(cls, directory: str | os.PathLike | None = None) -> "PhoneticStage":
-        import keras
-
-        directory = Path(directory or MODELS)
-        meta_path = directory / "phonetic.json"
-        if not meta_path.is_file():
-            raise VocaError(f"no phonetic model in {directory}; train one with voca-cn train")
-        meta = json.loads(meta_path.read_text())
+        model, meta = load_network(directory, "phonetic")
         if meta["classes"] != list(PHONES):
-            raise VocaError(f"the phonetic model in {directory} was trained on another phone "
-                            "inventory; retrain it with voca-cn train")
-        model = keras.saving.load_model(directory / "phonetic.keras", compile=False)
+            raise VocaError(f"the phonetic model in {directory or MODELS} was trained on another "
+                            "phone inventory; retrain it with voca-cn train")
         return cls(model, np.array(meta["mean"], np.float32), np.array(meta["std"], np.float32),
                    int(meta["lookahead"]))
 
@@ -72,11 +65,27 @@ class PhoneticStage:
         x = np.concatenate([x, np.zeros((self.lookahead, x.shape[1]), np.float32)])
         return run_chunked(self._run, x)[self.lookahead:]
 
-    def __call__(self, audio: np.ndarray) -> np.ndarray:
-        """(S,) float32 16 kHz audio -> (F, P) float32 phone probabilities, 100 frames/s."""
-        z = self.logits(log_mel(audio))
+    def probabilities(self, mel: np.ndarray) -> np.ndarray:
+        """(F, 40) raw log-mel -> (F, P) float32 phone probabilities."""
+        z = self.logits(mel)
         z = np.exp(z - z.max(axis=1, keepdims=True))
         return (z / z.sum(axis=1, keepdims=True)).astype(np.float32)
+
+    def __call__(self, audio: np.ndarray) -> np.ndarray:
+        """(S,) float32 16 kHz audio -> (F, P) float32 phone probabilities, 100 frames/s."""
+        return self.probabilities(log_mel(audio))
+
+
+def load_network(directory: str | os.PathLike | None, name: str):
+    """(Keras model, metadata dict) of network ``name`` in a model folder (default: shipped)."""
+    import keras
+
+    directory = Path(directory or MODELS)
+    meta_path = directory / f"{name}.json"
+    if not meta_path.is_file():
+        raise VocaError(f"no {name} model in {directory}; train one with voca-cn train")
+    model = keras.saving.load_model(directory / f"{name}.keras", compile=False)
+    return model, json.loads(meta_path.read_text())
 
 
 def compiled(model):

@@ -30,7 +30,8 @@ import numpy as np
 
 from voca_cn import VocaError
 from voca_cn.corpus import load_item, read_manifest
-from voca_cn.features import frame_labels, log_mel
+from voca_cn.export import resample_frames
+from voca_cn.features import FRAME_RATE, frame_labels, log_mel
 from voca_cn.phones import PHONES
 
 CONFIGS = Path(__file__).resolve().parent / "configs"
@@ -72,20 +73,20 @@ def training_templates(config: dict) -> list:
 
 
 # ----------------------------------------------------------------------------- data
-def phonetic_data(corpus: Path, split: str) -> tuple[list[np.ndarray], list[np.ndarray], list[str]]:
-    """Per item: (F, 40) log-mel, (F,) phone labels; and the item ids."""
+def split_data(corpus: Path, split: str) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
+    """Per item of a split: (F, 40) log-mel, (F,) phone labels, (T, 52) ARKit curves."""
     from tqdm import tqdm
 
-    feats, labels, ids = [], [], []
+    feats, labels, curves = [], [], []
     for row in tqdm(read_manifest(corpus, split), desc=f"features {split}", file=sys.stderr):
         item = load_item(corpus, row["id"])
         mel = log_mel(item["audio"])
         feats.append(mel)
         labels.append(frame_labels(item["labels"], item["starts"], item["ends"], len(mel)))
-        ids.append(row["id"])
+        curves.append(item["weights"])
     if not feats:
         raise VocaError(f"the corpus {corpus} has no {split} items; rebuild it with voca-cn data build")
-    return feats, labels, ids
+    return feats, labels, curves
 
 
 def windows(x: np.ndarray, y: np.ndarray, length: int, lookahead: int, rng, count: int | None = None):
@@ -179,14 +180,14 @@ def train(config: dict, corpus: str | os.PathLike, out: str | os.PathLike) -> di
 
     # ---- stage 1: phonetic
     pc = config["phonetic"]
-    feats, labels, train_ids = phonetic_data(corpus, "train")
-    vfeats, vlabels, val_ids = phonetic_data(corpus, "val")
+    feats, labels, curves = split_data(corpus, "train")
+    vfeats, vlabels, vcurves = split_data(corpus, "val")
     x_all = np.concatenate(feats)
     mean, std = x_all.mean(0), x_all.std(0) + 1e-3
     norm = lambda m: (m - mean) / std  # noqa: E731
     x_train, y_train = norm(x_all), np.concatenate(labels)
     x_val, y_val = norm(np.concatenate(vfeats)), np.concatenate(vlabels)
-    log(f"phonetic: {len(x_train) / 360000:.2f} h train, {len(x_val) / 360000:.2f} h val")
+    log(f"phonetic: {len(x_train) / FRAME_RATE / 3600:.2f} h train, {len(x_val) / FRAME_RATE / 3600:.2f} h val")
 
     def phon_train(epoch):
         rng = np.random.default_rng([seed, 1, epoch])
@@ -211,19 +212,16 @@ def train(config: dict, corpus: str | os.PathLike, out: str | os.PathLike) -> di
     lc = config["lipsync"]
     g = lipsync.gram(training_templates(config))
 
-    def lip_data(item_feats, ids):
-        xs, ys = [], []
-        for mel, item_id in zip(item_feats, ids):
-            w = load_item(corpus, item_id)["weights"]
-            z = stage.logits(mel)
-            p = np.exp(z - z.max(1, keepdims=True))
-            xs.append(lipsync.to_60fps(p / p.sum(1, keepdims=True), n=len(w)))
-            ys.append(w)
-        return np.concatenate(xs), np.concatenate(ys)
-
     log("lip-sync: running the phonetic stage over the corpus")
-    xl, yl = lip_data(feats, train_ids)
-    xlv, ylv = lip_data(vfeats, val_ids)
+    probs = [stage.probabilities(m) for m in feats]
+    vprobs = [stage.probabilities(m) for m in vfeats]
+
+    def lip_data(item_probs, item_curves):
+        xs = [resample_frames(p, FRAME_RATE, lipsync.FPS, len(w)) for p, w in zip(item_probs, item_curves)]
+        return np.concatenate(xs), np.concatenate(item_curves)
+
+    xl, yl = lip_data(probs, curves)
+    xlv, ylv = lip_data(vprobs, vcurves)
     loss = lipsync.vertex_loss(g, lc["velocity"])
 
     def lip_train(epoch):
@@ -244,7 +242,7 @@ def train(config: dict, corpus: str | os.PathLike, out: str | os.PathLike) -> di
                                       "velocity": lc["velocity"]})
 
     # frame accuracies of stage 1 on whole val items (phones and Azure visemes)
-    pred = np.concatenate([stage.logits(m).argmax(1) for m in vfeats])
+    pred = np.concatenate([p.argmax(1) for p in vprobs])
     truth = np.concatenate(vlabels)
     state["phonetic_val_phone_accuracy"] = float((pred == truth).mean())
     state["phonetic_val_viseme_accuracy"] = float((VISEME_OF_PHONE[pred] == VISEME_OF_PHONE[truth]).mean())
