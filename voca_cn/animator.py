@@ -102,9 +102,9 @@ def animate(phones: Sequence[Segment], duration: float, style: Style = Style(), 
 def close_bilabials(w: np.ndarray, phones: Sequence[Segment], fps: int = FPS) -> np.ndarray:
     """Lips meet on every p/b/m: blend (T, 52) weights to the closure pose over the phone's
     middle, ramping in and out over 30 ms, whatever the neighbours or the style say."""
-    w = np.array(w, np.float64)
+    w = np.array(w, np.promote_types(np.asarray(w).dtype, np.float32))  # float32 stays float32: hours of it
     t = (np.arange(len(w)) + 0.5) / fps
-    closure = VISEME_POSES[AZURE["p"]].astype(np.float64)
+    closure = VISEME_POSES[AZURE["p"]].astype(w.dtype)
     for seg in phones:
         if seg.label not in BILABIAL:
             continue

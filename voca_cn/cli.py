@@ -10,15 +10,16 @@ from pathlib import Path
 
 import numpy as np
 
-from voca_cn import VocaError, __version__
+from voca_cn import VocaError, __version__, bounds
+from voca_cn.batch import parse_exports
 
 
-def _size(text: str) -> tuple[int, int]:
-    try:
-        w, h = (int(x) for x in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"size {text!r} must look like 512x512") from None
-    return w, h
+class _Parser(argparse.ArgumentParser):
+    """Usage errors (a missing flag, a number out of range) as the one ``voca-cn: error:`` line
+    every other bad input gets, exit 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"voca-cn: error: {message} (see `{self.prog} --help`)\n")
 
 
 def _output_flags(p: argparse.ArgumentParser) -> None:
@@ -29,16 +30,30 @@ def _output_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
     p.add_argument("--no-video", action="store_true", help="skip preview.mp4")
     p.add_argument("--no-obj", action="store_true", help="skip the per-frame OBJ sequence")
-    p.add_argument("--size", type=_size, default=(512, 512), help="video size WxH (default 512x512)")
-    p.add_argument("--fps", type=int, default=60, help="output frame rate (default 60)")
+    _video_flags(p)
+
+
+def _video_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--size", type=bounds.size, default=(512, 512), help="video size WxH (default 512x512)")
+    p.add_argument("--fps", type=bounds.FPS.arg, default=60, help="output frame rate (default 60)")
+
+
+def _style_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--jaw", type=bounds.JAW.arg, default=1.0,
+                   help="jaw articulation of the procedural animator (JALI style; 0-2, 1 = normal)")
+    p.add_argument("--lip", type=bounds.LIP.arg, default=1.0,
+                   help="lip articulation of the procedural animator (JALI style; 0-2, 1 = normal)")
+
+
+def _identity(text: str) -> np.ndarray:
+    """argparse type for ``--identity a0,a1,...``: each coefficient checked by bounds.IDENTITY."""
+    return np.array([bounds.IDENTITY.arg(x) for x in text.split(",")])
 
 
 def _options(args):
     from voca_cn.export import OutputOptions, check_output_dir
 
     check_output_dir(args.out, args.overwrite)
-    if not 1 <= args.fps <= 240:
-        raise VocaError(f"--fps {args.fps} is out of range; use 1-240 (60 is the native rate)")
     return OutputOptions(obj=not args.no_obj, video=not args.no_video, width=args.size[0],
                          height=args.size[1], fps=args.fps, overwrite=args.overwrite)
 
@@ -74,16 +89,33 @@ def cmd_animate(args) -> None:
 
     options = _options(args)
     template = resolve(args.template)
-    y = audio_mod.load(args.audio)
     if _text(args) is None and not args.procedural:
         from voca_cn.lipsync import AudioAnimator
 
-        weights, phones = AudioAnimator.load(args.model).run(y)
+        # given the path, the animator frees the audio once read: hours of it are 100s of MB
+        weights, phones = AudioAnimator.load(args.model).run(args.audio)
     else:
+        y = audio_mod.load(args.audio)
         phones = _phones(args, y)
         weights = animate(phones, len(y) / audio_mod.SR, Style(jaw=args.jaw, lip=args.lip))
     out = write_outputs(args.out, template, weights, args.audio, options, visemes=azure_events(phones))
     print(out)
+
+
+def cmd_batch(args) -> int:
+    from voca_cn.batch import Line, Settings, run_batch
+
+    defaults = Line(id="", audio="", template=args.template, jaw=args.jaw, lip=args.lip, exports=args.export)
+    settings = Settings(model=args.model, procedural=args.procedural, size=args.size, fps=args.fps)
+    use_ray = args.ray is not None
+    jobs = args.jobs if args.jobs or use_ray else os.cpu_count() or 1
+    summary = run_batch(args.source, args.out, defaults, settings, jobs, args.ray or None, use_ray)
+    print(json.dumps(summary))
+    if summary["failed"]:
+        print(f"voca-cn: {summary['failed']} of {summary['lines']} lines failed; "
+              f"see {args.out / 'failures.jsonl'}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def cmd_render(args) -> None:
@@ -157,11 +189,8 @@ def cmd_template(args) -> None:
         identity = None
         if args.identity_seed is not None:
             identity = identity_coefficients(args.identity_seed)
-        if args.identity:
-            try:
-                identity = np.array([float(x) for x in args.identity.split(",")])
-            except ValueError:
-                raise VocaError("--identity must be comma-separated numbers, e.g. 1.0,-0.5,0.2") from None
+        if args.identity is not None:
+            identity = args.identity
         name = args.name or ("ict" if identity is None else
                              f"ict-{args.identity_seed}" if args.identity_seed is not None else "ict-custom")
         t = import_ict(args.dir, identity, name=name)
@@ -232,7 +261,7 @@ def cmd_evaluate(args) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="voca-cn", description="Speech-driven 3D face animation.")
+    ap = _Parser(prog="voca-cn", description="Speech-driven 3D face animation.")
     ap.add_argument("--version", action="version", version=f"voca-cn {__version__}")
     sub = ap.add_subparsers(dest="command", required=True)
 
@@ -244,10 +273,28 @@ def build_parser() -> argparse.ArgumentParser:
                    help="no transcript: pocketsphinx phone recognition + procedural animator "
                         "instead of the learned model")
     p.add_argument("--model", default=None, help="trained model folder (default: the shipped one)")
-    p.add_argument("--jaw", type=float, default=1.0, help="jaw articulation (JALI style; 1 = normal)")
-    p.add_argument("--lip", type=float, default=1.0, help="lip articulation (JALI style; 1 = normal)")
+    _style_flags(p)
     _output_flags(p)
     p.set_defaults(func=cmd_animate)
+
+    p = sub.add_parser("batch", help="many lines (folder or manifest) on local processes or a Ray cluster")
+    p.add_argument("source", type=Path, help="folder of audio files (+ same-named .txt transcripts) "
+                                             "or a .csv/.jsonl manifest (id, audio, text, template, style, export)")
+    p.add_argument("--out", required=True, type=Path, help="output folder: OUT/ID/ per line (a rerun resumes)")
+    p.add_argument("--jobs", type=bounds.JOBS.arg, default=None,
+                   help="worker processes (default: all cores; with --ray: all CPUs of the cluster)")
+    p.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                   help="run on Ray: a local Ray without ADDRESS, else the cluster at ADDRESS (e.g. auto)")
+    p.add_argument("--template", default="makehuman", help="default template for lines that name none")
+    p.add_argument("--model", default=None, help="trained model folder (default: the shipped one)")
+    p.add_argument("--procedural", action="store_true",
+                   help="lines without a transcript: phone recognition + procedural animator")
+    _style_flags(p)
+    p.add_argument("--export", type=parse_exports, default=(),
+                   help="extra outputs per line, comma-separated: obj, video (default: only "
+                        "animation.npz + visemes.json)")
+    _video_flags(p)
+    p.set_defaults(func=cmd_batch)
 
     p = sub.add_parser("render", help="animation.npz -> OBJ sequence and MP4 preview")
     p.add_argument("--animation", required=True, help="animation.npz (weights T x 52, fps)")
@@ -273,12 +320,12 @@ def build_parser() -> argparse.ArgumentParser:
     dsub = p.add_subparsers(dest="action", required=True)
     b = dsub.add_parser("build", help="synthetic speech from every engine + Kathleen, animated")
     b.add_argument("--out", required=True, type=Path, help="corpus folder (an unfinished one resumes)")
-    b.add_argument("--hours", type=float, default=4.0, help="hours of synthetic speech (default 4)")
+    b.add_argument("--hours", type=bounds.HOURS.arg, default=4.0, help="hours of synthetic speech (default 4)")
     b.add_argument("--small", action="store_true", help="a tiny corpus for tests (~6 min of speech)")
     b.add_argument("--kathleen", help="Kathleen corpus folder, '' to leave it out "
                                       "(default ../shared/corpora/kathleen where present)")
-    b.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="worker processes")
-    b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--jobs", type=bounds.JOBS.arg, default=os.cpu_count() or 1, help="worker processes")
+    b.add_argument("--seed", type=bounds.SEED.arg, default=0)
     p.set_defaults(func=cmd_data)
 
     p = sub.add_parser("train", help="train the phonetic stage and the lip-sync network")
@@ -298,7 +345,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", help="corpus folder")
     p.add_argument("--split", default="test", choices=["train", "val", "test"])
     p.add_argument("--source", choices=["synthetic", "kathleen"], help="only these corpus items")
-    p.add_argument("--limit", type=int, help="at most this many items, spread over voices")
+    p.add_argument("--limit", type=bounds.LIMIT.arg, help="at most this many items, spread over voices")
     p.add_argument("--pairs", help="folder of audio files with same-named .txt transcripts")
     p.add_argument("--methods", help="comma-separated subset of: model, aligned, recognition, amplitude")
     p.add_argument("--template", default="makehuman")
@@ -314,8 +361,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("path")
     i = tsub.add_parser("import-ict", help="import an ICT-FaceKit FaceXModel folder")
     i.add_argument("dir")
-    i.add_argument("--identity-seed", type=int, help="bake a random identity (reproducible per seed)")
-    i.add_argument("--identity", help="comma-separated identity coefficients a0,a1,...")
+    i.add_argument("--identity-seed", type=bounds.SEED.arg, help="bake a random identity (reproducible per seed)")
+    i.add_argument("--identity", type=_identity, help="comma-separated identity coefficients a0,a1,...")
     i.add_argument("--name", help="template name (default ict, or ict-SEED)")
     i.add_argument("--out", help="template file (default $VOCA_CN_HOME/templates/NAME.npz)")
     p.set_defaults(func=cmd_template)
@@ -325,11 +372,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        args.func(args)
+        return args.func(args) or 0
     except VocaError as e:
         print(f"voca-cn: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("voca-cn: interrupted", file=sys.stderr)
         return 130
-    return 0

@@ -43,24 +43,43 @@ def template_id(template: Template) -> str:
     return f"{template.name}@{digest[:12]}"
 
 
-def resample_frames(frames: np.ndarray, rate_in: float, rate_out: float, n: int | None = None) -> np.ndarray:
+def resample_frames(frames: np.ndarray, rate_in: float, rate_out: float, n: int | None = None,
+                    block: int = 65536) -> np.ndarray:
     """Linear resampling of (T, D) frames (weight curves, phone probabilities) between frame
     rates; frame i sits at i / rate, the ends are held. ``n`` output frames (default: as many
     as cover the input)."""
     n = n or max(1, int(np.ceil(len(frames) * rate_out / rate_in - 1e-9)))
     if rate_in == rate_out and n == len(frames):
         return frames
-    pos = np.arange(n) * (rate_in / rate_out)
-    i = np.clip(np.floor(pos).astype(int), 0, len(frames) - 1)
-    j = np.minimum(i + 1, len(frames) - 1)
-    f = np.clip(pos - i, 0, 1)[:, None]
-    return ((1 - f) * frames[i] + f * frames[j]).astype(np.float32)
+    out = np.empty((n, frames.shape[1]), np.float32)
+    for s in range(0, n, block):  # in blocks: hours of phone probabilities are hundreds of MB
+        pos = np.arange(s, min(s + block, n)) * (rate_in / rate_out)
+        i = np.clip(np.floor(pos).astype(int), 0, len(frames) - 1)
+        j = np.minimum(i + 1, len(frames) - 1)
+        f = np.clip(pos - i, 0, 1)[:, None]
+        out[s:s + block] = (1 - f) * frames[i] + f * frames[j]
+    return out
 
 
 # ---------------------------------------------------------------------------- animation
 def save_animation(path: str | os.PathLike, weights: np.ndarray, fps: float, template: Template) -> None:
-    np.savez_compressed(path, weights=np.asarray(weights, np.float32), names=np.array(NAMES),
-                        fps=np.float32(fps), template=np.str_(template_id(template)))
+    """``animation.npz``: weights (T, 52) float32, names, fps, template id; the same bytes for the
+    same content (see :func:`save_npz`)."""
+    save_npz(path, weights=np.asarray(weights, np.float32), names=np.array(NAMES),
+             fps=np.float32(fps), template=np.str_(template_id(template)))
+
+
+def save_npz(path: str | os.PathLike, **arrays: np.ndarray) -> None:
+    """Like ``np.savez_compressed`` but byte-identical for identical arrays: numpy stamps each
+    member with the wall-clock time, which would make every run's file differ."""
+    from numpy.lib import format as npy
+
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, value in arrays.items():
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            with zf.open(info, "w", force_zip64=True) as fh:
+                npy.write_array(fh, np.asanyarray(value), allow_pickle=False)
 
 
 def load_animation(path: str | os.PathLike) -> tuple[np.ndarray, float]:
@@ -71,8 +90,8 @@ def load_animation(path: str | os.PathLike) -> tuple[np.ndarray, float]:
     try:
         z = np.load(path, allow_pickle=False)
         weights, fps = np.asarray(z["weights"], np.float32), float(z["fps"])
-    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as e:
-        raise VocaError(f"animation {path} is unreadable ({e}); it needs `weights` (T x 52) and `fps`") from None
+    except (OSError, KeyError, ValueError, TypeError, EOFError, zipfile.BadZipFile) as e:
+        raise VocaError(f"animation {path} is unreadable ({_first_line(e)}); it needs `weights` (T x 52) and `fps`") from None
     if weights.ndim != 2 or weights.shape[1] != 52:
         raise VocaError(f"animation {path}: weights have shape {weights.shape}, expected (T, 52) "
                         "in ARKit order (voca_cn.arkit.NAMES)")
@@ -117,7 +136,11 @@ def write_obj_sequence(directory: Path, template: Template, weights: np.ndarray,
     chunk = 256
     with tqdm(total=len(weights), desc="OBJ", unit="frame", disable=not progress, file=sys.stderr) as bar:
         for s in range(0, len(weights), chunk):
-            for i, v in enumerate(template.deform(weights[s:s + chunk]), start=s):
+            vertices = template.deform(weights[s:s + chunk])
+            if not np.isfinite(vertices).all():  # finite but huge weights overflow float32
+                raise VocaError(f"weights from frame {s} on move vertices to infinity; "
+                                "keep blendshape weights near 0-1")
+            for i, v in enumerate(vertices, start=s):
                 writer.write(directory / f"{i:06d}.obj", v)
             bar.update(min(chunk, len(weights) - s))
 
@@ -143,7 +166,13 @@ def write_outputs(out: str | os.PathLike, template: Template, weights: np.ndarra
     out = Path(out)
     check_output_dir(out, options.overwrite)
     weights = resample_frames(np.asarray(weights, np.float32), fps_in, options.fps)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".part", dir=out.resolve().parent))
+    if weights.ndim != 2 or weights.shape[1] != 52 or not np.isfinite(weights).all():
+        raise VocaError(f"refusing to write {out}: the weights are not finite T x 52 curves; "
+                        "this is a bug, please report it with the input")
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".part", dir=out.resolve().parent))
+    except OSError as e:
+        raise VocaError(f"cannot create {out} ({_first_line(e)}); choose a writable --out") from None
     try:
         save_animation(tmp / "animation.npz", weights, options.fps, template)
         if visemes is not None:
@@ -157,7 +186,18 @@ def write_outputs(out: str | os.PathLike, template: Template, weights: np.ndarra
         if out.exists():
             shutil.rmtree(out)
         os.replace(tmp, out)
+    except OSError as e:  # disk full, quota, a path that cannot be created: one line, no leftovers
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise VocaError(f"cannot write {out} ({_first_line(e)}); free disk space or choose another --out") from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out
+
+
+def _first_line(e: BaseException) -> str:
+    """An exception as one short line (OS errors carry errno text and the path)."""
+    if isinstance(e, OSError) and e.strerror:
+        return e.strerror
+    text = str(e).strip()
+    return text.splitlines()[0][:200] if text else type(e).__name__

@@ -49,15 +49,23 @@ def log_mel(audio: np.ndarray, block: int = 6000) -> np.ndarray:
 
     Computed ``block`` frames at a time, so an hour of audio needs ~60 MB beyond its output."""
     n = n_feature_frames(len(audio))
-    padded = np.pad(audio.astype(np.float32), (WIN // 2, WIN // 2 + n * HOP - len(audio)))
     out = np.empty((n, N_MELS), np.float32)
     for s in range(0, n, block):
-        m = min(block, n - s)
-        chunk = padded[s * HOP:(s + m - 1) * HOP + WIN]
-        frames = np.lib.stride_tricks.sliding_window_view(chunk, WIN)[::HOP][:m] * _WINDOW
-        power = np.abs(np.fft.rfft(frames, N_FFT)) ** 2
-        out[s:s + m] = np.log(power @ _FILTERS.T + 1e-8)
+        out[s:s + block] = log_mel_rows(audio, s, min(s + block, n))
     return out
+
+
+def log_mel_rows(audio: np.ndarray, a: int, b: int) -> np.ndarray:
+    """Rows [a, b) of ``log_mel(audio)`` -> (b - a, 40) float32, computed from those rows' audio
+    alone: frame i covers samples [i * 160 - 200, i * 160 + 200), zeros outside the signal."""
+    lo, hi = a * HOP - WIN // 2, (b - 1) * HOP + WIN // 2
+    chunk = np.zeros(hi - lo, np.float32)
+    s, e = max(lo, 0), min(hi, len(audio))
+    if e > s:
+        chunk[s - lo:e - lo] = audio[s:e]
+    frames = np.lib.stride_tricks.sliding_window_view(chunk, WIN)[::HOP][:b - a] * _WINDOW
+    power = np.abs(np.fft.rfft(frames, N_FFT)) ** 2
+    return np.log(power @ _FILTERS.T + 1e-8)
 
 
 def frame_labels(labels, starts, ends, n_frames: int) -> np.ndarray:

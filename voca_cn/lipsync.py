@@ -18,11 +18,12 @@ import os
 
 import numpy as np
 
+from voca_cn import VocaError
 from voca_cn.animator import FPS, close_bilabials
 from voca_cn.audio import SR
 from voca_cn.export import resample_frames
 from voca_cn.features import FRAME_RATE
-from voca_cn.phonetic import PhoneticStage, compiled, load_network, run_chunked
+from voca_cn.phonetic import PhoneticStage, Rows, compiled, load_network, run_chunked
 from voca_cn.phones import PHONES
 LIP, JAW, FACE = 1.0, 0.5, 0.05  # vertex weights of the loss by region
 # p/b/m probability above which the lips are closed, chosen on the val split: 0.3 gave bilabial
@@ -94,10 +95,15 @@ class LipSync:
     @classmethod
     def load(cls, directory: str | os.PathLike | None = None) -> "LipSync":
         model, meta = load_network(directory, "lipsync")
-        return cls(model, int(meta["lookahead"]))
+        if tuple(model.input_shape[1:]) != (None, len(PHONES)) or model.output_shape[-1] != 52:
+            raise VocaError(f"the lip-sync model in {directory or 'the package'} maps {model.input_shape} to "
+                            f"{model.output_shape}, not (T, {len(PHONES)}) phones to (T, 52) weights; "
+                            "retrain it with voca-cn train")
+        return cls(model, meta["lookahead"])
 
     def __call__(self, probs: np.ndarray) -> np.ndarray:
-        x = np.concatenate([probs, np.repeat(probs[-1:], self.lookahead, axis=0)])
+        n = len(probs)  # the look-ahead reads past the end: the last frame, repeated
+        x = Rows(n + self.lookahead, probs.shape[1], lambda a, b: probs[np.minimum(np.arange(a, b), n - 1)])
         return run_chunked(self._run, x, chunk=1800, warmup=180)[self.lookahead:]
 
 
@@ -115,18 +121,33 @@ class AudioAnimator:
         """(S,) float32 16 kHz -> (T, 52) float32 ARKit weights at 60 fps, T = ceil(S/16000*60)."""
         return self.run(audio)[0]
 
-    def run(self, audio: np.ndarray):
-        """Weights (T, 52) and the recognised phones (segments from the per-frame best phone)."""
-        from voca_cn.audio import n_frames
+    def run(self, audio: np.ndarray | str | os.PathLike):
+        """Weights (T, 52) and the recognised phones (segments from the per-frame best phone).
 
+        ``audio``: (S,) float32 16 kHz, or a file path: then the audio is loaded here and dropped
+        once the phonetic stage has read it (2 hours of it are 0.46 GB)."""
+        from voca_cn import audio as audio_io
+
+        if isinstance(audio, (str, os.PathLike)):
+            audio = audio_io.load(audio)
+        n, seconds = audio_io.n_frames(len(audio)), len(audio) / SR
         probs = self.stage(audio)
-        return self.weights(probs, n_frames(len(audio))), best_phones(probs, len(audio) / SR)
+        del audio
+        phones, closures = best_phones(probs, seconds), bilabials(probs)
+        x = resample_frames(probs, FRAME_RATE, FPS, n)
+        del probs  # hours of 100/s probabilities are hundreds of MB; the network reads only x
+        w = self.net(x)
+        del x
+        return self._closed(w, closures), phones
 
     def weights(self, probs: np.ndarray, n: int) -> np.ndarray:
         """(F, P) phone probabilities at 100/s -> (n, 52) float32 weights at 60 fps, lips closed
         wherever the phonetic stage hears a bilabial."""
-        w = self.net(resample_frames(probs, FRAME_RATE, FPS, n))
-        return close_bilabials(w, bilabials(probs), FPS).astype(np.float32)
+        return self._closed(self.net(resample_frames(probs, FRAME_RATE, FPS, n)), bilabials(probs))
+
+    @staticmethod
+    def _closed(w: np.ndarray, closures: list) -> np.ndarray:
+        return close_bilabials(w, closures, FPS).astype(np.float32, copy=False)
 
 
 def bilabials(probs: np.ndarray, rate: float = 100.0, min_frames: int = 2) -> list:

@@ -1,0 +1,56 @@
+"""Peak memory of `voca-cn animate --no-video --no-obj` on one long file.
+
+    python data/benchmark_memory.py [--hours 2] [--rate 22050] [--keep]
+
+Builds a long WAV (int16 mono at --rate) by repeating real speech (espeak-ng sentences in
+several voices), runs the command as a user would in a child process and prints the child's peak
+resident memory (ru_maxrss) and its real-time factor.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "data"))
+from benchmark_model import long_speech  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--hours", type=float, default=2.0)
+    ap.add_argument("--rate", type=int, default=22050, help="sample rate of the file (resampled on load)")
+    ap.add_argument("--dir", help="work folder (default: a temporary one)")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
+        wav = Path(tmp) / "long.wav"
+        y = long_speech(args.hours * 60)
+        if args.rate != 16000:
+            from scipy.signal import resample_poly
+            from math import gcd
+
+            g = gcd(args.rate, 16000)
+            y = resample_poly(y, args.rate // g, 16000 // g).astype(np.float32)
+        sf.write(wav, y, args.rate, subtype="PCM_16")
+        del y
+        cmd = [sys.executable, "-m", "voca_cn", "animate", "--audio", str(wav), "--out", str(Path(tmp) / "out"),
+               "--no-video", "--no-obj"]
+        t0 = time.perf_counter()
+        subprocess.run(cmd, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+        wall = time.perf_counter() - t0
+        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(f"{args.hours:.2f} h file at {args.rate} Hz: `animate --no-video --no-obj` peak resident memory "
+          f"{peak:.0f} MB, wall {wall:.0f} s = {args.hours * 3600 / wall:.0f}x real time (incl. start-up)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,548 @@
+"""``voca-cn batch``: thousands of dialogue lines, on local worker processes or a Ray cluster.
+
+Input: a folder of audio files (same-named ``.txt`` files are transcripts; sub-folders become
+part of the line id) or a manifest (``.csv`` with a header row, or ``.jsonl``) whose rows have
+``id, audio`` and optionally ``text, template, style, export``. Output: ``OUT/ID/`` per line with
+what ``voca-cn animate`` writes (default ``animation.npz`` + ``visemes.json``), plus
+
+- ``OUT/done.jsonl``: one record per finished line (id, key, audio seconds). The key hashes the
+  line's inputs (audio bytes, transcript, template file, style, exports) and the run's options
+  (model files, frame rate, video size); a rerun skips lines whose key is recorded and whose
+  folder exists, so a killed batch resumes where it stopped. Lines are written atomically
+  (temporary folder, then rename) and stale temporary folders are removed on start.
+- ``OUT/failures.jsonl``: this run's failed lines, ``{"id", "reason"}`` (one line each).
+- ``OUT/summary.json``: lines, done, failed, audio hours, wall time, real-time factor.
+
+Engines: ``local`` (``--jobs`` spawned worker processes) and ``ray`` (one actor per CPU of a
+Ray cluster); both call :func:`animate_line` with one thread each, so their outputs are
+byte-identical. Workers load models once (:func:`_animator` and friends are cached per process).
+"""
+
+from __future__ import annotations
+
+import csv
+import fcntl
+import hashlib
+import json
+import os
+import re
+import shutil
+import sys
+import time
+from dataclasses import asdict, dataclass, field, replace
+from functools import lru_cache
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from voca_cn import VocaError, __version__, bounds
+
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
+COLUMNS = ("id", "audio", "text", "template", "style", "export")
+# extra outputs a line can ask for, beyond animation.npz + visemes.json (new exporters add a name
+# here and a field in export.OutputOptions)
+EXPORTS = ("obj", "video")
+RESERVED = {"done.jsonl", "failures.jsonl", "summary.json", ".lock"}
+_ID_PART = re.compile(r"[^/\\\x00-\x1f]{1,200}")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Options shared by every line of a run (from the command line)."""
+
+    model: str | None = None
+    procedural: bool = False
+    size: tuple[int, int] = (512, 512)
+    fps: int = 60
+
+
+@dataclass(frozen=True)
+class Line:
+    """One dialogue line: its id (a relative folder name under OUT), audio path and options."""
+
+    id: str
+    audio: str
+    text: str | None = None
+    template: str = "makehuman"
+    jaw: float = 1.0
+    lip: float = 1.0
+    exports: tuple[str, ...] = ()
+
+
+@dataclass
+class Result:
+    """What a worker reports for one line. ``fatal`` marks a problem no line can get past
+    (the model folder), which stops the batch."""
+
+    id: str
+    seconds: float = 0.0
+    reason: str | None = None
+    fatal: bool = False
+
+
+# ---------------------------------------------------------------------------- the seam
+def animate_line(line: Line, settings: Settings, out: Path) -> float:
+    """One line's work: load audio -> ARKit weights -> outputs written atomically to ``out``.
+
+    The pipeline calls mirror ``voca-cn animate``; returns the audio's length in seconds."""
+    from voca_cn import audio as audio_mod
+    from voca_cn.animator import Style, animate
+    from voca_cn.export import OutputOptions, write_outputs
+    from voca_cn.visemes import azure_events
+
+    template = _template(line.template)
+    y = audio_mod.load(line.audio)
+    if line.text is None and not settings.procedural:
+        weights, phones = _animator(settings.model).run(y)
+    else:
+        phones = (_aligner().align(y, line.text)[0] if line.text is not None
+                  else _recognizer().recognize(y))
+        weights = animate(phones, len(y) / audio_mod.SR, Style(jaw=line.jaw, lip=line.lip))
+    options = OutputOptions(obj="obj" in line.exports, video="video" in line.exports, width=settings.size[0],
+                            height=settings.size[1], fps=settings.fps, overwrite=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_outputs(out, template, weights, line.audio, options, visemes=azure_events(phones))
+    return len(y) / audio_mod.SR
+
+
+class ModelFolderError(VocaError):
+    """The model folder cannot be loaded: no line can be animated, so the batch stops."""
+
+
+@lru_cache(maxsize=2)
+def _animator(model: str | None):
+    from voca_cn.lipsync import AudioAnimator
+
+    try:
+        return AudioAnimator.load(model)
+    except VocaError as e:
+        raise ModelFolderError(str(e)) from None
+
+
+@lru_cache(maxsize=8)
+def _template(spec: str):
+    from voca_cn.templates import resolve
+
+    return resolve(spec)
+
+
+@lru_cache(maxsize=1)
+def _aligner():
+    from voca_cn.alignment import Aligner
+
+    return Aligner()
+
+
+@lru_cache(maxsize=1)
+def _recognizer():
+    from voca_cn.recognition import PhoneRecognizer
+
+    return PhoneRecognizer()
+
+
+def run_line(line: Line, settings: Settings, out_root: str) -> Result:
+    """:func:`animate_line` with every failure turned into a one-line reason (never raises)."""
+    try:
+        return Result(line.id, animate_line(line, settings, Path(out_root) / line.id))
+    except ModelFolderError as e:
+        return Result(line.id, reason=str(e), fatal=True)
+    except VocaError as e:
+        return Result(line.id, reason=str(e))
+    except MemoryError:
+        return Result(line.id, reason="out of memory; give shorter audio or fewer --jobs")
+    except Exception as e:  # noqa: BLE001 - one bad line must never stop the batch
+        text = str(e).strip().splitlines()[0][:300] if str(e).strip() else ""
+        return Result(line.id, reason=f"unexpected {type(e).__name__}: {text} (please report it)")
+
+
+# ---------------------------------------------------------------------------- inputs
+def read_lines(source: Path, defaults: Line) -> tuple[list[Line], list[Result]]:
+    """Lines of a folder or manifest, validated; rows that are not valid come back as failures.
+
+    ``defaults`` holds the command line's template, style and exports (``id``/``audio`` unused).
+    Raises VocaError when the source itself cannot be read (no such file, unknown columns,
+    duplicate ids): then there is nothing to start."""
+    if source.is_dir():
+        lines, bad = _folder_lines(source, defaults), []
+    elif source.is_file():
+        rows = _manifest_rows(source)
+        lines, bad = [], []
+        for n, row in rows:
+            try:
+                lines.append(_row_line(row, source.parent, defaults))
+            except ValueError as e:
+                rid = row.get("id") if isinstance(row, dict) and isinstance(row.get("id"), str) else f"row {n}"
+                bad.append(Result(rid, reason=f"{source.name} row {n}: {e}"))
+    else:
+        raise VocaError(f"{source} does not exist; give a folder of audio files or a .csv/.jsonl manifest")
+    seen: dict[str, str] = {}
+    for line in lines:
+        key = line.id.lower()  # case-insensitive file systems would merge these folders
+        if key in seen:
+            raise VocaError(f"line id {line.id!r} appears twice ({seen[key]} and {line.audio}); "
+                            "give every line its own id")
+        seen[key] = line.audio
+    return lines, bad
+
+
+def _folder_lines(folder: Path, defaults: Line) -> list[Line]:
+    """Audio files under ``folder`` (any depth, sorted); id = relative path without suffix."""
+    lines = []
+    for path in sorted(folder.rglob("*")):
+        if path.suffix.lower() not in AUDIO_SUFFIXES or not path.is_file():
+            continue
+        rel = path.relative_to(folder).with_suffix("").as_posix()
+        if any(part.startswith(".") for part in rel.split("/")):
+            continue  # hidden files and folders (editors' and our own temporaries)
+        transcript = path.with_suffix(".txt")
+        text = transcript.read_text(encoding="utf-8", errors="replace") if transcript.is_file() else None
+        lines.append(replace(defaults, id=_check_id(rel), audio=str(path), text=_text(text)))
+    if not lines:
+        raise VocaError(f"{folder} holds no audio files ({', '.join(AUDIO_SUFFIXES)}); give the folder of lines")
+    return lines
+
+
+def _manifest_rows(path: Path) -> list[tuple[int, object]]:
+    """(row number, dict or the reason it is not one) for each data row of a CSV or JSONL file."""
+    try:
+        raw = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as e:
+        raise VocaError(f"cannot read manifest {path} ({e}); give a UTF-8 .csv or .jsonl file") from None
+    if path.suffix.lower() == ".jsonl":
+        rows = []
+        for n, text in enumerate(raw.splitlines(), start=1):
+            if not text.strip():
+                continue
+            try:
+                row = json.loads(text)
+            except ValueError:
+                row = "is not valid JSON"
+            rows.append((n, row if isinstance(row, (dict, str)) else "is not a JSON object"))
+        return rows
+    if path.suffix.lower() != ".csv":
+        raise VocaError(f"manifest {path} must end in .csv or .jsonl (or give a folder of audio files)")
+    try:
+        reader = csv.DictReader(raw.splitlines())
+        header = reader.fieldnames or []
+        unknown = [c for c in header if c not in COLUMNS]
+        if unknown or "id" not in header or "audio" not in header:
+            raise VocaError(f"manifest {path}: columns must be id, audio and any of text, template, style, "
+                            f"export; found {', '.join(map(repr, header)) or 'none'}")
+        return [(n, row) for n, row in enumerate(reader, start=2)]
+    except csv.Error as e:
+        raise VocaError(f"manifest {path} is not valid CSV ({e})") from None
+
+
+def _row_line(row: object, base: Path, defaults: Line) -> Line:
+    """A manifest row -> Line, every field checked; ValueError names the bad field."""
+    if isinstance(row, str):
+        raise ValueError(row)
+    unknown = [k for k in row if k not in COLUMNS]
+    if unknown:
+        raise ValueError(f"unknown field(s) {', '.join(map(repr, unknown))}; use {', '.join(COLUMNS)}")
+    get = {k: (None if v is None or v == "" else v) for k, v in row.items()}
+    for k in ("id", "audio", "text", "template"):
+        if get.get(k) is not None and not isinstance(get[k], str):
+            raise ValueError(f"{k} must be text, not {get[k]!r}")
+    if get.get("id") is None or get.get("audio") is None:
+        raise ValueError("needs an id and an audio path")
+    audio = Path(get["audio"])
+    jaw, lip = _style(get.get("style"), defaults)
+    return Line(id=_check_id(get["id"]), audio=str(audio if audio.is_absolute() else base / audio),
+                text=_text(get.get("text")), template=get.get("template") or defaults.template,
+                jaw=jaw, lip=lip, exports=_exports(get["export"]) if get.get("export") is not None else defaults.exports)
+
+
+def _check_id(rid: str) -> str:
+    """Line ids become folders under OUT: relative, no '..', no hidden or reserved names."""
+    parts = rid.split("/")
+    if not all(_ID_PART.fullmatch(p) and not p.startswith(".") and p.strip() == p for p in parts) \
+            or rid.lower() in RESERVED:
+        raise ValueError(f"id {rid!r} cannot be a folder name; use letters, digits, '-', '_' "
+                         "(and '/' between folder levels), not starting with '.'")
+    return rid
+
+
+def _text(text: str | None) -> str | None:
+    """A transcript, or None when there are no words in it (then the audio alone drives the line)."""
+    return text if text is not None and text.strip() else None
+
+
+def _style(value: object, defaults: Line) -> tuple[float, float]:
+    """``style``: 'jaw=1.2 lip=0.8' (space, comma or semicolon separated) or {"jaw": 1.2, ...}."""
+    if value is None:
+        return defaults.jaw, defaults.lip
+    if isinstance(value, str):
+        pairs = [p.split("=", 1) for p in re.split(r"[\s,;]+", value.strip()) if p]
+        if not all(len(p) == 2 for p in pairs):
+            raise ValueError(f"style {value!r} must look like 'jaw=1.2 lip=0.8'")
+        value = dict(pairs)
+    if not isinstance(value, dict) or set(value) - {"jaw", "lip"}:
+        raise ValueError(f"style {value!r} may set only jaw and lip, e.g. 'jaw=1.2 lip=0.8'")
+    out = []
+    for name, bound, default in (("jaw", bounds.JAW, defaults.jaw), ("lip", bounds.LIP, defaults.lip)):
+        try:
+            out.append(bound.check(value[name]) if name in value else default)
+        except ValueError as e:
+            raise ValueError(f"style {name}: {e}") from None
+    return out[0], out[1]
+
+
+def _exports(value: object) -> tuple[str, ...]:
+    """``export``: 'obj,video' or ["obj", "video"]; 'none' for only animation.npz + visemes.json."""
+    items = value if isinstance(value, list) else re.split(r"[\s,;]+", str(value).strip())
+    names = tuple(sorted({str(x).strip().lower() for x in items if str(x).strip()} - {"none"}))
+    bad = [n for n in names if n not in EXPORTS]
+    if bad:
+        raise ValueError(f"unknown export(s) {', '.join(map(repr, bad))}; choose from {', '.join(EXPORTS)} or none")
+    return names
+
+
+def parse_exports(text: str) -> tuple[str, ...]:
+    """argparse type for ``--export``."""
+    import argparse
+
+    try:
+        return _exports(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+# ---------------------------------------------------------------------------- keys
+def _file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _model_digest(settings: Settings) -> str:
+    from voca_cn.phonetic import MODELS
+
+    folder = Path(settings.model or MODELS)
+    files = sorted(p for p in folder.glob("*") if p.is_file()) if folder.is_dir() else []
+    return hashlib.sha256("".join(f"{p.name}:{_file_digest(p)}" for p in files).encode()).hexdigest()
+
+
+@lru_cache(maxsize=64)
+def _template_digest(spec: str) -> str:
+    from voca_cn.templates import known_templates
+
+    path = known_templates().get(spec) or Path(spec)
+    return _file_digest(path) if path.is_file() else spec
+
+
+def line_key(line: Line, settings: Settings, model_digest: str) -> str:
+    """Hash of everything that decides a line's output: equal keys, equal files."""
+    audio = Path(line.audio)
+    parts = dict(asdict(line), audio=_file_digest(audio) if audio.is_file() else line.audio,
+                 template=_template_digest(line.template), settings=asdict(settings), model=model_digest,
+                 version=__version__)
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:32]
+
+
+# ---------------------------------------------------------------------------- bookkeeping
+@dataclass
+class Journal:
+    """``OUT/done.jsonl`` (finished lines, appended as they finish) and ``OUT/failures.jsonl``."""
+
+    out: Path
+    done: dict[str, dict] = field(default_factory=dict)
+
+    def __post_init__(self):
+        path = self.out / "done.jsonl"
+        if path.is_file():
+            for text in path.read_text(encoding="utf-8", errors="replace").splitlines():
+                try:  # a batch killed mid-append leaves a torn last record: it is simply redone
+                    rec = json.loads(text)
+                    self.done[rec["id"]] = rec
+                except (ValueError, KeyError, TypeError):
+                    continue
+        (self.out / "failures.jsonl").write_text("")
+
+    def finished(self, line: Line, key: str) -> bool:
+        rec = self.done.get(line.id)
+        return bool(rec and rec.get("key") == key and (self.out / line.id).is_dir())
+
+    def record_done(self, line_id: str, key: str, seconds: float) -> None:
+        rec = {"id": line_id, "key": key, "seconds": round(seconds, 3)}
+        self.done[line_id] = rec
+        _append(self.out / "done.jsonl", rec)
+
+    def record_failure(self, line_id: str, reason: str) -> None:
+        _append(self.out / "failures.jsonl", {"id": line_id, "reason": " ".join(reason.split())})
+
+
+def _append(path: Path, record: dict) -> None:
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+
+def _prepare_out(out: Path):
+    """Create OUT, take its lock (one batch per OUT at a time) and remove temporary folders a
+    killed run left behind. Returns the open lock file (keep it open while the batch runs)."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        lock = open(out / ".lock", "w")
+    except OSError as e:
+        raise VocaError(f"cannot create {out} ({e.strerror or e}); choose a writable --out") from None
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        raise VocaError(f"another voca-cn batch is writing {out}; wait for it or choose another --out") from None
+    return lock
+
+
+def _remove_stale(out: Path, lines: list[Line]) -> None:
+    """Remove the temporary folders (``.ID.*.part``) a killed run left next to its lines."""
+    for folder in {(out / line.id).parent for line in lines}:
+        for tmp in folder.glob(".*.part"):
+            if tmp.is_dir():
+                shutil.rmtree(tmp, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------- engines
+def thread_env(threads: int) -> dict[str, str]:
+    """Environment giving each worker ``threads`` compute threads (numpy's BLAS, TensorFlow), so
+    N workers on N cores do not oversubscribe them (measured: 2 workers with TensorFlow's default
+    pools on 2 cores ran slower than 2 with one thread each)."""
+    t = str(threads)
+    return {"OMP_NUM_THREADS": t, "OPENBLAS_NUM_THREADS": t, "MKL_NUM_THREADS": t,
+            "TF_NUM_INTRAOP_THREADS": t, "TF_NUM_INTEROP_THREADS": "1"}
+
+
+def run_local(lines: list[Line], settings: Settings, out: Path, jobs: int) -> Iterator[Result]:
+    """Results of ``lines`` from ``jobs`` spawned worker processes, in completion order.
+
+    A worker that dies (a crash in a native library, the OOM killer) fails the lines it held;
+    a fresh pool takes the rest."""
+    import multiprocessing as mp
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
+
+    os.environ.update({k: v for k, v in thread_env(max(1, (os.cpu_count() or 1) // jobs)).items()
+                       if k not in os.environ})  # inherited by the spawned workers
+    todo = list(reversed(lines))
+    while todo:
+        with ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn")) as pool:
+            running = {}
+            try:
+                while todo or running:
+                    while todo and len(running) < 2 * jobs:  # bounded: a long batch is not queued at once
+                        line = todo.pop()
+                        running[pool.submit(run_line, line, settings, str(out))] = line
+                    finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                    for fut in finished:
+                        yield fut.result()
+                        del running[fut]
+            except BrokenProcessPool:
+                for line in running.values():
+                    yield Result(line.id, reason="the worker process died while this line was in flight "
+                                                 "(a crash or out of memory); rerun the batch to retry it")
+
+
+def run_ray(lines: list[Line], settings: Settings, out: Path, jobs: int | None,
+            address: str | None) -> Iterator[Result]:
+    """Results of ``lines`` from Ray actors (one per CPU, or ``jobs``), each loading the models
+    once. ``address`` None starts a local Ray with ``jobs`` CPUs; else it joins that cluster
+    (every node needs voca_cn installed and the audio and OUT paths mounted at the same place)."""
+    import logging
+
+    import ray
+
+    env = thread_env(1)
+    if address is None:
+        ray.init(num_cpus=jobs or os.cpu_count(), include_dashboard=False, log_to_driver=False,
+                 logging_level=logging.ERROR, object_store_memory=200 * 2**20,
+                 runtime_env={"env_vars": env})
+    else:
+        ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR,
+                 runtime_env={"env_vars": env})
+    try:
+        n = jobs or max(1, int(ray.cluster_resources().get("CPU", 1)))
+        worker = ray.remote(num_cpus=1)(RayWorker)
+        actors = [worker.remote(settings, str(out)) for _ in range(n)]
+        todo, running = list(reversed(lines)), {}
+        free = list(actors)
+        while todo or running:
+            while todo and free:
+                actor, line = free.pop(), todo.pop()
+                running[actor.run.remote(line)] = (actor, line)
+            ready, _ = ray.wait(list(running), num_returns=1)
+            actor, line = running.pop(ready[0])
+            try:
+                yield ray.get(ready[0])
+            except ray.exceptions.RayError:  # the actor died: fail its line, start a new one
+                yield Result(line.id, reason="the Ray actor died while animating this line; rerun to retry it")
+                actor = worker.remote(settings, str(out))
+            free.append(actor)
+    finally:
+        ray.shutdown()
+
+
+class RayWorker:
+    """A Ray actor: models load on its first line and stay loaded (the same caches as local workers)."""
+
+    def __init__(self, settings: Settings, out: str):
+        self.settings, self.out = settings, out
+
+    def run(self, line: Line) -> Result:
+        return run_line(line, self.settings, self.out)
+
+
+# ---------------------------------------------------------------------------- the batch
+def run_batch(source: Path, out: Path, defaults: Line, settings: Settings, jobs: int,
+              ray_address: str | None = None, use_ray: bool = False) -> dict:
+    """Animate every line of ``source`` into ``out``; returns the summary (also in summary.json).
+
+    Raises VocaError before any work for a bad source or OUT, and on the first line that shows
+    the model folder cannot be loaded."""
+    from tqdm import tqdm
+
+    lines, bad = read_lines(source, defaults)
+    lock = _prepare_out(out)
+    try:
+        _remove_stale(out, lines)
+        journal = Journal(out)
+        digest = _model_digest(settings)
+        keys = {line.id: line_key(line, settings, digest) for line in lines}
+        todo = [line for line in lines if not journal.finished(line, keys[line.id])]
+        for r in bad:
+            journal.record_failure(r.id, r.reason)
+        skipped = len(lines) - len(todo)
+        print(f"voca-cn: {len(lines)} lines: {skipped} already done, {len(todo)} to animate"
+              + (f", {len(bad)} rejected (see {out / 'failures.jsonl'})" if bad else ""), file=sys.stderr)
+        results = (run_ray(todo, settings, out, jobs, ray_address) if use_ray
+                   else run_local(todo, settings, out, jobs))
+        t0, seconds, failed = time.perf_counter(), 0.0, len(bad)
+        with tqdm(total=len(todo), desc="batch", unit="line", file=sys.stderr, smoothing=0.05) as bar:
+            for r in results:
+                if r.fatal:
+                    results.close()
+                    raise VocaError(r.reason)
+                if r.reason is None:
+                    journal.record_done(r.id, keys[r.id], r.seconds)
+                    seconds += r.seconds
+                else:
+                    journal.record_failure(r.id, r.reason)
+                    failed += 1
+                bar.update(1)
+                bar.set_postfix(audio=f"{seconds / 60:.1f} min", failed=failed, refresh=False)
+        wall = time.perf_counter() - t0
+        done = sum(journal.finished(line, keys[line.id]) for line in lines)
+        summary = {
+            "lines": len(lines) + len(bad), "done": done, "failed": failed, "skipped_already_done": skipped,
+            "audio_hours": round(sum(journal.done[line.id]["seconds"] for line in lines
+                                     if journal.finished(line, keys[line.id])) / 3600, 4),
+            "this_run": {"lines": len(todo), "audio_hours": round(seconds / 3600, 4), "wall_seconds": round(wall, 2),
+                         "real_time_factor": round(seconds / wall, 1) if wall > 0 else None},
+            "engine": "ray" if use_ray else "local", "jobs": jobs,
+        }
+        tmp = out / ".summary.json.part"
+        tmp.write_text(json.dumps(summary, indent=1))
+        os.replace(tmp, out / "summary.json")
+        return summary
+    except OSError as e:
+        raise VocaError(f"cannot write into {out} ({e.strerror or e}); free disk space or choose another --out") from None
+    finally:
+        lock.close()
