@@ -165,12 +165,14 @@ def write_outputs(out: str | os.PathLike, template: Template, weights: np.ndarra
 
     out = Path(out)
     check_output_dir(out, options.overwrite)
-    weights = resample_frames(np.asarray(weights, np.float32), fps_in, options.fps)
-    if weights.ndim != 2 or weights.shape[1] != 52 or not np.isfinite(weights).all():
+    weights = np.asarray(weights, np.float32)
+    if weights.ndim != 2 or weights.shape[1] != 52 or len(weights) == 0 or not np.isfinite(weights).all():
         raise VocaError(f"refusing to write {out}: the weights are not finite T x 52 curves; "
                         "this is a bug, please report it with the input")
+    weights = resample_frames(weights, fps_in, options.fps)
     try:
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".part", dir=out.resolve().parent))
+        tmp.chmod(0o777 & ~_umask())  # mkdtemp's 0700 would hide the result from a team's other users
     except OSError as e:
         raise VocaError(f"cannot create {out} ({_first_line(e)}); choose a writable --out") from None
     try:
@@ -193,6 +195,12 @@ def write_outputs(out: str | os.PathLike, template: Template, weights: np.ndarra
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _first_line(e: BaseException) -> str:

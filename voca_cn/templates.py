@@ -149,8 +149,9 @@ class Template:
             )
         except VocaError:
             raise
-        except (OSError, KeyError, ValueError, IndexError, zipfile.BadZipFile) as e:
-            raise VocaError(f"template {path} is not a readable voca-cn template ({e}); "
+        except (OSError, KeyError, ValueError, IndexError, TypeError, OverflowError, EOFError,
+                zipfile.BadZipFile) as e:
+            raise VocaError(f"template {path} is not a readable voca-cn template ({str(e)[:200]}); "
                             "rebuild it or pass a built-in name (see `voca-cn template list`)") from None
         n = len(t.vertices)
         if (t.faces.ndim != 2 or t.faces.shape[1] != 3 or t.faces.min(initial=0) < 0
@@ -205,20 +206,32 @@ def read_mesh(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
         if suffix == ".obj":
             v, faces, _, _ = read_obj(path)
         elif suffix == ".ply":
-            import trimesh
-
-            mesh = trimesh.load(path, process=False, maintain_order=True)
-            v, faces = np.asarray(mesh.vertices), np.asarray(mesh.faces)
+            v, faces = _read_ply(path)
         else:
             raise VocaError(f"{path}: unsupported mesh type {suffix!r}; give an .obj, .ply, "
                             "a template .npz or a built-in name")
     except VocaError:
         raise
-    except (OSError, ValueError) as e:
-        raise VocaError(f"cannot read mesh {path} ({e}); check the file is a valid OBJ/PLY") from None
-    if v.ndim != 2 or len(v) == 0 or not np.isfinite(v).all():
+    except (OSError, ValueError, OverflowError, IndexError) as e:
+        raise VocaError(f"cannot read mesh {path} ({str(e)[:200]}); check the file is a valid OBJ/PLY") from None
+    if v.ndim != 2 or v.shape[1:] != (3,) or len(v) == 0 or not np.isfinite(v).all():
         raise VocaError(f"mesh {path} has no vertices or non-finite ones; export it again")
     return v.astype(np.float32), faces
+
+
+def _read_ply(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Vertices and faces of a PLY via trimesh, whose parser reports a damaged file with many
+    exception types: every one becomes ValueError."""
+    import trimesh
+
+    try:
+        mesh = trimesh.load(path, process=False, maintain_order=True)
+        v, faces = np.asarray(mesh.vertices, np.float64), np.asarray(mesh.faces, np.int64)
+    except OSError:
+        raise
+    except Exception as e:  # noqa: BLE001 - see docstring
+        raise ValueError(f"{type(e).__name__}: {e}") from None
+    return v, faces.reshape(-1, 3) if faces.size else np.zeros((0, 3), np.int64)
 
 
 def triangulate(polys: list[list[int]], n_vertices: int) -> np.ndarray:

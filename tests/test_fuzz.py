@@ -1,0 +1,321 @@
+"""Property-based tests of every loader and writer: whatever the input, either a one-line
+VocaError or a finite result; never another exception, never a non-finite value on disk.
+
+CI runs a few dozen examples per test (profile ``ci``); ``python data/benchmark_fuzz.py`` runs the
+same properties on >= 10,000 generated inputs (profile ``benchmark``).
+"""
+
+from __future__ import annotations
+
+import atexit
+import io
+import json
+import os
+import shutil
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from voca_cn import VocaError
+from voca_cn.audio import load
+from voca_cn.batch import Line, read_lines
+from voca_cn.export import OutputOptions, load_animation, write_outputs
+from voca_cn.templates import read_mesh, resolve
+
+settings.register_profile("ci", max_examples=40, deadline=None, derandomize=True,
+                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+settings.register_profile("benchmark", max_examples=int(os.environ.get("VOCA_CN_FUZZ_EXAMPLES", "1500")),
+                          deadline=None, suppress_health_check=list(HealthCheck))
+settings.load_profile(os.environ.get("VOCA_CN_FUZZ_PROFILE", "ci"))
+
+FLOATS = st.floats(allow_nan=True, allow_infinity=True, width=32)
+NUMBERS = st.one_of(FLOATS, st.integers(-2**40, 2**40), st.sampled_from(["nan", "inf", "-1", "1e999", "0x10", ""]))
+
+
+def _one_line(e: VocaError) -> None:
+    assert str(e).strip() and "\n" not in str(e).strip()
+
+
+SCRATCH = Path(tempfile.mkdtemp(prefix="voca-fuzz-"))
+atexit.register(shutil.rmtree, SCRATCH, True)
+
+
+def _scratch(name: str, data: bytes) -> Path:
+    """``name`` in a scratch folder, holding ``data`` (hypothesis runs a test body many times
+    within one pytest ``tmp_path``; examples run one after another, so one name per test is reused)."""
+    path = SCRATCH / name
+    path.write_bytes(data)
+    return path
+
+
+@pytest.fixture(scope="module")
+def speech_clip(speech) -> np.ndarray:
+    return load(speech[0])
+
+
+# ---------------------------------------------------------------------------- audio
+SUBTYPES = {"WAV": ["PCM_U8", "PCM_16", "PCM_24", "PCM_32", "FLOAT", "DOUBLE", "ULAW", "ALAW"],
+            "FLAC": ["PCM_16", "PCM_24"], "OGG": ["VORBIS"]}
+
+
+@st.composite
+def audio_files(draw) -> tuple[str, bytes]:
+    """Real encoder output with random rate, channels, sample type and payload, then maybe
+    truncated, overwritten in places, or replaced by random bytes."""
+    fmt = draw(st.sampled_from(sorted(SUBTYPES)))
+    subtype = draw(st.sampled_from(SUBTYPES[fmt]))
+    rate = draw(st.sampled_from([8000, 11025, 16000, 22050, 44100, 48000, 96000, 12345]))
+    channels = draw(st.integers(1, 3))
+    n = draw(st.integers(0, 4000))
+    kind = draw(st.sampled_from(["noise", "tone", "silence", "loud", "special"]))
+    rng = np.random.default_rng(draw(st.integers(0, 2**16)))
+    if kind == "noise":
+        x = rng.standard_normal((n, channels)) * 0.3
+    elif kind == "tone":
+        x = np.repeat(np.sin(np.arange(n) * 0.05)[:, None], channels, 1) * 0.5
+    elif kind == "silence":
+        x = np.zeros((n, channels))
+    elif kind == "loud":
+        x = rng.standard_normal((n, channels)) * 1e6
+    else:
+        x = rng.choice(np.array([np.nan, np.inf, -np.inf, 0.0, 1.0, -1e30]), (n, channels))
+    if subtype not in ("FLOAT", "DOUBLE"):  # libsndfile's other encoders abort or crash on non-finite or
+        x = np.nan_to_num(np.clip(x, -1, 1))  # out-of-range input; float WAVs carry them to the loader
+    buf = io.BytesIO()
+    try:
+        sf.write(buf, x.astype(np.float64), rate, subtype=subtype, format=fmt)
+    except Exception:  # noqa: BLE001 - the encoder refuses (e.g. FLAC and NaN samples)
+        buf = io.BytesIO(b"RIFF")
+    data = bytearray(buf.getvalue())
+    damage = draw(st.sampled_from(["none", "truncate", "overwrite", "random"]))
+    if damage == "truncate" and data:
+        data = data[:draw(st.integers(0, len(data)))]
+    elif damage == "overwrite" and data:
+        for _ in range(draw(st.integers(1, 8))):
+            i = draw(st.integers(0, len(data) - 1))
+            data[i] = draw(st.integers(0, 255))
+    elif damage == "random":
+        data = bytearray(draw(st.binary(max_size=2000)))
+    suffix = {"WAV": ".wav", "FLAC": ".flac", "OGG": ".ogg"}[fmt]
+    return draw(st.sampled_from([suffix, ".mp3", ".wav"])), bytes(data)
+
+
+@given(audio_files())
+def test_audio_loader_never_crashes_and_never_returns_non_finite(case):
+    suffix, data = case
+    try:
+        y = load(_scratch("a" + suffix, data))
+    except VocaError as e:
+        _one_line(e)
+        return
+    assert y.dtype == np.float32 and y.ndim == 1 and len(y) > 0
+    assert np.isfinite(y).all() and np.abs(y).max() <= 1.0
+
+
+# ---------------------------------------------------------------------------- meshes
+TOKENS = st.one_of(st.sampled_from(["v", "vt", "vn", "f", "#", "o", "g", "s", "/", "//", "\n", " ", "\t", "\r\n"]),
+                   NUMBERS.map(str), st.integers(-5, 5000).map(str), st.text(max_size=4))
+
+
+@st.composite
+def obj_texts(draw) -> bytes:
+    """OBJ-like text: the makehuman head with lines dropped, swapped or broken, or token soup."""
+    if draw(st.booleans()):
+        base = _makehuman_obj().splitlines(keepends=True)
+        lines = draw(st.lists(st.integers(0, len(base) - 1), max_size=30))
+        out = list(base)
+        for i in lines:
+            op = draw(st.sampled_from(["drop", "garble", "dup"]))
+            if op == "drop":
+                out[i] = ""
+            elif op == "garble":
+                out[i] = " ".join(draw(st.lists(TOKENS, max_size=6))) + "\n"
+            else:
+                out[i] = out[i] * 2
+        return "".join(out).encode("utf-8", "surrogatepass")
+    return " ".join(draw(st.lists(TOKENS, max_size=60))).encode("utf-8", "surrogatepass")
+
+
+_OBJ: list[str] = []
+
+
+def _makehuman_obj() -> str:
+    if not _OBJ:
+        from voca_cn.export import ObjWriter
+
+        t = resolve("makehuman")
+        path = _scratch("head.obj", b"")
+        ObjWriter(t).write(path, t.vertices)
+        _OBJ.append(path.read_text())
+    return _OBJ[0]
+
+
+@given(obj_texts())
+def test_obj_template_loader(data):
+    try:
+        t = resolve(_scratch("head.obj", data))
+    except VocaError as e:
+        _one_line(e)
+        return
+    assert np.isfinite(t.vertices).all() and t.faces.max() < t.n_vertices
+
+
+@given(st.sampled_from(["ascii", "binary_little_endian"]), st.integers(0, 5), st.integers(0, 5),
+       st.lists(NUMBERS.map(str), max_size=40), st.binary(max_size=200))
+def test_ply_loader(fmt, nv, nf, numbers, tail):
+    header = (f"ply\nformat {fmt} 1.0\nelement vertex {nv}\nproperty float x\nproperty float y\n"
+              f"property float z\nelement face {nf}\nproperty list uchar int vertex_indices\nend_header\n")
+    body = " ".join(numbers).encode() if fmt == "ascii" else tail
+    try:
+        v, f = read_mesh(_scratch("m.ply", header.encode() + body))
+    except VocaError as e:
+        _one_line(e)
+        return
+    assert np.isfinite(v).all() and v.shape[1] == 3
+
+
+# ---------------------------------------------------------------------------- animation NPZ
+ARRAYS = st.one_of(
+    st.tuples(st.integers(0, 4), st.integers(0, 60)).flatmap(
+        lambda s: st.lists(FLOATS, min_size=s[0] * s[1], max_size=s[0] * s[1]).map(
+            lambda xs, s=s: np.array(xs, np.float32).reshape(s))),
+    st.lists(FLOATS, max_size=5).map(np.array),
+    st.sampled_from([np.array("text"), np.array([1, 2], np.int8), np.array(3 + 4j), np.zeros((2, 52), np.float16),
+                     np.zeros((0, 52)), np.ones((3, 52), bool)]),
+)
+
+
+@given(st.dictionaries(st.sampled_from(["weights", "fps", "names", "other"]), st.one_of(ARRAYS, FLOATS.map(np.float64)),
+                       max_size=4),
+       st.sampled_from(["npz", "truncated", "bytes"]), st.binary(max_size=300))
+def test_animation_loader(arrays, kind, noise):
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    data = buf.getvalue()
+    if kind == "truncated":
+        data = data[:len(data) // 2]
+    elif kind == "bytes":
+        data = b"PK\x03\x04" + noise
+    try:
+        w, fps = load_animation(_scratch("a.npz", data))
+    except VocaError as e:
+        _one_line(e)
+        return
+    assert w.ndim == 2 and w.shape[1] == 52 and len(w) > 0 and np.isfinite(w).all() and 1 <= fps <= 240
+
+
+# ---------------------------------------------------------------------------- writer
+@given(st.integers(1, 4).flatmap(lambda n: st.lists(FLOATS, min_size=n * 52, max_size=n * 52)),
+       st.sampled_from([30, 60, 24]), st.booleans())
+def test_writer_never_writes_non_finite_values(values, fps, obj):
+    from voca_cn.templates import read_obj
+
+    w = np.array(values, np.float32).reshape(-1, 52)
+    out = SCRATCH / "out"
+    shutil.rmtree(out, ignore_errors=True)
+    try:
+        write_outputs(out, _template(), w, None, OutputOptions(obj=obj, video=False, fps=fps), visemes=[])
+    except VocaError as e:
+        _one_line(e)
+        assert not out.exists() and not list(out.parent.glob(".*.part"))
+        return
+    with np.load(out / "animation.npz") as z:
+        assert np.isfinite(z["weights"]).all()
+    for path in (out / "meshes").glob("*.obj") if obj else []:
+        assert np.isfinite(read_obj(path)[0]).all()
+    assert json.loads((out / "visemes.json").read_text()) == []
+
+
+_TEMPLATE: list = []
+
+
+def _template():
+    if not _TEMPLATE:
+        _TEMPLATE.append(resolve("makehuman"))
+    return _TEMPLATE[0]
+
+
+# ---------------------------------------------------------------------------- transcripts
+@given(st.text(max_size=200))
+def test_transcript_words_from_any_unicode(text):
+    from voca_cn.alignment import normalise
+
+    words = normalise(text)
+    assert all(w.isascii() and w for w in words)
+    lines, bad = read_lines(_manifest_folder({"id": "x", "audio": "a.wav", "text": text}), Line("", ""))
+    assert not bad and (lines[0].text is None or lines[0].text == text)
+
+
+@settings(max_examples=int(os.environ.get("VOCA_CN_FUZZ_ALIGN_EXAMPLES", "6")))
+@given(st.lists(st.one_of(st.sampled_from(["bob", "bought", "a", "map", "xqzt", "3", "don't", "'", "ü"]),
+                          st.text(max_size=8)), max_size=8).map(" ".join))
+def test_forced_alignment_of_any_transcript(speech_clip, text):
+    """Full alignment (pocketsphinx + espeak-ng letter-to-sound) of any text against real speech."""
+    from voca_cn.batch import _aligner
+
+    try:
+        phones, _ = _aligner().align(speech_clip, text)
+    except VocaError as e:
+        _one_line(e)
+        return
+    assert all(np.isfinite([p.start, p.end]).all() and p.start <= p.end for p in phones)
+
+
+# ---------------------------------------------------------------------------- manifests
+FIELDS = st.sampled_from(["id", "audio", "text", "template", "style", "export", "jaw", "Id", ""])
+VALUES = st.one_of(st.text(max_size=12), NUMBERS, st.none(), st.booleans(), st.lists(st.text(max_size=5), max_size=3),
+                   st.dictionaries(st.sampled_from(["jaw", "lip", "x"]), NUMBERS, max_size=3),
+                   st.sampled_from(["jaw=nan", "jaw=-1 lip=2", "lip=1e999", "jaw=0.5;lip=1.5", "obj,video", "glb",
+                                    "../up", "a/../b", ".hidden", "summary.json", "a/b"]))
+
+
+def _manifest_folder(row: dict) -> Path:
+    return _scratch("m.jsonl", (json.dumps(row) + "\n").encode())
+
+
+@given(st.lists(st.dictionaries(FIELDS, VALUES, max_size=7), max_size=6), st.sampled_from(["jsonl", "csv", "raw"]),
+       st.binary(max_size=100))
+def test_manifest_reader(rows, kind, noise):
+    if kind == "jsonl":
+        data = "\n".join(json.dumps(r) for r in rows).encode()
+    elif kind == "csv":
+        import csv
+
+        buf = io.StringIO()
+        fields = sorted({k for r in rows for k in r}) or ["id"]
+        writer = csv.DictWriter(buf, fields)
+        writer.writeheader()
+        for r in rows:
+            writer.writerow({k: "" if v is None else v for k, v in r.items()})
+        data = buf.getvalue().encode("utf-8", "surrogatepass")
+    else:
+        data = noise
+    path = _scratch(f"m.{'csv' if kind == 'raw' else kind}", data)
+    try:
+        lines, bad = read_lines(path, Line("", ""))
+    except VocaError as e:
+        _one_line(e)
+        return
+    for line in lines:
+        assert 0 <= line.jaw <= 2 and 0 <= line.lip <= 2 and np.isfinite([line.jaw, line.lip]).all()
+        assert ".." not in line.id.split("/") and not line.id.startswith("/") and line.id
+        assert set(line.exports) <= {"obj", "video"}
+    for r in bad:
+        assert r.reason and "\n" not in r.reason
+
+
+def test_zip_members_are_what_numpy_reads(tmp_path):
+    """save_npz writes a plain NPZ (fixed member timestamps only)."""
+    from voca_cn.export import save_npz
+
+    save_npz(tmp_path / "a.npz", x=np.arange(3.0), s=np.str_("hi"))
+    with np.load(tmp_path / "a.npz") as z:
+        assert z["x"].tolist() == [0, 1, 2] and str(z["s"]) == "hi"
+    with zipfile.ZipFile(tmp_path / "a.npz") as zf:
+        assert {i.date_time for i in zf.infolist()} == {(1980, 1, 1, 0, 0, 0)}
