@@ -27,8 +27,8 @@ def load(path: str | os.PathLike, sr: int = SR) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise VocaError(f"audio file {path} does not exist; check the path")
-    try:
-        with sf.SoundFile(path) as f:
+    try:  # errstate: a non-finite sample is reported below as one line, not as numpy warnings
+        with sf.SoundFile(path) as f, np.errstate(invalid="ignore", over="ignore"):
             native = f.samplerate
             if not MIN_RATE <= native <= MAX_RATE:
                 raise VocaError(f"audio {path} has sample rate {native} Hz; give {MIN_RATE}-{MAX_RATE} Hz audio")
