@@ -89,13 +89,15 @@ def cmd_animate(args) -> None:
 
     options = _options(args)
     template = resolve(args.template)
+    y = audio_mod.load(args.audio)
     if _text(args) is None and not args.procedural:
         from voca_cn.lipsync import AudioAnimator
 
-        # given the path, the animator frees the audio once read: hours of it are 100s of MB
-        weights, phones = AudioAnimator.load(args.model).run(args.audio)
+        animator = AudioAnimator.load(args.model)
+        probs, n = animator.stage(y), len(y)
+        del y  # 2 hours of 16 kHz audio are 0.46 GB; from here on only its phone probabilities count
+        weights, phones = animator.from_probabilities(probs, n)
     else:
-        y = audio_mod.load(args.audio)
         phones = _phones(args, y)
         weights = animate(phones, len(y) / audio_mod.SR, Style(jaw=args.jaw, lip=args.lip))
     out = write_outputs(args.out, template, weights, args.audio, options, visemes=azure_events(phones))

@@ -121,33 +121,22 @@ class AudioAnimator:
         """(S,) float32 16 kHz -> (T, 52) float32 ARKit weights at 60 fps, T = ceil(S/16000*60)."""
         return self.run(audio)[0]
 
-    def run(self, audio: np.ndarray | str | os.PathLike):
-        """Weights (T, 52) and the recognised phones (segments from the per-frame best phone).
+    def run(self, audio: np.ndarray):
+        """Weights (T, 52) and the recognised phones (segments from the per-frame best phone)."""
+        return self.from_probabilities(self.stage(audio), len(audio))
 
-        ``audio``: (S,) float32 16 kHz, or a file path: then the audio is loaded here and dropped
-        once the phonetic stage has read it (2 hours of it are 0.46 GB)."""
-        from voca_cn import audio as audio_io
+    def from_probabilities(self, probs: np.ndarray, n_samples: int):
+        """:meth:`run` after the phonetic stage: (F, P) probabilities of ``n_samples`` of 16 kHz
+        audio -> (weights (T, 52), phones). Lets a caller drop long audio before this part."""
+        from voca_cn.audio import n_frames
 
-        if isinstance(audio, (str, os.PathLike)):
-            audio = audio_io.load(audio)
-        n, seconds = audio_io.n_frames(len(audio)), len(audio) / SR
-        probs = self.stage(audio)
-        del audio
-        phones, closures = best_phones(probs, seconds), bilabials(probs)
-        x = resample_frames(probs, FRAME_RATE, FPS, n)
-        del probs  # hours of 100/s probabilities are hundreds of MB; the network reads only x
-        w = self.net(x)
-        del x
-        return self._closed(w, closures), phones
+        return self.weights(probs, n_frames(n_samples)), best_phones(probs, n_samples / SR)
 
     def weights(self, probs: np.ndarray, n: int) -> np.ndarray:
         """(F, P) phone probabilities at 100/s -> (n, 52) float32 weights at 60 fps, lips closed
         wherever the phonetic stage hears a bilabial."""
-        return self._closed(self.net(resample_frames(probs, FRAME_RATE, FPS, n)), bilabials(probs))
-
-    @staticmethod
-    def _closed(w: np.ndarray, closures: list) -> np.ndarray:
-        return close_bilabials(w, closures, FPS).astype(np.float32, copy=False)
+        w = self.net(resample_frames(probs, FRAME_RATE, FPS, n))
+        return close_bilabials(w, bilabials(probs), FPS).astype(np.float32, copy=False)
 
 
 def bilabials(probs: np.ndarray, rate: float = 100.0, min_frames: int = 2) -> list:
