@@ -36,7 +36,7 @@ def make_lines(folder: Path, n: int, hours: float, seed: int = 0) -> float:
     """``n`` espeak-ng lines in ``folder`` (reused when already there); returns their audio seconds."""
     folder.mkdir(parents=True, exist_ok=True)
     rng = random.Random(seed)
-    words_per_line = max(1, round(hours * 3600 / n * 2.7))  # espeak-ng speaks ~2.7 words/s here
+    words_per_line = max(1, round(hours * 3600 / n * 3.2))  # espeak-ng speaks ~3.2 of these words/s
     total = 0.0
     for i in range(n):
         text = " ".join(rng.choice(WORDS) for _ in range(rng.randint(words_per_line // 2, words_per_line * 3 // 2)))

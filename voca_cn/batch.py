@@ -162,7 +162,7 @@ def read_lines(source: Path, defaults: Line) -> tuple[list[Line], list[Result]]:
     Raises VocaError when the source itself cannot be read (no such file, unknown columns,
     duplicate ids): then there is nothing to start."""
     if source.is_dir():
-        lines, bad = _folder_lines(source, defaults), []
+        lines, bad = _folder_lines(source, defaults)
     elif source.is_file():
         rows = _manifest_rows(source)
         lines, bad = [], []
@@ -184,9 +184,10 @@ def read_lines(source: Path, defaults: Line) -> tuple[list[Line], list[Result]]:
     return lines, bad
 
 
-def _folder_lines(folder: Path, defaults: Line) -> list[Line]:
-    """Audio files under ``folder`` (any depth, sorted); id = relative path without suffix."""
-    lines = []
+def _folder_lines(folder: Path, defaults: Line) -> tuple[list[Line], list[Result]]:
+    """Audio files under ``folder`` (any depth, sorted); id = relative path without suffix.
+    Lines whose name or transcript is unusable come back as failures."""
+    lines, bad = [], []
     for path in sorted(folder.rglob("*")):
         if path.suffix.lower() not in AUDIO_SUFFIXES or not path.is_file():
             continue
@@ -194,11 +195,14 @@ def _folder_lines(folder: Path, defaults: Line) -> list[Line]:
         if any(part.startswith(".") for part in rel.split("/")):
             continue  # hidden files and folders (editors' and our own temporaries)
         transcript = path.with_suffix(".txt")
-        text = transcript.read_text(encoding="utf-8", errors="replace") if transcript.is_file() else None
-        lines.append(replace(defaults, id=_check_id(rel), audio=str(path), text=_text(text)))
-    if not lines:
+        try:
+            text = transcript.read_text(encoding="utf-8", errors="replace") if transcript.is_file() else None
+            lines.append(replace(defaults, id=_check_id(rel), audio=str(path), text=_text(text)))
+        except (OSError, ValueError) as e:
+            bad.append(Result(rel, reason=f"{path.name}: {e}"))
+    if not lines and not bad:
         raise VocaError(f"{folder} holds no audio files ({', '.join(AUDIO_SUFFIXES)}); give the folder of lines")
-    return lines
+    return lines, bad
 
 
 def _manifest_rows(path: Path) -> list[tuple[int, object]]:
@@ -328,14 +332,19 @@ def _model_digest(settings: Settings) -> str:
 def _template_digest(spec: str) -> str:
     from voca_cn.templates import known_templates
 
-    path = known_templates().get(spec) or Path(spec)
-    return _file_digest(path) if path.is_file() else spec
+    try:
+        return _file_digest(known_templates().get(spec) or Path(spec))
+    except OSError:
+        return spec
 
 
 def line_key(line: Line, settings: Settings, model_digest: str) -> str:
     """Hash of everything that decides a line's output: equal keys, equal files."""
-    audio = Path(line.audio)
-    parts = dict(asdict(line), audio=_file_digest(audio) if audio.is_file() else line.audio,
+    try:  # an unreadable file keys by its path; its worker then reports why it cannot be read
+        audio = _file_digest(Path(line.audio))
+    except OSError:
+        audio = line.audio
+    parts = dict(asdict(line), audio=audio,
                  template=_template_digest(line.template), settings=asdict(settings), model=model_digest,
                  version=__version__)
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:32]
@@ -461,9 +470,9 @@ def run_ray(lines: list[Line], settings: Settings, out: Path, jobs: int | None,
     try:
         n = jobs or max(1, int(ray.cluster_resources().get("CPU", 1)))
         worker = ray.remote(num_cpus=1)(RayWorker)
-        actors = [worker.remote(settings, str(out)) for _ in range(n)]
-        todo, running = list(reversed(lines)), {}
-        free = list(actors)
+        # two lines queued per actor: it starts the next while the driver takes in the last result
+        free = [a for a in (worker.remote(settings, str(out)) for _ in range(n)) for _ in range(2)]
+        todo, running, dead = list(reversed(lines)), {}, set()
         while todo or running:
             while todo and free:
                 actor, line = free.pop(), todo.pop()
@@ -472,10 +481,12 @@ def run_ray(lines: list[Line], settings: Settings, out: Path, jobs: int | None,
             actor, line = running.pop(ready[0])
             try:
                 yield ray.get(ready[0])
-            except ray.exceptions.RayError:  # the actor died: fail its line, start a new one
+                free.append(actor)
+            except ray.exceptions.RayError:  # the actor died: fail its lines, start a new one
                 yield Result(line.id, reason="the Ray actor died while animating this line; rerun to retry it")
-                actor = worker.remote(settings, str(out))
-            free.append(actor)
+                if actor not in dead:
+                    dead.add(actor)
+                    free.extend([worker.remote(settings, str(out))] * 2)
     finally:
         ray.shutdown()
 
