@@ -459,14 +459,17 @@ def run_ray(lines: list[Line], settings: Settings, out: Path, jobs: int | None,
 
     import ray
 
-    env = thread_env(1)
-    if address is None:
-        ray.init(num_cpus=jobs or os.cpu_count(), include_dashboard=False, log_to_driver=False,
-                 logging_level=logging.ERROR, object_store_memory=200 * 2**20,
-                 runtime_env={"env_vars": env})
-    else:
-        ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR,
-                 runtime_env={"env_vars": env})
+    common = dict(log_to_driver=False, logging_level=logging.ERROR, runtime_env={"env_vars": thread_env(1)})
+    try:
+        if address is None:
+            ray.init(num_cpus=jobs or os.cpu_count(), include_dashboard=False,
+                     object_store_memory=200 * 2**20, **common)
+        else:
+            ray.init(address=address, **common)
+    except Exception as e:  # noqa: BLE001 - Ray reports an unreachable cluster with several types
+        text = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+        raise VocaError(f"cannot start or reach Ray{f' at {address}' if address else ''} ({text}); "
+                        "check the address (`ray status` on the cluster) or leave it out for a local Ray") from None
     try:
         n = jobs or max(1, int(ray.cluster_resources().get("CPU", 1)))
         worker = ray.remote(num_cpus=1)(RayWorker)
