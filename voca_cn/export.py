@@ -88,8 +88,11 @@ def load_animation(path: str | os.PathLike) -> tuple[np.ndarray, float]:
     if not path.is_file():
         raise VocaError(f"animation {path} does not exist; give the animation.npz from `voca-cn animate`")
     try:
-        z = np.load(path, allow_pickle=False)
-        weights, fps = np.asarray(z["weights"], np.float32), float(z["fps"])
+        with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as z:  # fh: numpy leaks it on a bad zip
+            raw, raw_fps = z["weights"], z["fps"]
+        if raw.dtype.kind not in "biuf" or raw_fps.dtype.kind not in "biuf":  # complex, text, ...
+            raise ValueError(f"weights {raw.dtype} / fps {raw_fps.dtype} are not real numbers")
+        weights, fps = np.asarray(raw, np.float32), float(raw_fps)
     except (OSError, KeyError, ValueError, TypeError, EOFError, zipfile.BadZipFile) as e:
         raise VocaError(f"animation {path} is unreadable ({_first_line(e)}); it needs `weights` (T x 52) and `fps`") from None
     if weights.ndim != 2 or weights.shape[1] != 52:
