@@ -1,4 +1,4 @@
-"""Audio in: any WAV/FLAC/OGG/MP3, any rate, channels or bit depth -> 16 kHz mono float32."""
+"""Audio in: any WAV/FLAC/OGG/MP3 (or a video's soundtrack), any rate, channels or bit depth -> 16 kHz mono float32."""
 
 from __future__ import annotations
 
@@ -26,6 +26,10 @@ def load(path: str | os.PathLike, sr: int = SR) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise VocaError(f"audio file {path} does not exist; check the path")
+    from voca_cn.tracking import VIDEO_SUFFIXES, video_audio
+
+    if path.suffix.lower() in VIDEO_SUFFIXES:  # a video's soundtrack, decoded by ffmpeg
+        return _checked(video_audio(path, sr), sr, path)
     try:
         with sf.SoundFile(path) as f:
             native = f.samplerate
@@ -35,6 +39,14 @@ def load(path: str | os.PathLike, sr: int = SR) -> np.ndarray:
         raise VocaError(f"cannot read audio {path} ({str(e).strip().splitlines()[0]}); "
                         "give a WAV, FLAC, OGG or MP3 file") from None
     y = np.concatenate(blocks) if blocks else np.zeros(0, np.float32)
+    y = _checked(y, native, path)
+    if native != sr:
+        y = resampy.resample(y, native, sr, filter="kaiser_fast")
+    return np.clip(y, -1.0, 1.0).astype(np.float32)
+
+
+def _checked(y: np.ndarray, native: int, path: Path) -> np.ndarray:
+    """``y`` unchanged, or a one-line error for empty, too short, non-finite or silent audio."""
     if len(y) == 0:
         raise VocaError(f"audio {path} is empty; give a recording with speech in it")
     if len(y) < MIN_SECONDS * native:
@@ -44,9 +56,7 @@ def load(path: str | os.PathLike, sr: int = SR) -> np.ndarray:
         raise VocaError(f"audio {path} contains non-finite samples; re-export it")
     if np.abs(y).max() < SILENCE_PEAK:
         raise VocaError(f"audio {path} is silent (peak below -80 dBFS); check the recording level")
-    if native != sr:
-        y = resampy.resample(y, native, sr, filter="kaiser_fast")
-    return np.clip(y, -1.0, 1.0).astype(np.float32)
+    return y
 
 
 def n_frames(n_samples: int, sr: int = SR, fps: int = 60) -> int:

@@ -100,6 +100,36 @@ def cmd_render(args) -> None:
     print(out)
 
 
+def cmd_track(args) -> None:
+    import soundfile as sf
+
+    from voca_cn.audio import SR
+    from voca_cn.export import atomic_dir, check_output_dir, save_animation
+    from voca_cn.templates import resolve
+    from voca_cn.tracking import calibrate, track_video, video_audio
+
+    check_output_dir(args.out, args.overwrite)
+    template = resolve(args.template)
+    tracking = track_video(args.video)
+    weights = calibrate(tracking, template)
+    audio = video_audio(args.video) if not args.no_audio else None
+    with atomic_dir(args.out, args.overwrite) as tmp:
+        save_animation(tmp / "animation.npz", weights, 60, template)
+        tracking.save(tmp / "tracking.npz")
+        if audio is not None:
+            sf.write(tmp / "audio.wav", audio, SR, subtype="PCM_16")
+    missing = int((~tracking.found).sum())
+    if missing:
+        print(f"no face in {missing} of {len(tracking.found)} frames: interpolated from their neighbours",
+              file=sys.stderr)
+    json.dump({"out": str(args.out), "frames": len(tracking.found), "fps": tracking.fps,
+               "duration_s": round(tracking.duration, 3), "faces_found": int(tracking.found.sum()),
+               "interpolated": missing, "animation_frames": len(weights),
+               "aperture_p10_p90": [round(float(v), 4) for v in np.percentile(tracking.aperture, [10, 90])]},
+              sys.stdout, indent=1)
+    print()
+
+
 def cmd_align(args) -> None:
     from voca_cn import audio as audio_mod
     from voca_cn.alignment import Aligner
@@ -254,6 +284,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--audio", help="audio to mux into the preview")
     _output_flags(p)
     p.set_defaults(func=cmd_render)
+
+    p = sub.add_parser("track", help="track a face in video -> real ARKit curves, landmarks, audio")
+    p.add_argument("video", help="talking-face video (MP4, MOV, AVI, MPG, WebM)")
+    p.add_argument("--out", required=True, type=Path, help="output directory (refused if it exists)")
+    p.add_argument("--template", default="makehuman",
+                   help="head the curves are calibrated on (default: makehuman)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
+    p.add_argument("--no-audio", action="store_true", help="do not extract the soundtrack")
+    p.set_defaults(func=cmd_track)
 
     p = sub.add_parser("align", help="forced alignment: per-phone start/end times")
     p.add_argument("--audio", required=True)

@@ -8,6 +8,7 @@ never leaves a half-written output behind.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -140,11 +141,8 @@ def write_outputs(out: str | os.PathLike, template: Template, weights: np.ndarra
     """Write the full output set for weights (T, 52) at ``fps_in`` into ``out`` atomically."""
     from voca_cn.render import render_video
 
-    out = Path(out)
-    check_output_dir(out, options.overwrite)
     weights = resample_frames(np.asarray(weights, np.float32), fps_in, options.fps)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".part", dir=out.resolve().parent))
-    try:
+    with atomic_dir(out, options.overwrite) as tmp:
         save_animation(tmp / "animation.npz", weights, options.fps, template)
         if visemes is not None:
             (tmp / "visemes.json").write_text(json.dumps(visemes, indent=1))
@@ -154,10 +152,21 @@ def write_outputs(out: str | os.PathLike, template: Template, weights: np.ndarra
             print(f"rendering {len(weights)} frames at {options.width}x{options.height}...", file=sys.stderr)
             render_video(template, weights, tmp / "preview.mp4", audio_path, fps=options.fps,
                          width=options.width, height=options.height)
+    return Path(out)
+
+
+@contextlib.contextmanager
+def atomic_dir(out: str | os.PathLike, overwrite: bool = False):
+    """Yield a temporary sibling of ``out`` to fill; it replaces ``out`` only when the block
+    finishes, and is removed if it fails, so no half-written output is ever left behind."""
+    out = Path(out)
+    check_output_dir(out, overwrite)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".part", dir=out.resolve().parent))
+    try:
+        yield tmp
         if out.exists():
             shutil.rmtree(out)
         os.replace(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return out

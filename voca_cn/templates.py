@@ -101,6 +101,19 @@ class Template:
         d = vertices[:, up] - vertices[:, lo]
         return np.where(d[:, 1] < 0, 0.0, np.linalg.norm(d, axis=-1))
 
+    @property
+    def aperture_vertices(self) -> np.ndarray:
+        """(4,) vertex indices: upper and lower inner-lip centre, left and right mouth corner
+        (the lip-region vertices furthest left and right on the neutral head)."""
+        x = self.vertices[self.lip_vertices, 0]
+        up, lo = self.inner_lip[0]
+        return np.array([up, lo, self.lip_vertices[np.argmin(x)], self.lip_vertices[np.argmax(x)]])
+
+    def aperture(self, vertices: np.ndarray) -> np.ndarray:
+        """Inner-lip gap / mouth width as a camera in front sees it (the tracker's yardstick,
+        |L13 - L14| / |L61 - L291|, read on this head). vertices: (T, N, 3) -> (T,)."""
+        return lip_aperture(vertices[:, self.aperture_vertices])
+
     def with_vertices(self, vertices: np.ndarray, name: str | None = None) -> "Template":
         """Same topology and basis, a different neutral (an edited head)."""
         return replace(self, vertices=np.asarray(vertices, np.float32), name=name or self.name,
@@ -254,3 +267,12 @@ def resolve(spec: str | os.PathLike) -> Template:
     raise VocaError(f"mesh {path} ({len(verts)} vertices, {len(faces)} triangles) matches no known "
                     f"topology; accepted: {sizes}. Export the head from `voca-cn template export`, "
                     "edit it without changing topology, or import it as a template")
+
+
+def lip_aperture(points: np.ndarray) -> np.ndarray:
+    """(T, 4, 3) upper lip, lower lip, left corner, right corner -> (T,) gap / width in the
+    image plane (x, y); a lower lip above the upper one reads 0."""
+    gap = np.maximum(points[:, 0, 1] - points[:, 1, 1], 0.0)
+    gap = np.hypot(gap, points[:, 0, 0] - points[:, 1, 0])
+    width = np.linalg.norm(points[:, 2, :2] - points[:, 3, :2], axis=-1)
+    return (gap / np.maximum(width, 1e-9)).astype(np.float32)
