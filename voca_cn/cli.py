@@ -201,7 +201,7 @@ def cmd_template(args) -> None:
 
 
 def cmd_data(args) -> None:
-    from voca_cn.corpus import DEFAULT_KATHLEEN, build
+    from voca_cn.corpus import DEFAULT_KATHLEEN, DEFAULT_VIDEO, build
 
     kathleen = args.kathleen if args.kathleen is not None else DEFAULT_KATHLEEN
     if kathleen and not (Path(kathleen) / "utterances").is_dir():
@@ -210,8 +210,17 @@ def cmd_data(args) -> None:
         print(f"voca-cn: note: no Kathleen corpus at {kathleen}; building synthetic speech only",
               file=sys.stderr)
         kathleen = None
+    video = args.video if args.video is not None else DEFAULT_VIDEO
+    if video and not Path(video).is_dir():
+        if args.video is not None:
+            raise VocaError(f"video folder {video} does not exist; give a folder of talking-face videos "
+                            "with same-named .txt transcripts")
+        print(f"voca-cn: note: no talking-face videos at {video}; no real lip curves in this corpus",
+              file=sys.stderr)
+        video = None
     hours, limit = (0.1, 8) if args.small else (args.hours, None)
-    result = build(args.out, hours, Path(kathleen) if kathleen else None, limit, args.jobs, args.seed)
+    result = build(args.out, hours, Path(kathleen) if kathleen else None, limit, args.jobs, args.seed,
+                   Path(video) if video else None, limit)
     print(json.dumps(result))
 
 
@@ -316,6 +325,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--small", action="store_true", help="a tiny corpus for tests (~6 min of speech)")
     b.add_argument("--kathleen", help="Kathleen corpus folder, '' to leave it out "
                                       "(default ../shared/corpora/kathleen where present)")
+    b.add_argument("--video", help="talking-face videos (with .txt transcripts or GRID align/ files) "
+                                   "whose tracked lips become real curves; '' to leave them out "
+                                   "(default ../shared/corpora/grid-s1 where present)")
     b.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="worker processes")
     b.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_data)

@@ -157,16 +157,17 @@ class _Landmarker:
     def __enter__(self):
         os.environ.setdefault("GLOG_minloglevel", "2")
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-        import mediapipe as mp
-        from mediapipe.tasks.python import BaseOptions, vision
-
-        self._mp = mp
-        options = vision.FaceLandmarkerOptions(
-            base_options=BaseOptions(model_asset_buffer=landmarker_model()),
-            running_mode=vision.RunningMode.VIDEO, num_faces=1, output_face_blendshapes=True,
-            output_facial_transformation_matrixes=True)
+        model = landmarker_model()
         with _quiet_stderr():
+            import mediapipe as mp
+            from mediapipe.tasks.python import BaseOptions, vision
+
+            options = vision.FaceLandmarkerOptions(
+                base_options=BaseOptions(model_asset_buffer=model),
+                running_mode=vision.RunningMode.VIDEO, num_faces=1, output_face_blendshapes=True,
+                output_facial_transformation_matrixes=True)
             self._lm = vision.FaceLandmarker.create_from_options(options)
+        self._mp = mp
         return self
 
     def detect(self, frame: np.ndarray, ms: int):
