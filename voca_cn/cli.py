@@ -256,15 +256,23 @@ def cmd_evaluate(args) -> None:
     from voca_cn.evaluation import METHODS, corpus_cases, evaluate, pair_cases, table
     from voca_cn.templates import resolve
 
-    if bool(args.data) == bool(args.pairs):
-        raise VocaError("evaluate needs one of --data CORPUS or --pairs DIR")
+    if sum(map(bool, (args.data, args.pairs, args.video))) != 1:
+        raise VocaError("evaluate needs one of --data CORPUS, --pairs DIR or --video DIR")
     methods = tuple(args.methods.split(",")) if args.methods else METHODS
     bad = set(methods) - set(METHODS)
     if bad:
         raise VocaError(f"unknown method(s) {', '.join(sorted(bad))}; choose from {', '.join(METHODS)}")
-    cases = (corpus_cases(Path(args.data), args.split, args.limit, args.source) if args.data
-             else pair_cases(Path(args.pairs)))
-    res = evaluate(list(cases), resolve(args.template), methods, args.model)
+    template = resolve(args.template)
+    if args.video or args.source == "video":
+        from voca_cn.evaluation import evaluate_real, video_cases, video_corpus_cases
+
+        cases = (video_cases(Path(args.video), None if args.split == "all" else args.split, template, args.limit)
+                 if args.video else video_corpus_cases(Path(args.data), args.split, args.limit))
+        res = evaluate_real(list(cases), template, methods, args.model)
+    else:
+        cases = (corpus_cases(Path(args.data), args.split, args.limit, args.source) if args.data
+                 else pair_cases(Path(args.pairs)))
+        res = evaluate(list(cases), template, methods, args.model)
     print(table(res))
     if args.json:
         Path(args.json).write_text(json.dumps(res, indent=1))
@@ -347,8 +355,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("evaluate", help="LVE, visemes, bilabials, lag, jitter, speed vs baselines")
     p.add_argument("--data", help="corpus folder")
-    p.add_argument("--split", default="test", choices=["train", "val", "test"])
-    p.add_argument("--source", choices=["synthetic", "kathleen"], help="only these corpus items")
+    p.add_argument("--split", default="test", choices=["train", "val", "test", "all"],
+                   help="corpus split (with --video: the clips the corpus puts there; 'all' for every video)")
+    p.add_argument("--source", choices=["synthetic", "kathleen", "video"],
+                   help="only these corpus items (video: against the tracked real lips)")
+    p.add_argument("--video", help="folder of talking-face videos with transcripts: tracked, then every "
+                                   "method is measured against the real lips")
     p.add_argument("--limit", type=int, help="at most this many items, spread over voices")
     p.add_argument("--pairs", help="folder of audio files with same-named .txt transcripts")
     p.add_argument("--methods", help="comma-separated subset of: model, aligned, recognition, amplitude")
