@@ -12,6 +12,7 @@ import pytest
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared"
 ICT_TAR = SHARED / "assets" / "ict-facekit" / "FaceXModel.tar.xz"
 KATHLEEN = SHARED / "corpora" / "kathleen" / "utterances"
+GRID = SHARED / "corpora" / "grid-s1"
 
 
 def run_cli(*args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -69,6 +70,13 @@ def kathleen() -> Path:
     if not KATHLEEN.is_dir():
         pytest.skip(f"Kathleen corpus not found at {KATHLEEN} (../shared is absent)")
     return KATHLEEN
+
+
+@pytest.fixture(scope="session")
+def grid() -> Path:
+    if not (GRID / "clips").is_dir():
+        pytest.skip(f"grid-s1 talking-face corpus not found at {GRID} (../shared is absent)")
+    return GRID
 
 
 @pytest.fixture(scope="session")

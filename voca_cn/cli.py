@@ -130,6 +130,28 @@ def cmd_track(args) -> None:
     print()
 
 
+def cmd_sync(args) -> None:
+    from voca_cn.audio import load
+    from voca_cn.lipsync import AudioAnimator
+    from voca_cn.sync import audio_aperture, offset
+    from voca_cn.templates import resolve
+    from voca_cn.tracking import track_video
+
+    if not 0.04 <= args.max_lag <= 5:
+        raise VocaError(f"--max-lag {args.max_lag} is out of range; use 0.04-5 seconds")
+    audio = load(args.audio or args.video)
+    tracking = track_video(args.video)
+    predicted = audio_aperture(audio, AudioAnimator.load(args.model), resolve(args.template))
+    result = offset(tracking.aperture, tracking.fps, predicted, 60.0, args.max_lag)
+    json.dump({"video": str(args.video), "offset_ms": round(result["offset_ms"], 1),
+               "confidence": round(result["confidence"], 4), "peak_r": round(result["peak_r"], 4),
+               "convention": "offset_ms > 0: audio late (heard after the mouth moves); "
+                             "shift the audio earlier by offset_ms to fix",
+               "frames": len(tracking.found), "faces_found": int(tracking.found.sum()),
+               "lags_ms": result["lags_ms"], "r": result["r"]}, sys.stdout)
+    print()
+
+
 def cmd_align(args) -> None:
     from voca_cn import audio as audio_mod
     from voca_cn.alignment import Aligner
@@ -233,6 +255,12 @@ def cmd_train(args) -> None:
     print(json.dumps({k: v for k, v in state.items() if not k.endswith("history") and k != "config"}))
 
 
+def cmd_fit_animator(args) -> None:
+    from voca_cn.fitting import FIT_FILE, fit
+
+    print(json.dumps(fit(args.data, args.out or FIT_FILE)))
+
+
 def cmd_features(args) -> None:
     from voca_cn import audio as audio_mod
     from voca_cn.phonetic import PhoneticStage
@@ -311,6 +339,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-audio", action="store_true", help="do not extract the soundtrack")
     p.set_defaults(func=cmd_track)
 
+    p = sub.add_parser("sync", help="audio-visual offset of a talking-face video (ms, + = audio late)")
+    p.add_argument("video", help="talking-face video with sound (MP4, MOV, AVI, MPG, WebM)")
+    p.add_argument("--audio", help="judge this audio against the video's face instead of its soundtrack")
+    p.add_argument("--max-lag", type=float, default=1.0, help="largest offset searched, seconds (default 1)")
+    p.add_argument("--model", help="trained model folder (default: the shipped one)")
+    p.add_argument("--template", default="makehuman", help="head the predicted aperture is read on")
+    p.set_defaults(func=cmd_sync)
+
     p = sub.add_parser("align", help="forced alignment: per-phone start/end times")
     p.add_argument("--audio", required=True)
     p.add_argument("--text")
@@ -346,6 +382,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, type=Path, help="model folder (a rerun resumes)")
     p.add_argument("--install", action="store_true", help="copy the result into the package's models")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("fit-animator", help="fit the procedural animator's poses and timing to tracked real lips")
+    p.add_argument("--data", required=True, type=Path, help="corpus with video items (data build --video)")
+    p.add_argument("--out", type=Path, help="where the fit goes (default: the shipped voca_cn/models/animator.json)")
+    p.set_defaults(func=cmd_fit_animator)
 
     p = sub.add_parser("features", help="the phonetic stage's per-frame phone probabilities")
     p.add_argument("audio")

@@ -73,17 +73,29 @@ def training_templates(config: dict) -> list:
 
 
 # ----------------------------------------------------------------------------- data
-def split_data(corpus: Path, split: str) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
-    """Per item of a split: (F, 40) log-mel, (F,) phone labels, (T, 52) ARKit curves."""
+def split_data(corpus: Path, split: str, real_repeat: int = 1) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
+    """Per item of a split: (F, 40) log-mel, (F,) phone labels, (T, 52) ARKit curves.
+
+    Curves: a talking-face video's tracked jaw and mouth (its items are listed ``real_repeat``
+    times, so real lips weigh more than their share of hours); for speech without video, the
+    procedural animator on the item's phones with the poses and timing fitted to real lips (so
+    every voice is taught one consistent, real-looking mouth)."""
     from tqdm import tqdm
+
+    from voca_cn.alignment import Segment
+    from voca_cn.animator import animate
 
     feats, labels, curves = [], [], []
     for row in tqdm(read_manifest(corpus, split), desc=f"features {split}", file=sys.stderr):
         item = load_item(corpus, row["id"])
         mel = log_mel(item["audio"])
-        feats.append(mel)
-        labels.append(frame_labels(item["labels"], item["starts"], item["ends"], len(mel)))
-        curves.append(item["weights"])
+        repeat = real_repeat if row["source"] == "video" else 1
+        if row["source"] != "video":
+            phones = [Segment(str(a), float(b), float(c)) for a, b, c in zip(item["labels"], item["starts"], item["ends"])]
+            item["weights"] = animate(phones, row["duration"])[:len(item["weights"])]
+        feats += [mel] * repeat
+        labels += [frame_labels(item["labels"], item["starts"], item["ends"], len(mel))] * repeat
+        curves += [item["weights"]] * repeat
     if not feats:
         raise VocaError(f"the corpus {corpus} has no {split} items; rebuild it with voca-cn data build")
     return feats, labels, curves
@@ -180,7 +192,7 @@ def train(config: dict, corpus: str | os.PathLike, out: str | os.PathLike) -> di
 
     # ---- stage 1: phonetic
     pc = config["phonetic"]
-    feats, labels, curves = split_data(corpus, "train")
+    feats, labels, curves = split_data(corpus, "train", int(config.get("real_repeat", 1)))
     vfeats, vlabels, vcurves = split_data(corpus, "val")
     x_all = np.concatenate(feats)
     mean, std = x_all.mean(0), x_all.std(0) + 1e-3
