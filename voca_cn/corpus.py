@@ -168,7 +168,7 @@ def plan(hours: float, kathleen: Path | None, kathleen_limit: int | None, seed: 
     under ``video`` (all, or the first ``video_limit``)."""
     from voca_cn.synthesis import VOICES
 
-    per_voice = max(1, int(np.ceil(hours * 3600 / len(VOICES) / ITEM_SECONDS)))
+    per_voice = int(np.ceil(hours * 3600 / len(VOICES) / ITEM_SECONDS))
     jobs = []
     for v in VOICES:
         vseed = seed * 7919 + zlib.crc32(v.id.encode())
