@@ -50,7 +50,13 @@ def resample_frames(frames: np.ndarray, rate_in: float, rate_out: float, n: int 
     n = n or max(1, int(np.ceil(len(frames) * rate_out / rate_in - 1e-9)))
     if rate_in == rate_out and n == len(frames):
         return frames
-    pos = np.arange(n) * (rate_in / rate_out)
+    return lerp_frames(frames, np.arange(n) * (rate_in / rate_out))
+
+
+def lerp_frames(frames: np.ndarray, pos: np.ndarray) -> np.ndarray:
+    """(T, D) frames read at fractional positions ``pos`` (N,) (in frames, past the end held)
+    -> (N, D) float32. A stream passes positions relative to the frames it still holds and gets
+    the same values as the whole sequence."""
     i = np.clip(np.floor(pos).astype(int), 0, len(frames) - 1)
     j = np.minimum(i + 1, len(frames) - 1)
     f = np.clip(pos - i, 0, 1)[:, None]
