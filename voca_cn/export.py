@@ -144,8 +144,6 @@ def write_outputs(out: str | os.PathLike, template: Template, weights: np.ndarra
                   audio_path: str | os.PathLike | None, options: OutputOptions,
                   visemes: list[dict] | None = None, fps_in: float = FPS) -> Path:
     """Write the full output set for weights (T, 52) at ``fps_in`` into ``out`` atomically."""
-    from voca_cn.render import render_video
-
     out = Path(out)
     check_output_dir(out, options.overwrite)
     weights = resample_frames(np.asarray(weights, np.float32), fps_in, options.fps)
@@ -157,6 +155,8 @@ def write_outputs(out: str | os.PathLike, template: Template, weights: np.ndarra
         if options.obj:
             write_obj_sequence(tmp / "meshes", template, weights)
         if options.video:
+            from voca_cn.render import render_video
+
             print(f"rendering {len(weights)} frames at {options.width}x{options.height}...", file=sys.stderr)
             render_video(template, weights, tmp / "preview.mp4", audio_path, fps=options.fps,
                          width=options.width, height=options.height)
