@@ -8,8 +8,6 @@ import os
 import sys
 from pathlib import Path
 
-import numpy as np
-
 from voca_cn import VocaError, __version__
 
 
@@ -33,14 +31,19 @@ def _output_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fps", type=int, default=60, help="output frame rate (default 60)")
 
 
-def _options(args):
-    from voca_cn.export import OutputOptions, check_output_dir
+def _check_output(args) -> None:
+    """Refuse a bad --out or --fps before any work."""
+    from voca_cn.export import check_output_dir
 
     check_output_dir(args.out, args.overwrite)
     if not 1 <= args.fps <= 240:
         raise VocaError(f"--fps {args.fps} is out of range; use 1-240 (60 is the native rate)")
-    return OutputOptions(obj=not args.no_obj, video=not args.no_video, width=args.size[0],
-                         height=args.size[1], fps=args.fps, overwrite=args.overwrite)
+
+
+def _save(animation, args) -> None:
+    out = animation.save(args.out, obj=not args.no_obj, video=not args.no_video, size=args.size,
+                         fps=args.fps, overwrite=args.overwrite)
+    print(out)
 
 
 def _text(args) -> str | None:
@@ -52,52 +55,24 @@ def _text(args) -> str | None:
     return args.text
 
 
-def _phones(args, audio):
-    """Phone timings: forced alignment when a transcript is given, else phone recognition."""
-    text = _text(args)
-    if text is not None:
-        from voca_cn.alignment import Aligner
-
-        return Aligner().align(audio, text)[0]
-    from voca_cn.recognition import PhoneRecognizer
-
-    return PhoneRecognizer().recognize(audio)
-
-
 # ---------------------------------------------------------------------------- commands
 def cmd_animate(args) -> None:
-    from voca_cn import audio as audio_mod
-    from voca_cn.animator import Style, animate
-    from voca_cn.export import write_outputs
+    from voca_cn.animator import Style
+    from voca_cn.api import animate
     from voca_cn.templates import resolve
-    from voca_cn.visemes import azure_events
 
-    options = _options(args)
+    _check_output(args)
     template = resolve(args.template)
-    y = audio_mod.load(args.audio)
-    if _text(args) is None and not args.procedural:
-        from voca_cn.lipsync import AudioAnimator
-
-        weights, phones = AudioAnimator.load(args.model).run(y)
-    else:
-        phones = _phones(args, y)
-        weights = animate(phones, len(y) / audio_mod.SR, Style(jaw=args.jaw, lip=args.lip))
-    out = write_outputs(args.out, template, weights, args.audio, options, visemes=azure_events(phones))
-    print(out)
+    _save(animate(args.audio, text=_text(args), template=template, style=Style(jaw=args.jaw, lip=args.lip),
+                  model=args.model, procedural=args.procedural), args)
 
 
 def cmd_render(args) -> None:
-    from voca_cn import audio as audio_mod
-    from voca_cn.export import load_animation, write_outputs
+    from voca_cn.api import load
     from voca_cn.templates import resolve
 
-    options = _options(args)
-    template = resolve(args.template)
-    weights, fps = load_animation(args.animation)
-    if args.audio:
-        audio_mod.load(args.audio)  # validate before any work
-    out = write_outputs(args.out, template, weights, args.audio, options, fps_in=fps)
-    print(out)
+    _check_output(args)
+    _save(load(args.animation, args.audio, resolve(args.template)), args)
 
 
 def cmd_track(args) -> None:
@@ -171,18 +146,16 @@ def cmd_align(args) -> None:
 
 
 def cmd_visemes(args) -> None:
-    from voca_cn import audio as audio_mod
-    from voca_cn.visemes import events
+    from voca_cn.api import animate
 
-    y = audio_mod.load(args.audio)
-    if _text(args) is None:  # the phones the shipped model hears, as animate uses them
-        from voca_cn.lipsync import AudioAnimator
-
-        phones = AudioAnimator.load().run(y)[1]
-    else:
-        phones = _phones(args, y)
-    json.dump(events(phones, args.format), sys.stdout, ensure_ascii=False, indent=1)
+    json.dump(animate(args.audio, text=_text(args)).visemes(args.format), sys.stdout, ensure_ascii=False, indent=1)
     print()
+
+
+def cmd_stream(args) -> None:
+    from voca_cn.live import run
+
+    run(args)
 
 
 def cmd_template(args) -> None:
@@ -211,7 +184,7 @@ def cmd_template(args) -> None:
             identity = identity_coefficients(args.identity_seed)
         if args.identity:
             try:
-                identity = np.array([float(x) for x in args.identity.split(",")])
+                identity = [float(x) for x in args.identity.split(",")]
             except ValueError:
                 raise VocaError("--identity must be comma-separated numbers, e.g. 1.0,-0.5,0.2") from None
         name = args.name or ("ict" if identity is None else
@@ -270,6 +243,8 @@ def cmd_features(args) -> None:
     if args.out:
         out = Path(args.out)
         tmp = out.with_name(out.name + ".part.npz")
+        import numpy as np
+
         np.savez(tmp, probabilities=probs, phones=np.array(PHONES), rate=100.0)
         tmp.replace(out)
         print(out)
@@ -360,6 +335,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--transcript")
     p.add_argument("--format", choices=["azure", "oculus", "rhubarb"], default="azure")
     p.set_defaults(func=cmd_visemes)
+
+    p = sub.add_parser("stream", help="live: microphone or a file in real time -> ARKit frames as JSON "
+                                      "lines and/or VMC over OSC")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--audio", help="a file, played in real time")
+    src.add_argument("--mic", nargs="?", const="", metavar="DEVICE",
+                     help="a microphone (default input, or a device name/number); Ctrl-C ends")
+    p.add_argument("--osc", metavar="HOST:PORT",
+                   help="send VMC blendshapes (/VMC/Ext/Blend/Val + Apply) over OSC, e.g. 127.0.0.1:39539")
+    p.add_argument("--jsonl", action="store_true", help="also write JSON lines on stdout when sending OSC")
+    p.add_argument("--chunk-ms", type=float, default=10.0, help="audio per read in ms (default 10)")
+    p.add_argument("--stats", action="store_true", help="print compute and latency figures on stderr at the end")
+    p.add_argument("--model", help="trained model folder (default: the shipped one)")
+    p.set_defaults(func=cmd_stream)
 
     p = sub.add_parser("data", help="build the training corpus")
     dsub = p.add_subparsers(dest="action", required=True)

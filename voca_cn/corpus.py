@@ -148,7 +148,7 @@ def video_transcripts(folder: Path) -> list[tuple[Path, str]]:
     """(video, transcript) pairs under ``folder``: a video's words come from a same-named
     ``.txt`` beside it, or from ``align/<name>.align`` (GRID's word timings; sil/sp dropped).
     Videos without words are left out (the aligner needs them)."""
-    from voca_cn.tracking import VIDEO_SUFFIXES
+    from voca_cn.audio import VIDEO_SUFFIXES
 
     out = []
     for video in sorted(p for p in folder.rglob("*") if p.suffix.lower() in VIDEO_SUFFIXES):
@@ -194,7 +194,7 @@ def make_item(job: Job, out: Path) -> dict:
     from voca_cn import audio as audio_io
     from voca_cn.animator import animate
 
-    from voca_cn.tracking import VIDEO_SUFFIXES
+    from voca_cn.audio import VIDEO_SUFFIXES
 
     if Path(job.path).suffix.lower() in VIDEO_SUFFIXES:
         return make_video_item(job, out)

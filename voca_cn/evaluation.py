@@ -74,11 +74,7 @@ class Methods:
     """Loads what each method needs once; ``run(name, case)`` -> (T, 52) weights or None."""
 
     def __init__(self, methods=METHODS, model_dir=None):
-        self.methods = methods
-        if "model" in methods:
-            from voca_cn.lipsync import AudioAnimator
-
-            self.animator = AudioAnimator.load(model_dir)
+        self.methods, self.model_dir = methods, model_dir
         if "recognition" in methods:
             from voca_cn.recognition import PhoneRecognizer
 
@@ -89,10 +85,11 @@ class Methods:
 
         duration = len(case.audio) / SR
         if name == "model":
-            from voca_cn.audio import n_frames
+            from voca_cn.api import animate as animate_audio
 
-            self.probs = self.animator.stage(case.audio)  # kept for the phone accuracy
-            return self.animator.weights(self.probs, n_frames(len(case.audio)))[:n]
+            result = animate_audio(case.audio, SR, model=self.model_dir)
+            self.probs = result.probabilities  # kept for the phone accuracy
+            return result.weights[:n]
         if name == "aligned":
             if case.text is None or case.language != "en":
                 return None  # no English transcript: no forced alignment

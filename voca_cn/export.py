@@ -51,7 +51,13 @@ def resample_frames(frames: np.ndarray, rate_in: float, rate_out: float, n: int 
     n = n or max(1, int(np.ceil(len(frames) * rate_out / rate_in - 1e-9)))
     if rate_in == rate_out and n == len(frames):
         return frames
-    pos = np.arange(n) * (rate_in / rate_out)
+    return lerp_frames(frames, np.arange(n) * (rate_in / rate_out))
+
+
+def lerp_frames(frames: np.ndarray, pos: np.ndarray) -> np.ndarray:
+    """(T, D) frames read at fractional positions ``pos`` (N,) (in frames, past the end held)
+    -> (N, D) float32. A stream passes positions relative to the frames it still holds and gets
+    the same values as the whole sequence."""
     i = np.clip(np.floor(pos).astype(int), 0, len(frames) - 1)
     j = np.minimum(i + 1, len(frames) - 1)
     f = np.clip(pos - i, 0, 1)[:, None]
@@ -139,8 +145,6 @@ def write_outputs(out: str | os.PathLike, template: Template, weights: np.ndarra
                   audio_path: str | os.PathLike | None, options: OutputOptions,
                   visemes: list[dict] | None = None, fps_in: float = FPS) -> Path:
     """Write the full output set for weights (T, 52) at ``fps_in`` into ``out`` atomically."""
-    from voca_cn.render import render_video
-
     weights = resample_frames(np.asarray(weights, np.float32), fps_in, options.fps)
     with atomic_dir(out, options.overwrite) as tmp:
         save_animation(tmp / "animation.npz", weights, options.fps, template)
@@ -149,6 +153,8 @@ def write_outputs(out: str | os.PathLike, template: Template, weights: np.ndarra
         if options.obj:
             write_obj_sequence(tmp / "meshes", template, weights)
         if options.video:
+            from voca_cn.render import render_video
+
             print(f"rendering {len(weights)} frames at {options.width}x{options.height}...", file=sys.stderr)
             render_video(template, weights, tmp / "preview.mp4", audio_path, fps=options.fps,
                          width=options.width, height=options.height)

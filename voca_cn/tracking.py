@@ -29,7 +29,6 @@ from voca_cn import VocaError
 from voca_cn.arkit import INDEX, NAMES
 from voca_cn.templates import lip_aperture
 
-VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mpg", ".mpeg", ".webm", ".mkv", ".m4v")
 UPPER, LOWER, CORNER_L, CORNER_R = 13, 14, 61, 291  # inner-lip centre and mouth corners
 
 

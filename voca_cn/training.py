@@ -178,7 +178,7 @@ def train(config: dict, corpus: str | os.PathLike, out: str | os.PathLike) -> di
     import keras
     import tensorflow as tf
 
-    from voca_cn import lipsync, phonetic
+    from voca_cn import lipsync, phonetic, runtime
     from voca_cn.features import VISEME_OF_PHONE
 
     corpus, out = Path(corpus), Path(out)
@@ -218,7 +218,8 @@ def train(config: dict, corpus: str | os.PathLike, out: str | os.PathLike) -> di
     pmodel = _fit_epochs("phonetic", pmodel, phon_compile, phon_train, phon_val, pc, out, state)
     _save_json(out / "phonetic.json", {"classes": list(PHONES), "mean": mean.tolist(),
                                        "std": std.tolist(), "lookahead": pc["lookahead"]})
-    stage = phonetic.PhoneticStage(pmodel, mean, std, pc["lookahead"])
+    runtime.convert(out, ["phonetic"])  # stage 2 reads stage 1 through the run-time graph
+    stage = phonetic.PhoneticStage.load(out)
 
     # ---- stage 2: lip-sync on stage 1's predictions
     lc = config["lipsync"]
@@ -252,6 +253,7 @@ def train(config: dict, corpus: str | os.PathLike, out: str | os.PathLike) -> di
     lmodel = _fit_epochs("lipsync", lmodel, lip_compile, lip_train, lip_val, lc, out, state)
     _save_json(out / "lipsync.json", {"lookahead": lc["lookahead"], "fps": lipsync.FPS,
                                       "velocity": lc["velocity"]})
+    runtime.convert(out, ["lipsync"])
 
     # frame accuracies of stage 1 on whole val items (phones and Azure visemes)
     pred = np.concatenate([p.argmax(1) for p in vprobs])
@@ -266,15 +268,18 @@ def train(config: dict, corpus: str | os.PathLike, out: str | os.PathLike) -> di
 
 
 def install(model_dir: str | os.PathLike, target: Path | None = None) -> None:
-    """Put a trained model folder's networks (without optimizer state) into voca_cn/models."""
-    from voca_cn.phonetic import MODELS
+    """Put a trained model folder's networks (without optimizer state, plus their run-time
+    graphs) into voca_cn/models."""
+    from voca_cn.runtime import MODELS, convert
 
     import keras
 
     target = target or MODELS
     target.mkdir(exist_ok=True)
+    convert(model_dir)  # a folder trained before the run-time graphs existed gets them now
     for name in ("phonetic", "lipsync"):
         shutil.copy2(Path(model_dir) / f"{name}.json", target / f"{name}.json")
+        shutil.copy2(Path(model_dir) / f"{name}.onnx", target / f"{name}.onnx")
         # loaded uncompiled and saved again: the optimizer's moments (2/3 of the file) stay behind
         model = keras.saving.load_model(Path(model_dir) / f"{name}.keras", compile=False)
         _save_model(model, target / f"{name}.keras")
