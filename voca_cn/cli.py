@@ -23,24 +23,31 @@ def _size(text: str) -> tuple[int, int]:
 
 def _output_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--template", default="makehuman",
-                   help="built-in/imported name, template .npz, or an OBJ/PLY of a known topology "
-                        "(default: makehuman)")
+                   help="built-in/imported name, template .npz, an OBJ/PLY of a known topology, or an "
+                        "ARKit-rigged avatar .glb/.gltf/.vrm (default: makehuman)")
     p.add_argument("--out", required=True, type=Path, help="output directory (refused if it exists)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
     p.add_argument("--no-video", action="store_true", help="skip preview.mp4")
     p.add_argument("--no-obj", action="store_true", help="skip the per-frame OBJ sequence")
     p.add_argument("--size", type=_size, default=(512, 512), help="video size WxH (default 512x512)")
     p.add_argument("--fps", type=int, default=60, help="output frame rate (default 60)")
+    p.add_argument("--export", default="", metavar="LIST",
+                   help="also write, comma-separated: glb (animation.glb: mesh or whole avatar + animation), "
+                        "livelink (livelink.csv, Live Link Face), arkit-json (arkit.json)")
 
 
 def _options(args):
-    from voca_cn.export import OutputOptions, check_output_dir
+    from voca_cn.export import EXPORTS, OutputOptions, check_output_dir
 
     check_output_dir(args.out, args.overwrite)
     if not 1 <= args.fps <= 240:
         raise VocaError(f"--fps {args.fps} is out of range; use 1-240 (60 is the native rate)")
+    exports = tuple(dict.fromkeys(x.strip() for x in args.export.split(",") if x.strip()))
+    if set(exports) - set(EXPORTS):
+        raise VocaError(f"--export {args.export!r}: unknown {', '.join(sorted(set(exports) - set(EXPORTS)))}; "
+                        f"choose from {','.join(EXPORTS)}")
     return OutputOptions(obj=not args.no_obj, video=not args.no_video, width=args.size[0],
-                         height=args.size[1], fps=args.fps, overwrite=args.overwrite)
+                         height=args.size[1], fps=args.fps, overwrite=args.overwrite, exports=exports)
 
 
 def _text(args) -> str | None:
