@@ -82,7 +82,7 @@ def export(job):
         objects[spec["name"]] = _object(spec, arrays, armature)
     for spec in job["objects"]:
         if spec.get("parent"):
-            objects[spec["name"]].parent = objects[spec["parent"]]
+            objects[spec["name"]].parent = objects.get(spec["parent"], armature)  # "rig": the armature
     bpy.ops.export_scene.gltf(filepath=job["path"], export_format="GLB", export_morph=True,
                               export_morph_normal=False, export_skins=True, export_animations=False,
                               export_yup=True, export_apply=False)
