@@ -220,6 +220,12 @@ def cmd_features(args) -> None:
             print(f"{i / 100:.2f}\t{PHONES[k]}\t{row[k]:.3f}\t" + "\t".join(f"{v:.3f}" for v in row))
 
 
+def cmd_view(args) -> None:
+    from voca_cn.viewer import serve
+
+    serve(args.dir, args.port, args.audio)
+
+
 def cmd_evaluate(args) -> None:
     from voca_cn.evaluation import METHODS, corpus_cases, evaluate, pair_cases, table
     from voca_cn.templates import resolve
@@ -261,6 +267,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--audio", help="audio to mux into the preview")
     _output_flags(p)
     p.set_defaults(func=cmd_render)
+
+    p = sub.add_parser("view", help="web viewer: play DIR/animation.glb with its audio in a browser")
+    p.add_argument("dir", type=Path, help="output folder holding animation.glb (from --export glb)")
+    p.add_argument("--audio", help="audio to play along (default: DIR/preview.mp4's sound track)")
+    p.add_argument("--port", type=int, default=8000, help="port on 127.0.0.1 (default 8000; 0 = any free)")
+    p.set_defaults(func=cmd_view)
 
     p = sub.add_parser("align", help="forced alignment: per-phone start/end times")
     p.add_argument("--audio", required=True)
