@@ -46,6 +46,7 @@ class Gltf:
     doc: dict
     buffers: list[bytes]
     path: Path
+    textures: dict = field(default_factory=dict, repr=False)  # texture index -> decoded image or None
 
     def fail(self, what: str) -> VocaError:
         return VocaError(f"{self.path}: {what}; export the file again (glTF 2.0 binary .glb, or .gltf/.vrm)")
@@ -241,6 +242,10 @@ class Avatar(Template):
     source: Gltf | None = field(default=None, repr=False, compare=False)
     mesh_targets: dict[int, list[int]] = field(default_factory=dict, repr=False, compare=False)
 
+    def __getstate__(self) -> dict:
+        """The render worker gets the mesh only, not the file's buffers and images (pickled per call)."""
+        return {**self.__dict__, "source": None}
+
 
 @dataclass
 class _Part:
@@ -271,6 +276,7 @@ def load_avatar(path: str | os.PathLike) -> Avatar:
              for p in _node_parts(g, n, mat, world, mesh_targets)]
     if not parts:
         raise VocaError(f"{g.path} has no triangle meshes in its scene; export the avatar with its meshes")
+    g.textures.clear()  # sampled into vertex colours; the decoded images are not needed again
     avatar = _assemble(g, parts, mesh_targets)
     if not avatar.present[_MOUTH].any():
         raise VocaError(f"{g.path} has no usable mouth shapes (none of its morph targets is named jawOpen "
@@ -381,7 +387,14 @@ def _base_colors(g: Gltf, prim: dict, material: dict, n: int) -> np.ndarray:
 
 
 def _texture_image(g: Gltf, index: int) -> np.ndarray | None:
-    """Texture ``index`` decoded to linear RGB (h, w, 3) float32, or None when it cannot be read."""
+    """Texture ``index`` decoded to linear RGB (h, w, 3) float32, or None when it cannot be read;
+    decoded once per file."""
+    if index not in g.textures:
+        g.textures[index] = _decode_texture(g, index)
+    return g.textures[index]
+
+
+def _decode_texture(g: Gltf, index: int) -> np.ndarray | None:
     import imageio.v3 as iio
 
     try:
@@ -394,8 +407,8 @@ def _texture_image(g: Gltf, index: int) -> np.ndarray | None:
         else:
             data = (g.path.parent / _unquote(img["uri"])).read_bytes()
         rgb = np.asarray(iio.imread(data), np.float32)[..., :3] / 255.0
-    except Exception as e:  # any unreadable image (KTX2, WebP without plugin): base colour only
-        print(f"voca-cn: note: {g.path.name}: texture {index} unreadable ({type(e).__name__}); "
+    except Exception:  # any unreadable image (KTX2/Basis, WebP without plugin): base colour only
+        print(f"voca-cn: note: {g.path.name}: texture {index} is not a readable PNG/JPEG; "
               "the preview uses the base colour", file=sys.stderr)
         return None
     if rgb.ndim == 2:
