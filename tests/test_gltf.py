@@ -194,3 +194,14 @@ def test_bad_avatars_give_one_line_and_write_nothing(tmp_path, assets):
         assert proc.returncode == 2, (what, proc.stderr)
         assert len(lines) == 1 and lines[0].startswith("voca-cn: error:") and word in lines[0], (what, lines)
         assert not out.exists() and not list(tmp_path.glob(f".{out.name}*")), what
+
+
+def test_cli_animates_an_avatar_into_video_and_glb(tmp_path, assets):
+    paths, _ = assets
+    save_animation(tmp_path / "a.npz", _speech_curves(30), 60, resolve("makehuman"))
+    run_cli("render", "--animation", tmp_path / "a.npz", "--template", paths["avatar"], "--out", tmp_path / "out",
+            "--no-obj", "--size", "128x128", "--export", "glb")
+    assert (tmp_path / "out" / "preview.mp4").stat().st_size > 1000
+    out = gltf.read(tmp_path / "out" / "animation.glb")
+    assert [n.get("name") for n in out.doc["nodes"]] == [n.get("name") for n in gltf.read(paths["avatar"]).doc["nodes"]]
+    assert len(out.doc["animations"][0]["channels"]) == 3, "head, teeth and eyes each get their curves"
