@@ -265,6 +265,13 @@ def load_avatar(path: str | os.PathLike) -> Avatar:
     mismatches, non-finite data, and avatars without mouth shapes; notes missing shapes on stderr.
     """
     g = read(path)
+    try:
+        return _load(g)
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError) as e:  # JSON of the wrong shape
+        raise g.fail(f"malformed glTF JSON ({type(e).__name__}: {e})") from None
+
+
+def _load(g: Gltf) -> Avatar:
     note = lambda msg: print(f"voca-cn: note: {g.path.name}: {msg}", file=sys.stderr)  # noqa: E731
     meshes = g.doc.get("meshes", [])
     mesh_targets = {}
@@ -615,6 +622,13 @@ def read_weights(path: str | os.PathLike) -> tuple[np.ndarray, float]:
     """Curves of a GLB's ``voca_cn`` animation (else its first ``weights`` animation) -> (weights
     (T, 52) float32 in ARKit order, fps). Each ARKit shape takes the first channel that drives it."""
     g = read(path)
+    try:
+        return _curves(g)
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError) as e:
+        raise g.fail(f"malformed animation ({type(e).__name__}: {e})") from None
+
+
+def _curves(g: Gltf) -> tuple[np.ndarray, float]:
     anims = g.doc.get("animations", [])
     anims = sorted(anims, key=lambda an: an.get("name") != ANIMATION_NAME)
     for anim in anims:
@@ -622,7 +636,7 @@ def read_weights(path: str | os.PathLike) -> tuple[np.ndarray, float]:
         if chans:
             break
     else:
-        raise VocaError(f"{path} has no morph-weight animation; give an animation.glb from voca-cn --export glb")
+        raise VocaError(f"{g.path} has no morph-weight animation; give an animation.glb from voca-cn --export glb")
     times = accessor(g, anim["samplers"][chans[0]["sampler"]]["input"])[:, 0]
     span = float(times[-1] - times[0]) if len(times) > 1 else 0.0
     fps = round((len(times) - 1) / span, 3) if span > 0 else 60.0
