@@ -64,17 +64,20 @@ class Animation:
         return _template(template or self.template).deform(self.weights)
 
     def save(self, out: str | os.PathLike, template=None, *, obj: bool = True, video: bool = True,
-             size: tuple[int, int] = (512, 512), fps: int = FPS, overwrite: bool = False) -> Path:
+             size: tuple[int, int] = (512, 512), fps: int = FPS, overwrite: bool = False,
+             exports: tuple[str, ...] = ()) -> Path:
         """Write ``out/``: animation.npz (weights resampled to ``fps``), visemes.json (when phones
         are known), meshes/000000.obj... (``obj``), preview.mp4 with the audio (``video``, at
-        ``size`` WxH pixels). All or nothing: written beside ``out`` and renamed into place."""
+        ``size`` WxH pixels), and the ``exports`` asked for (keys of
+        :data:`voca_cn.export.EXPORTS`: glb, livelink, arkit-json). All or nothing: written beside ``out`` and renamed into place."""
         from voca_cn.export import OutputOptions, check_output_dir, write_outputs
 
         out = Path(out)
         check_output_dir(out, overwrite)
         if not 1 <= fps <= 240:
             raise VocaError(f"fps {fps} is out of range; use 1-240 (60 is the native rate)")
-        options = OutputOptions(obj=obj, video=video, width=size[0], height=size[1], fps=fps, overwrite=overwrite)
+        options = OutputOptions(obj=obj, video=video, width=size[0], height=size[1], fps=fps, overwrite=overwrite,
+                                exports=tuple(exports))
         visemes = self.visemes("azure") if self.phones is not None else None
         with tempfile.TemporaryDirectory() as tmp:
             sound = self.audio_path

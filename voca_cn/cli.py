@@ -21,28 +21,42 @@ def _size(text: str) -> tuple[int, int]:
 
 def _output_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--template", default="makehuman",
-                   help="built-in/imported name, template .npz, or an OBJ/PLY of a known topology "
-                        "(default: makehuman)")
+                   help="built-in/imported name, template .npz, an OBJ/PLY of a known topology, or an "
+                        "ARKit-rigged avatar .glb/.gltf/.vrm (default: makehuman)")
     p.add_argument("--out", required=True, type=Path, help="output directory (refused if it exists)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
     p.add_argument("--no-video", action="store_true", help="skip preview.mp4")
     p.add_argument("--no-obj", action="store_true", help="skip the per-frame OBJ sequence")
     p.add_argument("--size", type=_size, default=(512, 512), help="video size WxH (default 512x512)")
     p.add_argument("--fps", type=int, default=60, help="output frame rate (default 60)")
+    p.add_argument("--export", default="", metavar="LIST",
+                   help="also write, comma-separated: glb (animation.glb: mesh or whole avatar + animation), "
+                        "livelink (livelink.csv, Live Link Face), arkit-json (arkit.json)")
 
 
 def _check_output(args) -> None:
-    """Refuse a bad --out or --fps before any work."""
+    """Refuse a bad --out, --fps or --export before any work."""
     from voca_cn.export import check_output_dir
 
     check_output_dir(args.out, args.overwrite)
     if not 1 <= args.fps <= 240:
         raise VocaError(f"--fps {args.fps} is out of range; use 1-240 (60 is the native rate)")
+    _exports(args)
+
+
+def _exports(args) -> tuple[str, ...]:
+    from voca_cn.export import EXPORTS
+
+    exports = tuple(dict.fromkeys(x.strip() for x in args.export.split(",") if x.strip()))
+    if set(exports) - set(EXPORTS):
+        raise VocaError(f"--export {args.export!r}: unknown {', '.join(sorted(set(exports) - set(EXPORTS)))}; "
+                        f"choose from {','.join(EXPORTS)}")
+    return exports
 
 
 def _save(animation, args) -> None:
     out = animation.save(args.out, obj=not args.no_obj, video=not args.no_video, size=args.size,
-                         fps=args.fps, overwrite=args.overwrite)
+                         fps=args.fps, overwrite=args.overwrite, exports=_exports(args))
     print(out)
 
 
@@ -255,6 +269,12 @@ def cmd_features(args) -> None:
             print(f"{i / 100:.2f}\t{PHONES[k]}\t{row[k]:.3f}\t" + "\t".join(f"{v:.3f}" for v in row))
 
 
+def cmd_view(args) -> None:
+    from voca_cn.viewer import serve
+
+    serve(args.dir, args.port, args.audio)
+
+
 def cmd_evaluate(args) -> None:
     from voca_cn.evaluation import METHODS, corpus_cases, evaluate, pair_cases, table
     from voca_cn.templates import resolve
@@ -321,6 +341,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="trained model folder (default: the shipped one)")
     p.add_argument("--template", default="makehuman", help="head the predicted aperture is read on")
     p.set_defaults(func=cmd_sync)
+
+    p = sub.add_parser("view", help="web viewer: play DIR/animation.glb with its audio in a browser")
+    p.add_argument("dir", type=Path, help="output folder holding animation.glb (from --export glb)")
+    p.add_argument("--audio", help="audio to play along (default: DIR/preview.mp4's sound track)")
+    p.add_argument("--port", type=int, default=8000, help="port on 127.0.0.1 (default 8000; 0 = any free)")
+    p.set_defaults(func=cmd_view)
 
     p = sub.add_parser("align", help="forced alignment: per-phone start/end times")
     p.add_argument("--audio", required=True)

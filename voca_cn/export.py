@@ -1,7 +1,8 @@
 """Exporters: the output stage shared by ``voca-cn render`` and ``voca-cn animate``.
 
 An output directory gets ``meshes/000000.obj ...`` (template vertex order and faces),
-``preview.mp4`` (H.264 + AAC), ``animation.npz`` and, when known, ``visemes.json``. Everything is
+``preview.mp4`` (H.264 + AAC), ``animation.npz``, when known ``visemes.json``, and the exports asked for
+(``EXPORTS``: ``animation.glb``, ``livelink.csv``, ``arkit.json``). Everything is
 written into a temporary sibling directory first and renamed into place at the end, so a failure
 never leaves a half-written output behind.
 """
@@ -26,6 +27,8 @@ from voca_cn.arkit import NAMES
 from voca_cn.templates import Template
 
 FPS = 60
+# --export name -> file written into the output directory
+EXPORTS = {"glb": "animation.glb", "livelink": "livelink.csv", "arkit-json": "arkit.json"}
 
 
 @dataclass
@@ -36,6 +39,7 @@ class OutputOptions:
     height: int = 512
     fps: int = FPS
     overwrite: bool = False
+    exports: tuple[str, ...] = ()  # keys of EXPORTS
 
 
 def template_id(template: Template) -> str:
@@ -71,15 +75,26 @@ def save_animation(path: str | os.PathLike, weights: np.ndarray, fps: float, tem
 
 
 def load_animation(path: str | os.PathLike) -> tuple[np.ndarray, float]:
-    """Read ``animation.npz`` -> (weights (T, 52) float32, fps), validated."""
+    """Read ``animation.npz`` (or an exported ``animation.glb``, ``livelink.csv``, ``arkit.json``)
+    -> (weights (T, 52) float32, fps), validated."""
     path = Path(path)
     if not path.is_file():
         raise VocaError(f"animation {path} does not exist; give the animation.npz from `voca-cn animate`")
-    try:
-        z = np.load(path, allow_pickle=False)
-        weights, fps = np.asarray(z["weights"], np.float32), float(z["fps"])
-    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as e:
-        raise VocaError(f"animation {path} is unreadable ({e}); it needs `weights` (T x 52) and `fps`") from None
+    from voca_cn import curves, gltf
+
+    suffix = path.suffix.lower()
+    if suffix in gltf.SUFFIXES:
+        weights, fps = gltf.read_weights(path)
+    elif suffix == ".csv":
+        weights, fps = curves.read_livelink(path)
+    elif suffix == ".json":
+        weights, fps = curves.read_arkit_json(path)
+    else:
+        try:
+            z = np.load(path, allow_pickle=False)
+            weights, fps = np.asarray(z["weights"], np.float32), float(z["fps"])
+        except (OSError, KeyError, ValueError, zipfile.BadZipFile) as e:
+            raise VocaError(f"animation {path} is unreadable ({e}); it needs `weights` (T x 52) and `fps`") from None
     if weights.ndim != 2 or weights.shape[1] != 52:
         raise VocaError(f"animation {path}: weights have shape {weights.shape}, expected (T, 52) "
                         "in ARKit order (voca_cn.arkit.NAMES)")
@@ -90,6 +105,20 @@ def load_animation(path: str | os.PathLike) -> tuple[np.ndarray, float]:
     if not 1 <= fps <= 240:
         raise VocaError(f"animation {path}: fps {fps} is out of range (1-240)")
     return weights, fps
+
+
+def write_export(name: str, directory: Path, template: Template, weights: np.ndarray, fps: float) -> Path:
+    """Write one ``--export`` format (a key of EXPORTS) of weights (T, 52) at ``fps`` into directory."""
+    from voca_cn import curves, gltf
+
+    path = directory / EXPORTS[name]
+    if name == "glb":
+        gltf.write_animation_glb(path, template, weights, fps)
+    elif name == "livelink":
+        curves.write_livelink(path, weights, fps)
+    else:
+        curves.write_arkit_json(path, weights, fps)
+    return path
 
 
 # ---------------------------------------------------------------------------- OBJ
@@ -150,6 +179,8 @@ def write_outputs(out: str | os.PathLike, template: Template, weights: np.ndarra
         save_animation(tmp / "animation.npz", weights, options.fps, template)
         if visemes is not None:
             (tmp / "visemes.json").write_text(json.dumps(visemes, indent=1))
+        for name in options.exports:
+            write_export(name, tmp, template, weights, options.fps)
         if options.obj:
             write_obj_sequence(tmp / "meshes", template, weights)
         if options.video:

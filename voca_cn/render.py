@@ -140,7 +140,8 @@ class Renderer:
         hidden = template.vertex_parts == PARTS.index("hidden")
         self.faces = template.faces[~hidden[template.faces].any(axis=1)].astype(np.int32)
         self.incidence = face_incidence(self.faces, template.n_vertices)
-        colors = np.array([PART_COLORS[p] for p in PARTS], "f4")[template.vertex_parts]
+        colors = (np.asarray(template.vertex_colors, "f4") if template.vertex_colors is not None
+                  else np.array([PART_COLORS[p] for p in PARTS], "f4")[template.vertex_parts])
         self.prog = self.ctx.program(vertex_shader=VERTEX_SHADER, fragment_shader=FRAGMENT_SHADER)
         model_view, mvp = camera(template, width, height)
         self.prog["mvp"].write(mvp.T.tobytes())

@@ -62,6 +62,7 @@ class Template:
     provenance: str = ""
     uv: np.ndarray | None = None
     faces_uv: np.ndarray | None = None
+    vertex_colors: np.ndarray | None = None  # (N, 3) float32 linear albedo (imported avatars); None: part colours
     _flat_basis: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -244,8 +245,9 @@ def triangulate(polys: list[list[int]], n_vertices: int) -> np.ndarray:
 
 
 def resolve(spec: str | os.PathLike) -> Template:
-    """Turn ``--template`` into a Template: a built-in or imported name, a template ``.npz``, or an
-    OBJ/PLY whose topology matches a known template (an edited head keeps the basis)."""
+    """Turn ``--template`` into a Template: a built-in or imported name, a template ``.npz``, an
+    OBJ/PLY whose topology matches a known template (an edited head keeps the basis), or an
+    ARKit-rigged avatar ``.glb``/``.gltf``/``.vrm`` (``voca_cn.gltf.load_avatar``)."""
     known = known_templates()
     spec_s = str(spec)
     if spec_s in known:
@@ -253,9 +255,13 @@ def resolve(spec: str | os.PathLike) -> Template:
     path = Path(spec_s)
     if not path.exists():
         raise VocaError(f"template {spec_s!r} not found: give one of {sorted(known)} "
-                        "or a path to a .npz/.obj/.ply file")
+                        "or a path to a .npz/.obj/.ply/.glb/.gltf/.vrm file")
     if path.suffix.lower() == ".npz":
         return Template.load(path)
+    if path.suffix.lower() in (".glb", ".gltf", ".vrm"):
+        from voca_cn.gltf import load_avatar
+
+        return load_avatar(path)
     verts, faces = read_mesh(path)
     sizes = []
     for name, p in known.items():
