@@ -85,5 +85,5 @@ def small_corpus(tmp_path_factory) -> tuple[Path, dict]:
     import json
 
     out = tmp_path_factory.mktemp("corpus") / "c"
-    summary = json.loads(run_cli("data", "build", "--out", out, "--small", "--kathleen", "").stdout)
+    summary = json.loads(run_cli("data", "build", "--out", out, "--small", "--kathleen", "", "--video", "").stdout)
     return out, summary
