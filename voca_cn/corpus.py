@@ -327,6 +327,19 @@ def load_item(corpus: Path, item_id: str) -> dict:
                     ends=z["ends"], weights=z["weights"].astype(np.float32))
 
 
+def target_curves(row: dict, item: dict) -> np.ndarray:
+    """(T, 52) curves an item teaches and is measured against: a video item's stored curves
+    (tracked jaw and mouth), else the procedural animator, as fitted now, on the item's phones
+    (so a refit of the animator needs no rebuild of the corpus)."""
+    from voca_cn.alignment import Segment
+    from voca_cn.animator import animate
+
+    if row["source"] == "video":
+        return item["weights"]
+    phones = [Segment(str(a), float(b), float(c)) for a, b, c in zip(item["labels"], item["starts"], item["ends"])]
+    return animate(phones, row["duration"])[:len(item["weights"])]
+
+
 def summary(rows: list[dict]) -> dict:
     """Items, hours (total and per split), voices and languages of manifest rows."""
     hours = {s: round(sum(r["duration"] for r in rows if r["split"] == s) / 3600, 3)

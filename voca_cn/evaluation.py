@@ -323,8 +323,8 @@ def evaluate(cases, template, methods=METHODS, model_dir=None) -> dict[str, dict
 
 # ----------------------------------------------------------------------------- inputs
 def corpus_cases(corpus: Path, split: str, limit: int | None = None, source: str | None = None):
-    """Corpus items of a split as Cases (references: the stored curves)."""
-    from voca_cn.corpus import load_item, read_manifest
+    """Corpus items of a split as Cases (references: :func:`voca_cn.corpus.target_curves`)."""
+    from voca_cn.corpus import load_item, read_manifest, target_curves
 
     rows = [r for r in read_manifest(corpus, split) if source is None or r["source"] == source]
     if limit:
@@ -334,7 +334,7 @@ def corpus_cases(corpus: Path, split: str, limit: int | None = None, source: str
         phones = [Segment(str(a), float(b), float(c)) for a, b, c in
                   zip(item["labels"], item["starts"], item["ends"])]
         text = r["text"] if r["language"] == "en" else None
-        yield Case(r["id"], item["audio"], text, phones, item["weights"], r["language"])
+        yield Case(r["id"], item["audio"], text, phones, target_curves(r, item), r["language"])
 
 
 def video_corpus_cases(corpus: Path, split: str, limit: int | None = None):

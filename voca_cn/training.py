@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from voca_cn import VocaError
-from voca_cn.corpus import load_item, read_manifest
+from voca_cn.corpus import load_item, read_manifest, target_curves
 from voca_cn.export import resample_frames
 from voca_cn.features import FRAME_RATE, frame_labels, log_mel
 from voca_cn.phones import PHONES
@@ -82,20 +82,14 @@ def split_data(corpus: Path, split: str, real_repeat: int = 1) -> tuple[list[np.
     every voice is taught one consistent, real-looking mouth)."""
     from tqdm import tqdm
 
-    from voca_cn.alignment import Segment
-    from voca_cn.animator import animate
-
     feats, labels, curves = [], [], []
     for row in tqdm(read_manifest(corpus, split), desc=f"features {split}", file=sys.stderr):
         item = load_item(corpus, row["id"])
         mel = log_mel(item["audio"])
         repeat = real_repeat if row["source"] == "video" else 1
-        if row["source"] != "video":
-            phones = [Segment(str(a), float(b), float(c)) for a, b, c in zip(item["labels"], item["starts"], item["ends"])]
-            item["weights"] = animate(phones, row["duration"])[:len(item["weights"])]
         feats += [mel] * repeat
         labels += [frame_labels(item["labels"], item["starts"], item["ends"], len(mel))] * repeat
-        curves += [item["weights"]] * repeat
+        curves += [target_curves(row, item)] * repeat
     if not feats:
         raise VocaError(f"the corpus {corpus} has no {split} items; rebuild it with voca-cn data build")
     return feats, labels, curves
