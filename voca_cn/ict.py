@@ -28,6 +28,7 @@ FACE_END = 9408
 # Multi-PIE landmarks: inner lip 61..67 and outer lip 48..59 (vertex ids from vertex_indices.json).
 INNER_LIP_PAIRS = ((5533, 5517), (5711, 5966), (6216, 6470))  # (62, 66), (61, 67), (63, 65)
 OUTER_LIP = (5708, 5695, 2081, 0, 4275, 6200, 6213, 6346, 6461, 5518, 5957, 5841)
+MOUTH_CORNERS = (5708, 6213)  # landmarks 48, 54: where MediaPipe puts its 61, 291
 
 
 def read_obj_vertices(path: Path) -> np.ndarray:
@@ -93,7 +94,7 @@ def import_ict(folder: str | os.PathLike, identity: np.ndarray | None = None, na
     return Template(
         name=name, vertices=(verts * CM).astype(np.float32), faces=faces, basis=basis,
         vertex_parts=parts, lip_vertices=lips.astype(np.int32), jaw_vertices=jaw.astype(np.int32),
-        inner_lip=np.array(INNER_LIP_PAIRS, np.int32),
+        inner_lip=np.array(INNER_LIP_PAIRS, np.int32), mouth_corners=np.array(MOUTH_CORNERS, np.int32),
         licence="MIT (ICT-FaceKit, USC Institute for Creative Technologies)",
         provenance=f"ICT-FaceKit FaceXModel imported from {folder.resolve()}; cm -> m; {coeffs}",
         uv=uv, faces_uv=faces_uv,

@@ -18,6 +18,8 @@ key                 shape / dtype    meaning
 ``lip_vertices``    (L,) int32       lip region (LVE is measured here)
 ``jaw_vertices``    (J,) int32       lips, chin and jaw (weighted in training losses)
 ``inner_lip``       (P, 2) int32     (upper, lower) inner-lip landmark pairs, centre first
+``mouth_corners``   (2,) int32       (right, left) mouth-corner vertices, where the lips meet
+                                     (optional: derived from the lip region when absent)
 ``licence``         ()  str          licence of the mesh and basis
 ``provenance``      ()  str          where the mesh came from and how it was built
 ==================  ===============  =====================================================
@@ -58,11 +60,17 @@ class Template:
     lip_vertices: np.ndarray
     jaw_vertices: np.ndarray
     inner_lip: np.ndarray
+    mouth_corners: np.ndarray | None = None  # (2,) int32; derived from the lips when None
     licence: str = ""
     provenance: str = ""
     uv: np.ndarray | None = None
     faces_uv: np.ndarray | None = None
     _flat_basis: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self):
+        if self.mouth_corners is None:
+            self.mouth_corners = derive_mouth_corners(self.vertices, self.faces, self.vertex_parts,
+                                                      self.lip_vertices, self.inner_lip)
 
     @property
     def n_vertices(self) -> int:
@@ -101,6 +109,19 @@ class Template:
         d = vertices[:, up] - vertices[:, lo]
         return np.where(d[:, 1] < 0, 0.0, np.linalg.norm(d, axis=-1))
 
+    def mouth_width(self, vertices: np.ndarray) -> np.ndarray:
+        """Distance of the two mouth corners in metres: vertices (T, N, 3) -> (T,)."""
+        right, left = self.mouth_corners
+        return np.linalg.norm(vertices[:, left] - vertices[:, right], axis=-1)
+
+    def aperture(self, vertices: np.ndarray) -> np.ndarray:
+        """Mouth aperture: inner-lip gap / mouth width, vertices (T, N, 3) -> (T,) (dimensionless).
+
+        The template's counterpart of the tracker's |L13 - L14| / |L61 - L291| on a video frame
+        (DESIGN.md), so intended and tracked lip motion compare on one scale.
+        """
+        return self.inner_lip_gap(vertices) / np.maximum(self.mouth_width(vertices), 1e-9)
+
     def with_vertices(self, vertices: np.ndarray, name: str | None = None) -> "Template":
         """Same topology and basis, a different neutral (an edited head)."""
         return replace(self, vertices=np.asarray(vertices, np.float32), name=name or self.name,
@@ -120,6 +141,7 @@ class Template:
             lip_vertices=self.lip_vertices.astype(np.int32),
             jaw_vertices=self.jaw_vertices.astype(np.int32),
             inner_lip=self.inner_lip.astype(np.int32),
+            mouth_corners=self.mouth_corners.astype(np.int32),
             licence=np.str_(self.licence), provenance=np.str_(self.provenance),
         )
         if self.uv is not None:
@@ -144,6 +166,7 @@ class Template:
                 name=str(z["name"]), vertices=verts, faces=z["faces"].astype(np.int32),
                 basis=basis, vertex_parts=z["vertex_parts"], lip_vertices=z["lip_vertices"],
                 jaw_vertices=z["jaw_vertices"], inner_lip=z["inner_lip"],
+                mouth_corners=z["mouth_corners"] if "mouth_corners" in z else None,
                 licence=str(z["licence"]), provenance=str(z["provenance"]),
                 uv=z["uv"] if "uv" in z else None, faces_uv=z["faces_uv"] if "faces_uv" in z else None,
             )
@@ -158,6 +181,23 @@ class Template:
             raise VocaError(f"template {path} is corrupt (faces out of range or non-finite vertices); "
                             "rebuild it")
         return t
+
+
+def derive_mouth_corners(vertices: np.ndarray, faces: np.ndarray, parts: np.ndarray,
+                         lip_vertices: np.ndarray, inner_lip: np.ndarray) -> np.ndarray:
+    """(right, left) mouth-corner vertex ids (2,) int32 from the geometry: the outermost lip
+    vertices on the lip seam (lip skin that shares a triangle with the mouth socket), level with
+    the inner-lip centre (+-4 mm) and near the front (within 15 mm of it), since the seam also runs
+    deep into the socket."""
+    centre = vertices[inner_lip[0]].mean(0)
+    socket = parts[faces] == PARTS.index("mouth")
+    seam = np.unique(faces[socket.any(axis=1)])
+    seam = np.intersect1d(seam, lip_vertices)
+    near = seam[(np.abs(vertices[seam, 1] - centre[1]) < 0.004)
+                & (vertices[seam, 2] > centre[2] - 0.015)]
+    if len(near) < 2:  # a template with no socket: fall back on the widest lip vertices at mouth level
+        near = lip_vertices[np.abs(vertices[lip_vertices, 1] - centre[1]) < 0.004]
+    return np.array([near[np.argmin(vertices[near, 0])], near[np.argmax(vertices[near, 0])]], np.int32)
 
 
 # --------------------------------------------------------------------------- lookup
