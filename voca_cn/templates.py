@@ -122,6 +122,21 @@ class Template:
         """
         return self.inner_lip_gap(vertices) / np.maximum(self.mouth_width(vertices), 1e-9)
 
+    def teeth_through_lips(self, vertices: np.ndarray) -> np.ndarray:
+        """How far teeth poke out in front of the lips, per frame: vertices (T, N, 3) -> (T,) metres
+        (0 = no tooth shows through).
+
+        Seen from the front (+Z), a tooth vertex that lies over a front-facing skin triangle of the
+        lip region, and nearer the viewer than that triangle, shows through the lips. Teeth seen
+        through the mouth opening lie over no such triangle and do not count.
+        """
+        lips = np.zeros(self.n_vertices, bool)
+        lips[self.lip_vertices] = True
+        lips &= self.vertex_parts == PARTS.index("skin")
+        tris = self.faces[lips[self.faces].all(axis=1)]
+        teeth = np.where(self.vertex_parts == PARTS.index("teeth"))[0]
+        return np.array([_points_in_front(v[teeth], v[tris]).max(initial=0.0) for v in vertices])
+
     def with_vertices(self, vertices: np.ndarray, name: str | None = None) -> "Template":
         """Same topology and basis, a different neutral (an edited head)."""
         return replace(self, vertices=np.asarray(vertices, np.float32), name=name or self.name,
@@ -181,6 +196,28 @@ class Template:
             raise VocaError(f"template {path} is corrupt (faces out of range or non-finite vertices); "
                             "rebuild it")
         return t
+
+
+def _points_in_front(points: np.ndarray, tris: np.ndarray, chunk: int = 256) -> np.ndarray:
+    """Depth (P,) in metres by which each point (P, 3) lies, along +Z, in front of a front-facing
+    triangle of tris (Q, 3, 3) that covers it; 0 where none covers it or it lies behind."""
+    n = np.cross(tris[:, 1] - tris[:, 0], tris[:, 2] - tris[:, 0])
+    tris = tris[n[:, 2] > 0]
+    depth = np.zeros(len(points))
+    lo, hi = tris[..., :2].min(1), tris[..., :2].max(1)
+    # Only points over the triangles' footprint and in front of the deepest one can count.
+    cand = np.where((points[:, :2] >= lo.min(0)).all(1) & (points[:, :2] <= hi.max(0)).all(1)
+                    & (points[:, 2] > tris[..., 2].min()))[0]
+    a, b, c = tris[:, 0], tris[:, 1], tris[:, 2]
+    det = (b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (c[:, 0] - a[:, 0]) * (b[:, 1] - a[:, 1])
+    for s in range(0, len(cand), chunk):  # (chunk, Q) at a time: bounded memory for ICT's 4k teeth
+        p = points[cand[s:s + chunk], None]
+        u = ((p[..., 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (c[:, 0] - a[:, 0]) * (p[..., 1] - a[:, 1])) / det
+        v = ((b[:, 0] - a[:, 0]) * (p[..., 1] - a[:, 1]) - (p[..., 0] - a[:, 0]) * (b[:, 1] - a[:, 1])) / det
+        over = (u >= 0) & (v >= 0) & (u + v <= 1)
+        ahead = p[..., 2] - (a[:, 2] + u * (b[:, 2] - a[:, 2]) + v * (c[:, 2] - a[:, 2]))
+        depth[cand[s:s + chunk]] = np.where(over, ahead, 0.0).max(axis=1).clip(0)
+    return depth
 
 
 def derive_mouth_corners(vertices: np.ndarray, faces: np.ndarray, parts: np.ndarray,
