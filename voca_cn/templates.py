@@ -198,6 +198,36 @@ class Template:
         return t
 
 
+def mouth_range() -> np.ndarray:
+    """(K, 52) weights spanning what the mouth can do: every jaw, mouth, cheek and tongue shape at
+    0.5 and 1, alone and with jawOpen at 0.5 and 1 (mouthClose kept <= 0.85 jawOpen, the corrective
+    it is)."""
+    jaw = NAMES.index("jawOpen")
+    rows = []
+    for k, name in enumerate(NAMES):
+        if not name.startswith(("jaw", "mouth", "cheek", "tongue")):
+            continue
+        for open_ in (0.0, 0.5, 1.0):
+            for a in (0.5, 1.0):
+                w = np.zeros(52, np.float32)
+                w[jaw] = open_
+                w[k] = min(a, 0.85 * open_) if name == "mouthClose" else max(a, w[k])
+                rows.append(w)
+    return np.array(rows)
+
+
+def seat_teeth(template: Template, interior: np.ndarray, margin: float = 0.0005) -> Template:
+    """Move the teeth and the given interior vertices (gums, tongue: what must stay with them) back
+    along -Z just enough that no tooth pokes out in front of the lips anywhere in ``mouth_range()``,
+    plus ``margin`` metres. interior: (K,) vertex ids, the teeth included."""
+    depth = float(template.teeth_through_lips(template.deform(mouth_range())).max())
+    if depth == 0.0:
+        return template
+    v = template.vertices.copy()
+    v[interior, 2] -= depth + margin
+    return template.with_vertices(v)
+
+
 def _points_in_front(points: np.ndarray, tris: np.ndarray, chunk: int = 256) -> np.ndarray:
     """Depth (P,) in metres by which each point (P, 3) lies, along +Z, in front of a front-facing
     triangle of tris (Q, 3, 3) that covers it; 0 where none covers it or it lies behind."""
