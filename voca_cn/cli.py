@@ -31,6 +31,10 @@ def _output_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-obj", action="store_true", help="skip the per-frame OBJ sequence")
     p.add_argument("--size", type=_size, default=(512, 512), help="video size WxH (default 512x512)")
     p.add_argument("--fps", type=int, default=60, help="output frame rate (default 60)")
+    p.add_argument("--view", choices=["face", "head"], default="face",
+                   help="preview framing: face (eyes to chin, default) or head")
+    p.add_argument("--beside", type=Path, metavar="VIDEO",
+                   help="show this video (e.g. the real speaker) beside the preview, time-aligned")
 
 
 def _options(args):
@@ -39,8 +43,16 @@ def _options(args):
     check_output_dir(args.out, args.overwrite)
     if not 1 <= args.fps <= 240:
         raise VocaError(f"--fps {args.fps} is out of range; use 1-240 (60 is the native rate)")
+    beside = None
+    if args.beside is not None:
+        from voca_cn.render import probe_video
+
+        if args.no_video:
+            raise VocaError("--beside needs the preview video; drop --no-video")
+        beside = probe_video(args.beside)
     return OutputOptions(obj=not args.no_obj, video=not args.no_video, width=args.size[0],
-                         height=args.size[1], fps=args.fps, overwrite=args.overwrite)
+                         height=args.size[1], fps=args.fps, overwrite=args.overwrite,
+                         view=args.view, beside=beside)
 
 
 def _text(args) -> str | None:

@@ -366,13 +366,15 @@ def _frames_worker(template, weights, width, height, view, conn):
         conn.send(("error", e if isinstance(e, VocaError) else VocaError(f"renderer failed: {e!r}")))
 
 
-def _video_worker(template, weights, audio_path, out_path, width, height, fps, view, conn):
+def _video_worker(template, weights, audio_path, out_path, width, height, fps, view, beside, conn):
     try:
         import imageio_ffmpeg
 
         r = Renderer(template, width, height, view)
+        ref = beside and reference_frames(beside, fps, height)
         writer = imageio_ffmpeg.write_frames(
-            str(out_path), (width, height), fps=fps, codec="libx264", quality=None,
+            str(out_path), (width + (beside.width_at(height) if beside else 0), height), fps=fps,
+            codec="libx264", quality=None,
             bitrate=None, pix_fmt_out="yuv420p", macro_block_size=1,
             audio_path=str(audio_path) if audio_path else None, audio_codec="aac",
             output_params=["-crf", "20", "-preset", "veryfast", "-movflags", "+faststart"],
@@ -381,11 +383,65 @@ def _video_worker(template, weights, audio_path, out_path, width, height, fps, v
         chunk = 256  # frames deformed at once: bounded memory for long inputs
         for s in range(0, len(weights), chunk):
             for v in template.deform(weights[s:s + chunk]):
-                writer.send(r.frame(v))
+                writer.send(np.concatenate([r.frame(v), next(ref)], axis=1) if ref else r.frame(v))
         writer.close()
         conn.send(("ok", None))
     except BaseException as e:
         conn.send(("error", e if isinstance(e, VocaError) else VocaError(f"video writing failed: {e!r}")))
+
+
+@dataclass
+class Reference:
+    """A video to show beside the preview (``--beside``): path, size (pixels), fps, duration (s)."""
+
+    path: Path
+    width: int
+    height: int
+    fps: float
+    duration: float
+
+    def width_at(self, height: int) -> int:
+        """Its width (even, pixels) when scaled to ``height``, aspect kept."""
+        return max(2, 2 * round(self.width * height / self.height / 2))
+
+
+def probe_video(path: str | os.PathLike) -> Reference:
+    """Read a video's size, rate and duration, or refuse it in one line."""
+    import imageio_ffmpeg
+
+    path = Path(path)
+    if not path.is_file():
+        raise VocaError(f"--beside video {path} does not exist; check the path")
+    try:
+        frames = imageio_ffmpeg.read_frames(str(path))
+        meta = next(frames)
+        frames.close()
+        ref = Reference(path, *meta["size"], float(meta["fps"]), float(meta["duration"]))
+    except (OSError, RuntimeError, KeyError, TypeError, ValueError, StopIteration):
+        raise VocaError(f"--beside {path} is not a readable video; give a video file "
+                        "(MP4, MOV, AVI, MKV, ...) that ffmpeg can decode") from None
+    if ref.duration <= 0 or ref.fps <= 0:
+        raise VocaError(f"--beside video {path} has no frames; give a video with a picture")
+    return ref
+
+
+def reference_frames(ref: Reference, fps: int, height: int):
+    """The reference's frames (height, W, 3) uint8 at ``fps`` from time 0, scaled to ``height``;
+    after its last frame, that frame again forever (the caller stops at the preview's length)."""
+    import logging
+
+    import imageio_ffmpeg
+
+    logging.getLogger("imageio_ffmpeg").setLevel(logging.ERROR)  # it warns that we scale: we mean to
+    w = ref.width_at(height)
+    last = np.zeros((height, w, 3), np.uint8)
+    frames = imageio_ffmpeg.read_frames(str(ref.path), output_params=["-vf", f"fps={fps},scale={w}:{height}"])
+    next(frames)
+    for buf in frames:
+        last = np.frombuffer(buf, np.uint8).reshape(height, w, 3)
+        yield last
+    while True:
+        yield last
 
 
 def _run_spawned(target, *args):
@@ -414,9 +470,11 @@ def render_frames(template: Template, weights: np.ndarray, width: int = 512, hei
 
 def render_video(template: Template, weights: np.ndarray, out_path: str | os.PathLike,
                  audio_path: str | os.PathLike | None = None, fps: int = 60,
-                 width: int = 512, height: int = 512, view: str = "face") -> None:
-    """Write an H.264 (+ AAC when audio is given) MP4 of weights (T, 52) at ``fps``."""
+                 width: int = 512, height: int = 512, view: str = "face",
+                 beside: Reference | None = None) -> None:
+    """Write an H.264 (+ AAC when audio is given) MP4 of weights (T, 52) at ``fps``; with ``beside``,
+    that video's frames (same time from 0, scaled to ``height``) to the right of the head."""
     if width % 2 or height % 2 or width < 16 or height < 16:
         raise VocaError(f"video size {width}x{height} is invalid: use even sizes >= 16, e.g. 512x512")
     _run_spawned(_video_worker, template, np.asarray(weights, np.float32), audio_path,
-                 Path(out_path), width, height, fps, view)
+                 Path(out_path), width, height, fps, view, beside)
