@@ -12,6 +12,7 @@ import pytest
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared"
 ICT_TAR = SHARED / "assets" / "ict-facekit" / "FaceXModel.tar.xz"
 KATHLEEN = SHARED / "corpora" / "kathleen" / "utterances"
+GRID = SHARED / "corpora" / "grid-s1"
 
 
 def run_cli(*args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -72,10 +73,17 @@ def kathleen() -> Path:
 
 
 @pytest.fixture(scope="session")
+def grid() -> Path:
+    if not (GRID / "clips").is_dir():
+        pytest.skip(f"grid-s1 talking-face corpus not found at {GRID} (../shared is absent)")
+    return GRID
+
+
+@pytest.fixture(scope="session")
 def small_corpus(tmp_path_factory) -> tuple[Path, dict]:
     """A tiny corpus (``data build --small``, synthetic voices only): folder and summary."""
     import json
 
     out = tmp_path_factory.mktemp("corpus") / "c"
-    summary = json.loads(run_cli("data", "build", "--out", out, "--small", "--kathleen", "").stdout)
+    summary = json.loads(run_cli("data", "build", "--out", out, "--small", "--kathleen", "", "--video", "").stdout)
     return out, summary

@@ -1,13 +1,15 @@
 """Exporters: the output stage shared by ``voca-cn render`` and ``voca-cn animate``.
 
 An output directory gets ``meshes/000000.obj ...`` (template vertex order and faces),
-``preview.mp4`` (H.264 + AAC), ``animation.npz`` and, when known, ``visemes.json``. Everything is
+``preview.mp4`` (H.264 + AAC), ``animation.npz``, when known ``visemes.json``, and the exports asked for
+(``EXPORTS``: ``animation.glb``, ``livelink.csv``, ``arkit.json``). Everything is
 written into a temporary sibling directory first and renamed into place at the end, so a failure
 never leaves a half-written output behind.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -25,6 +27,8 @@ from voca_cn.arkit import NAMES
 from voca_cn.templates import Template
 
 FPS = 60
+# --export name -> file written into the output directory
+EXPORTS = {"glb": "animation.glb", "livelink": "livelink.csv", "arkit-json": "arkit.json"}
 
 
 @dataclass
@@ -37,6 +41,7 @@ class OutputOptions:
     overwrite: bool = False
     view: str = "face"  # preview framing: face (eyes to chin) or head
     beside: "Reference | None" = None  # a video shown to the right of the preview (voca_cn.render.Reference)
+    exports: tuple[str, ...] = ()  # keys of EXPORTS
 
 
 def template_id(template: Template) -> str:
@@ -52,7 +57,13 @@ def resample_frames(frames: np.ndarray, rate_in: float, rate_out: float, n: int 
     n = n or max(1, int(np.ceil(len(frames) * rate_out / rate_in - 1e-9)))
     if rate_in == rate_out and n == len(frames):
         return frames
-    pos = np.arange(n) * (rate_in / rate_out)
+    return lerp_frames(frames, np.arange(n) * (rate_in / rate_out))
+
+
+def lerp_frames(frames: np.ndarray, pos: np.ndarray) -> np.ndarray:
+    """(T, D) frames read at fractional positions ``pos`` (N,) (in frames, past the end held)
+    -> (N, D) float32. A stream passes positions relative to the frames it still holds and gets
+    the same values as the whole sequence."""
     i = np.clip(np.floor(pos).astype(int), 0, len(frames) - 1)
     j = np.minimum(i + 1, len(frames) - 1)
     f = np.clip(pos - i, 0, 1)[:, None]
@@ -66,15 +77,26 @@ def save_animation(path: str | os.PathLike, weights: np.ndarray, fps: float, tem
 
 
 def load_animation(path: str | os.PathLike) -> tuple[np.ndarray, float]:
-    """Read ``animation.npz`` -> (weights (T, 52) float32, fps), validated."""
+    """Read ``animation.npz`` (or an exported ``animation.glb``, ``livelink.csv``, ``arkit.json``)
+    -> (weights (T, 52) float32, fps), validated."""
     path = Path(path)
     if not path.is_file():
         raise VocaError(f"animation {path} does not exist; give the animation.npz from `voca-cn animate`")
-    try:
-        z = np.load(path, allow_pickle=False)
-        weights, fps = np.asarray(z["weights"], np.float32), float(z["fps"])
-    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as e:
-        raise VocaError(f"animation {path} is unreadable ({e}); it needs `weights` (T x 52) and `fps`") from None
+    from voca_cn import curves, gltf
+
+    suffix = path.suffix.lower()
+    if suffix in gltf.SUFFIXES:
+        weights, fps = gltf.read_weights(path)
+    elif suffix == ".csv":
+        weights, fps = curves.read_livelink(path)
+    elif suffix == ".json":
+        weights, fps = curves.read_arkit_json(path)
+    else:
+        try:
+            z = np.load(path, allow_pickle=False)
+            weights, fps = np.asarray(z["weights"], np.float32), float(z["fps"])
+        except (OSError, KeyError, ValueError, zipfile.BadZipFile) as e:
+            raise VocaError(f"animation {path} is unreadable ({e}); it needs `weights` (T x 52) and `fps`") from None
     if weights.ndim != 2 or weights.shape[1] != 52:
         raise VocaError(f"animation {path}: weights have shape {weights.shape}, expected (T, 52) "
                         "in ARKit order (voca_cn.arkit.NAMES)")
@@ -85,6 +107,20 @@ def load_animation(path: str | os.PathLike) -> tuple[np.ndarray, float]:
     if not 1 <= fps <= 240:
         raise VocaError(f"animation {path}: fps {fps} is out of range (1-240)")
     return weights, fps
+
+
+def write_export(name: str, directory: Path, template: Template, weights: np.ndarray, fps: float) -> Path:
+    """Write one ``--export`` format (a key of EXPORTS) of weights (T, 52) at ``fps`` into directory."""
+    from voca_cn import curves, gltf
+
+    path = directory / EXPORTS[name]
+    if name == "glb":
+        gltf.write_animation_glb(path, template, weights, fps)
+    elif name == "livelink":
+        curves.write_livelink(path, weights, fps)
+    else:
+        curves.write_arkit_json(path, weights, fps)
+    return path
 
 
 # ---------------------------------------------------------------------------- OBJ
@@ -151,29 +187,39 @@ def write_outputs(out: str | os.PathLike, template: Template, weights: np.ndarra
                   audio_path: str | os.PathLike | None, options: OutputOptions,
                   visemes: list[dict] | None = None, fps_in: float = FPS) -> Path:
     """Write the full output set for weights (T, 52) at ``fps_in`` into ``out`` atomically."""
-    from voca_cn.render import render_video
-
-    out = Path(out)
-    check_output_dir(out, options.overwrite)
     weights = resample_frames(np.asarray(weights, np.float32), fps_in, options.fps)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".part", dir=out.resolve().parent))
-    try:
+    with atomic_dir(out, options.overwrite) as tmp:
         save_animation(tmp / "animation.npz", weights, options.fps, template)
         if visemes is not None:
             (tmp / "visemes.json").write_text(json.dumps(visemes, indent=1))
+        for name in options.exports:
+            write_export(name, tmp, template, weights, options.fps)
         if options.obj:
             write_obj_sequence(tmp / "meshes", template, weights)
         if options.video:
+            from voca_cn.render import render_video
+
             print(f"rendering {len(weights)} frames at {options.width}x{options.height}...", file=sys.stderr)
             if options.beside:
                 log_reference_fit(options.beside, len(weights) / options.fps)
             render_video(template, weights, tmp / "preview.mp4", audio_path, fps=options.fps,
                          width=options.width, height=options.height, view=options.view,
                          beside=options.beside)
+    return Path(out)
+
+
+@contextlib.contextmanager
+def atomic_dir(out: str | os.PathLike, overwrite: bool = False):
+    """Yield a temporary sibling of ``out`` to fill; it replaces ``out`` only when the block
+    finishes, and is removed if it fails, so no half-written output is ever left behind."""
+    out = Path(out)
+    check_output_dir(out, overwrite)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".part", dir=out.resolve().parent))
+    try:
+        yield tmp
         if out.exists():
             shutil.rmtree(out)
         os.replace(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return out

@@ -53,11 +53,16 @@ def log_mel(audio: np.ndarray, block: int = 6000) -> np.ndarray:
     out = np.empty((n, N_MELS), np.float32)
     for s in range(0, n, block):
         m = min(block, n - s)
-        chunk = padded[s * HOP:(s + m - 1) * HOP + WIN]
-        frames = np.lib.stride_tricks.sliding_window_view(chunk, WIN)[::HOP][:m] * _WINDOW
-        power = np.abs(np.fft.rfft(frames, N_FFT)) ** 2
-        out[s:s + m] = np.log(power @ _FILTERS.T + 1e-8)
+        out[s:s + m] = mel_frames(padded[s * HOP:(s + m - 1) * HOP + WIN])
     return out
+
+
+def mel_frames(samples: np.ndarray) -> np.ndarray:
+    """(m * 160 + 240,) float32 samples, padded as in :func:`log_mel` -> (m, 40) log-mel of the
+    m windows starting every 160 samples (a stream calls this on what it has)."""
+    frames = np.lib.stride_tricks.sliding_window_view(samples, WIN)[::HOP] * _WINDOW
+    power = np.abs(np.fft.rfft(frames, N_FFT)) ** 2
+    return np.log(power @ _FILTERS.T + 1e-8)
 
 
 def frame_labels(labels, starts, ends, n_frames: int) -> np.ndarray:

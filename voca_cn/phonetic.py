@@ -2,15 +2,14 @@
 probabilities over the inventory, 100 frames/s.
 
 Causal with a bounded look-ahead: output frame t is decided from audio up to t + ``lookahead``
-frames (60 ms by default), so the stage can stream. Long audio runs in chunks that overlap by a
-warm-up the network has forgotten by the time it matters, batched for speed.
+frames (40 ms in the default config), so the stage can stream. Trained in Keras (:func:`build`),
+run without it (:mod:`voca_cn.runtime`): long audio in chunks that overlap by a warm-up the network
+has forgotten by the time it matters, batched for speed.
 """
 
 from __future__ import annotations
 
-import json
 import os
-from pathlib import Path
 
 import numpy as np
 
@@ -18,7 +17,6 @@ from voca_cn import VocaError
 from voca_cn.features import N_MELS, log_mel
 from voca_cn.phones import PHONES
 
-MODELS = Path(__file__).resolve().parent / "models"
 CHUNK = 3000  # frames (30 s) per inference chunk
 WARMUP = 300  # frames (3 s) of left context each chunk re-reads and drops
 
@@ -38,86 +36,49 @@ def build(width: int = 128, lookahead: int = 6, n_classes: int = len(PHONES)):
 
 
 class PhoneticStage:
-    """A trained phonetic network with its feature normalisation.
+    """A trained phonetic network (run-time graph) with its feature normalisation.
 
-    ``PhoneticStage.load()`` reads the shipped model; ``stage(audio)`` gives (F, P) probabilities.
+    ``PhoneticStage.load()`` reads the shipped model; ``stage(audio)`` gives (F, P) probabilities,
+    F = ceil(S / 160) frames at 100/s, row t describing the audio around t * 10 ms.
     """
 
-    def __init__(self, model, mean: np.ndarray, std: np.ndarray, lookahead: int):
-        self.model, self.mean, self.std, self.lookahead = model, mean, std, lookahead
-        self._run = compiled(model)
+    def __init__(self, net, mean: np.ndarray, std: np.ndarray, lookahead: int):
+        self.net, self.mean, self.std, self.lookahead = net, mean, std, lookahead
 
     @classmethod
-    def load(cls, directory: str | os.PathLike | None = None) -> "PhoneticStage":
-        model, meta = load_network(directory, "phonetic")
+    def load(cls, directory: str | os.PathLike | None = None, threads: int = 0) -> "PhoneticStage":
+        from voca_cn import runtime
+
+        net = runtime.load(directory, "phonetic", threads)
+        meta = net.meta
         if meta["classes"] != list(PHONES):
-            raise VocaError(f"the phonetic model in {directory or MODELS} was trained on another "
+            raise VocaError(f"the phonetic model in {directory or runtime.MODELS} was trained on another "
                             "phone inventory; retrain it with voca-cn train")
-        return cls(model, np.array(meta["mean"], np.float32), np.array(meta["std"], np.float32),
+        return cls(net, np.array(meta["mean"], np.float32), np.array(meta["std"], np.float32),
                    int(meta["lookahead"]))
 
     def normalise(self, mel: np.ndarray) -> np.ndarray:
-        return (mel - self.mean) / self.std
+        return ((mel - self.mean) / self.std).astype(np.float32)
+
+    def tail(self) -> np.ndarray:
+        """(lookahead, 40) normalised frames fed after the last real one: zeros (the mean)."""
+        return np.zeros((self.lookahead, N_MELS), np.float32)
 
     def logits(self, mel: np.ndarray) -> np.ndarray:
         """(F, 40) raw log-mel -> (F, P) logits, aligned to the input frames."""
-        x = self.normalise(mel)
-        x = np.concatenate([x, np.zeros((self.lookahead, x.shape[1]), np.float32)])
-        return run_chunked(self._run, x)[self.lookahead:]
+        x = np.concatenate([self.normalise(mel), self.tail()])
+        return self.net.offline(x, CHUNK, WARMUP)[self.lookahead:]
 
     def probabilities(self, mel: np.ndarray) -> np.ndarray:
         """(F, 40) raw log-mel -> (F, P) float32 phone probabilities."""
-        z = self.logits(mel)
-        z = np.exp(z - z.max(axis=1, keepdims=True))
-        return (z / z.sum(axis=1, keepdims=True)).astype(np.float32)
+        return softmax(self.logits(mel))
 
     def __call__(self, audio: np.ndarray) -> np.ndarray:
         """(S,) float32 16 kHz audio -> (F, P) float32 phone probabilities, 100 frames/s."""
         return self.probabilities(log_mel(audio))
 
 
-def load_network(directory: str | os.PathLike | None, name: str):
-    """(Keras model, metadata dict) of network ``name`` in a model folder (default: shipped)."""
-    import keras
-
-    directory = Path(directory or MODELS)
-    meta_path = directory / f"{name}.json"
-    if not meta_path.is_file():
-        raise VocaError(f"no {name} model in {directory}; train one with voca-cn train")
-    model = keras.saving.load_model(directory / f"{name}.keras", compile=False)
-    return model, json.loads(meta_path.read_text())
-
-
-def compiled(model):
-    """The model as one traced TensorFlow graph for any batch and length (an eager call runs
-    the recurrent layers step by step in Python, ~100x slower)."""
-    import tensorflow as tf
-
-    fn = tf.function(lambda x: model(x, training=False), reduce_retracing=True,
-                     input_signature=[tf.TensorSpec([None, None, model.input_shape[-1]], tf.float32)])
-    return lambda x: fn(tf.constant(x)).numpy()
-
-
-def run_chunked(model, x: np.ndarray, chunk: int = CHUNK, warmup: int = WARMUP,
-                batch: int = 16) -> np.ndarray:
-    """Apply a causal sequence model (a :func:`compiled` one) to (F, D) input in overlapping chunks; (F, K) out.
-
-    Each chunk re-reads ``warmup`` frames before it and drops their outputs, so memory stays
-    bounded for any length and chunk seams match a whole-sequence run to float precision."""
-    n = len(x)
-    starts = list(range(0, n, chunk))
-    out = None
-    for b in range(0, len(starts), batch):
-        group = starts[b:b + batch]
-        length = min(chunk, n) + warmup
-        windows = np.zeros((len(group), length, x.shape[1]), np.float32)
-        for i, s in enumerate(group):  # left-aligned: a causal model ignores the zeros after
-            piece = x[max(0, s - warmup):min(s + chunk, n)]
-            windows[i, :len(piece)] = piece
-        y = model(windows)
-        if out is None:
-            out = np.zeros((n, y.shape[-1]), np.float32)
-        for i, s in enumerate(group):
-            skip, m = s - max(0, s - warmup), min(chunk, n - s)
-            out[s:s + m] = y[i, skip:skip + m]
-    return out
+def softmax(z: np.ndarray) -> np.ndarray:
+    """(F, P) logits -> (F, P) float32 probabilities (row by row: a stream gets the same)."""
+    z = np.exp(z - z.max(axis=1, keepdims=True))
+    return (z / z.sum(axis=1, keepdims=True)).astype(np.float32)

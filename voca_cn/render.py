@@ -149,10 +149,13 @@ class RenderMesh:
         hidden = template.vertex_parts == PARTS.index("hidden")
         material = np.array([MATERIALS.index(p) if p in MATERIALS else 0 for p in PARTS],
                             np.uint8)[template.vertex_parts]
-        albedo = np.array([ALBEDO[m] for m in MATERIALS], np.float32)[material]
         mouth = np.r_[template.inner_lip[0], template.mouth_corners].astype(np.int32)
-        skin = material == MATERIALS.index("skin")
-        albedo[skin] += lip_tint(template.vertices, mouth)[skin, None] * (np.subtract(LIP_ALBEDO, ALBEDO["skin"]))
+        if template.vertex_colors is not None:  # an imported avatar brings its own colours
+            albedo = np.asarray(template.vertex_colors, np.float32)
+        else:
+            albedo = np.array([ALBEDO[m] for m in MATERIALS], np.float32)[material]
+            skin = material == MATERIALS.index("skin")
+            albedo[skin] += lip_tint(template.vertices, mouth)[skin, None] * np.subtract(LIP_ALBEDO, ALBEDO["skin"])
         return cls(faces=template.faces[~hidden[template.faces].any(axis=1)].astype(np.int32),
                    material=material, albedo=albedo, eyes=eyeballs(template.vertices, template.faces,
                                                                    material == MATERIALS.index("eye")),

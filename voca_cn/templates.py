@@ -65,6 +65,7 @@ class Template:
     provenance: str = ""
     uv: np.ndarray | None = None
     faces_uv: np.ndarray | None = None
+    vertex_colors: np.ndarray | None = None  # (N, 3) float32 linear albedo (imported avatars); None: part colours
     _flat_basis: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self):
@@ -109,18 +110,16 @@ class Template:
         d = vertices[:, up] - vertices[:, lo]
         return np.where(d[:, 1] < 0, 0.0, np.linalg.norm(d, axis=-1))
 
-    def mouth_width(self, vertices: np.ndarray) -> np.ndarray:
-        """Distance of the two mouth corners in metres: vertices (T, N, 3) -> (T,)."""
-        right, left = self.mouth_corners
-        return np.linalg.norm(vertices[:, left] - vertices[:, right], axis=-1)
+    @property
+    def aperture_vertices(self) -> np.ndarray:
+        """(4,) vertex indices: upper and lower inner-lip centre, right and left mouth corner."""
+        up, lo = self.inner_lip[0]
+        return np.array([up, lo, *self.mouth_corners])
 
     def aperture(self, vertices: np.ndarray) -> np.ndarray:
-        """Mouth aperture: inner-lip gap / mouth width, vertices (T, N, 3) -> (T,) (dimensionless).
-
-        The template's counterpart of the tracker's |L13 - L14| / |L61 - L291| on a video frame
-        (DESIGN.md), so intended and tracked lip motion compare on one scale.
-        """
-        return self.inner_lip_gap(vertices) / np.maximum(self.mouth_width(vertices), 1e-9)
+        """Inner-lip gap / mouth width as a camera in front sees it (the tracker's yardstick,
+        |L13 - L14| / |L61 - L291|, read on this head). vertices: (T, N, 3) -> (T,)."""
+        return lip_aperture(vertices[:, self.aperture_vertices])
 
     def teeth_through_lips(self, vertices: np.ndarray) -> np.ndarray:
         """How far teeth poke out in front of the lips, per frame: vertices (T, N, 3) -> (T,) metres
@@ -338,8 +337,9 @@ def triangulate(polys: list[list[int]], n_vertices: int) -> np.ndarray:
 
 
 def resolve(spec: str | os.PathLike) -> Template:
-    """Turn ``--template`` into a Template: a built-in or imported name, a template ``.npz``, or an
-    OBJ/PLY whose topology matches a known template (an edited head keeps the basis)."""
+    """Turn ``--template`` into a Template: a built-in or imported name, a template ``.npz``, an
+    OBJ/PLY whose topology matches a known template (an edited head keeps the basis), or an
+    ARKit-rigged avatar ``.glb``/``.gltf``/``.vrm`` (``voca_cn.gltf.load_avatar``)."""
     known = known_templates()
     spec_s = str(spec)
     if spec_s in known:
@@ -347,9 +347,13 @@ def resolve(spec: str | os.PathLike) -> Template:
     path = Path(spec_s)
     if not path.exists():
         raise VocaError(f"template {spec_s!r} not found: give one of {sorted(known)} "
-                        "or a path to a .npz/.obj/.ply file")
+                        "or a path to a .npz/.obj/.ply/.glb/.gltf/.vrm file")
     if path.suffix.lower() == ".npz":
         return Template.load(path)
+    if path.suffix.lower() in (".glb", ".gltf", ".vrm"):
+        from voca_cn.gltf import load_avatar
+
+        return load_avatar(path)
     verts, faces = read_mesh(path)
     sizes = []
     for name, p in known.items():
@@ -361,3 +365,12 @@ def resolve(spec: str | os.PathLike) -> Template:
     raise VocaError(f"mesh {path} ({len(verts)} vertices, {len(faces)} triangles) matches no known "
                     f"topology; accepted: {sizes}. Export the head from `voca-cn template export`, "
                     "edit it without changing topology, or import it as a template")
+
+
+def lip_aperture(points: np.ndarray) -> np.ndarray:
+    """(T, 4, 3) upper lip, lower lip, left corner, right corner -> (T,) gap / width in the
+    image plane (x, y); a lower lip above the upper one reads 0."""
+    gap = np.maximum(points[:, 0, 1] - points[:, 1, 1], 0.0)
+    gap = np.hypot(gap, points[:, 0, 0] - points[:, 1, 0])
+    width = np.linalg.norm(points[:, 2, :2] - points[:, 3, :2], axis=-1)
+    return (gap / np.maximum(width, 1e-9)).astype(np.float32)
