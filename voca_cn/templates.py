@@ -199,19 +199,21 @@ class Template:
 
 def mouth_range() -> np.ndarray:
     """(K, 52) weights spanning what the mouth can do: every jaw, mouth, cheek and tongue shape at
-    0.5 and 1, alone and with jawOpen at 0.5 and 1 (mouthClose kept <= 0.85 jawOpen, the corrective
-    it is)."""
-    jaw = NAMES.index("jawOpen")
+    0.5 and 1 and every pair of them at 1, each with jawOpen at 0, 0.5 and 1 (mouthClose kept
+    <= 0.85 jawOpen, the corrective it is)."""
+    mouth = [k for k, n in enumerate(NAMES) if n.startswith(("jaw", "mouth", "cheek", "tongue"))]
+    jaw, close = NAMES.index("jawOpen"), NAMES.index("mouthClose")
+    sets = [{k: a} for k in mouth for a in (0.5, 1.0)]
+    sets += [{i: 1.0, j: 1.0} for n, i in enumerate(mouth) for j in mouth[n + 1:]]
     rows = []
-    for k, name in enumerate(NAMES):
-        if not name.startswith(("jaw", "mouth", "cheek", "tongue")):
-            continue
+    for shape in sets:
         for open_ in (0.0, 0.5, 1.0):
-            for a in (0.5, 1.0):
-                w = np.zeros(52, np.float32)
-                w[jaw] = open_
-                w[k] = min(a, 0.85 * open_) if name == "mouthClose" else max(a, w[k])
-                rows.append(w)
+            w = np.zeros(52, np.float32)
+            w[jaw] = open_
+            for k, a in shape.items():
+                w[k] = a
+            w[close] = min(w[close], 0.85 * w[jaw])
+            rows.append(w)
     return np.array(rows)
 
 
