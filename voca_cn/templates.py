@@ -198,13 +198,15 @@ class Template:
 
 
 def mouth_range() -> np.ndarray:
-    """(K, 52) weights spanning what the mouth can do: every jaw, mouth, cheek and tongue shape at
-    0.5 and 1 and every pair of them at 1, each with jawOpen at 0, 0.5 and 1 (mouthClose kept
-    <= 0.85 jawOpen, the corrective it is)."""
+    """(K, 52) weights spanning what the mouth does: every jaw, mouth, cheek and tongue shape at
+    0.5 and 1 and every pair of them at 0.5 (speech blends a few shapes at moderate weights; two
+    opposing shapes both at 1, e.g. mouthRight + mouthSmileLeft, tear ICT's lips 9 mm past its
+    teeth), each with jawOpen at 0, 0.5 and 1 (mouthClose kept <= 0.85 jawOpen, the corrective
+    it is)."""
     mouth = [k for k, n in enumerate(NAMES) if n.startswith(("jaw", "mouth", "cheek", "tongue"))]
     jaw, close = NAMES.index("jawOpen"), NAMES.index("mouthClose")
     sets = [{k: a} for k in mouth for a in (0.5, 1.0)]
-    sets += [{i: 1.0, j: 1.0} for n, i in enumerate(mouth) for j in mouth[n + 1:]]
+    sets += [{i: 0.5, j: 0.5} for n, i in enumerate(mouth) for j in mouth[n + 1:]]
     rows = []
     for shape in sets:
         for open_ in (0.0, 0.5, 1.0):
