@@ -65,19 +65,29 @@ class Animation:
 
     def save(self, out: str | os.PathLike, template=None, *, obj: bool = True, video: bool = True,
              size: tuple[int, int] = (512, 512), fps: int = FPS, overwrite: bool = False,
-             exports: tuple[str, ...] = ()) -> Path:
+             exports: tuple[str, ...] = (), view: str = "face",
+             beside: str | os.PathLike | None = None) -> Path:
         """Write ``out/``: animation.npz (weights resampled to ``fps``), visemes.json (when phones
         are known), meshes/000000.obj... (``obj``), preview.mp4 with the audio (``video``, at
         ``size`` WxH pixels), and the ``exports`` asked for (keys of
-        :data:`voca_cn.export.EXPORTS`: glb, livelink, arkit-json). All or nothing: written beside ``out`` and renamed into place."""
+        :data:`voca_cn.export.EXPORTS`: glb, livelink, arkit-json). ``view``: preview framing, face
+        (eyes to chin) or head; ``beside``: a video (e.g. the real speaker) shown to the right of
+        the head in preview.mp4, time-aligned from 0. All or nothing: written beside ``out`` and renamed into place."""
         from voca_cn.export import OutputOptions, check_output_dir, write_outputs
 
         out = Path(out)
         check_output_dir(out, overwrite)
         if not 1 <= fps <= 240:
             raise VocaError(f"fps {fps} is out of range; use 1-240 (60 is the native rate)")
+        reference = None
+        if beside is not None:
+            from voca_cn.render import probe_video
+
+            if not video:
+                raise VocaError("--beside needs the preview video; drop --no-video")
+            reference = probe_video(beside)
         options = OutputOptions(obj=obj, video=video, width=size[0], height=size[1], fps=fps, overwrite=overwrite,
-                                exports=tuple(exports))
+                                exports=tuple(exports), view=view, beside=reference)
         visemes = self.visemes("azure") if self.phones is not None else None
         with tempfile.TemporaryDirectory() as tmp:
             sound = self.audio_path

@@ -29,6 +29,10 @@ def _output_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-obj", action="store_true", help="skip the per-frame OBJ sequence")
     p.add_argument("--size", type=_size, default=(512, 512), help="video size WxH (default 512x512)")
     p.add_argument("--fps", type=int, default=60, help="output frame rate (default 60)")
+    p.add_argument("--view", choices=["face", "head"], default="face",
+                   help="preview framing: face (eyes to chin, default) or head")
+    p.add_argument("--beside", type=Path, metavar="VIDEO",
+                   help="show this video (e.g. the real speaker) beside the preview, time-aligned")
     p.add_argument("--export", default="", metavar="LIST",
                    help="also write, comma-separated: glb (animation.glb: mesh or whole avatar + animation), "
                         "livelink (livelink.csv, Live Link Face), arkit-json (arkit.json)")
@@ -56,7 +60,8 @@ def _exports(args) -> tuple[str, ...]:
 
 def _save(animation, args) -> None:
     out = animation.save(args.out, obj=not args.no_obj, video=not args.no_video, size=args.size,
-                         fps=args.fps, overwrite=args.overwrite, exports=_exports(args))
+                         fps=args.fps, overwrite=args.overwrite, exports=_exports(args),
+                         view=args.view, beside=args.beside)
     print(out)
 
 

@@ -39,6 +39,8 @@ class OutputOptions:
     height: int = 512
     fps: int = FPS
     overwrite: bool = False
+    view: str = "face"  # preview framing: face (eyes to chin) or head
+    beside: "Reference | None" = None  # a video shown to the right of the preview (voca_cn.render.Reference)
     exports: tuple[str, ...] = ()  # keys of EXPORTS
 
 
@@ -170,6 +172,17 @@ def check_output_dir(out: Path, overwrite: bool) -> None:
         raise VocaError(f"cannot write into {parent}; choose a writable --out")
 
 
+def log_reference_fit(ref, seconds: float) -> None:
+    """Say on stderr how a --beside video is fitted to a preview of ``seconds`` (within one of its
+    frames counts as the same length)."""
+    if ref.duration < seconds - 1 / ref.fps:
+        print(f"--beside {ref.path.name} is {ref.duration:.2f} s, the preview {seconds:.2f} s: its last "
+              f"frame is held for the remaining {seconds - ref.duration:.2f} s", file=sys.stderr)
+    elif ref.duration > seconds + 1 / ref.fps:
+        print(f"--beside {ref.path.name} is {ref.duration:.2f} s: only its first {seconds:.2f} s are shown",
+              file=sys.stderr)
+
+
 def write_outputs(out: str | os.PathLike, template: Template, weights: np.ndarray,
                   audio_path: str | os.PathLike | None, options: OutputOptions,
                   visemes: list[dict] | None = None, fps_in: float = FPS) -> Path:
@@ -187,8 +200,11 @@ def write_outputs(out: str | os.PathLike, template: Template, weights: np.ndarra
             from voca_cn.render import render_video
 
             print(f"rendering {len(weights)} frames at {options.width}x{options.height}...", file=sys.stderr)
+            if options.beside:
+                log_reference_fit(options.beside, len(weights) / options.fps)
             render_video(template, weights, tmp / "preview.mp4", audio_path, fps=options.fps,
-                         width=options.width, height=options.height)
+                         width=options.width, height=options.height, view=options.view,
+                         beside=options.beside)
     return Path(out)
 
 

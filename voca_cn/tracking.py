@@ -102,8 +102,12 @@ def video_info(path: Path) -> tuple[float, int]:
     return fps, int(round(float(meta.get("duration") or 0) * fps))
 
 
-def track_video(path: str | os.PathLike, progress: bool = True) -> Tracking:
-    """Track the (single, largest) face in every frame of a video file."""
+def track_video(path: str | os.PathLike, progress: bool = True, per_frame: bool = False) -> Tracking:
+    """Track the (single, largest) face in every frame of a video file.
+
+    ``per_frame``: read each frame alone (MediaPipe IMAGE mode) instead of tracking over time;
+    VIDEO mode's temporal filter lags the mouth by about one 60 fps frame and flattens fast
+    openings (render/benchmark_preview.py shows both)."""
     import imageio.v3 as iio
     from tqdm import tqdm
 
@@ -112,7 +116,7 @@ def track_video(path: str | os.PathLike, progress: bool = True) -> Tracking:
         raise VocaError(f"video {path} does not exist; check the path")
     fps, expected = video_info(path)
     frames = iio.imiter(path, plugin="FFMPEG")
-    with _Landmarker() as tracker, tqdm(total=expected or None, desc="track", unit="frame",
+    with _Landmarker(per_frame) as tracker, tqdm(total=expected or None, desc="track", unit="frame",
                                         disable=not progress, file=sys.stderr) as bar:
         rows = []
         try:
@@ -151,7 +155,10 @@ def _fill(x: np.ndarray) -> np.ndarray:
 
 
 class _Landmarker:
-    """MediaPipe FaceLandmarker in VIDEO mode; its log noise stays out of our stderr."""
+    """MediaPipe FaceLandmarker in VIDEO (or, per_frame, IMAGE) mode; its log noise stays out of our stderr."""
+
+    def __init__(self, per_frame: bool = False):
+        self.per_frame = per_frame
 
     def __enter__(self):
         os.environ.setdefault("GLOG_minloglevel", "2")
@@ -163,7 +170,8 @@ class _Landmarker:
 
             options = vision.FaceLandmarkerOptions(
                 base_options=BaseOptions(model_asset_buffer=model),
-                running_mode=vision.RunningMode.VIDEO, num_faces=1, output_face_blendshapes=True,
+                running_mode=vision.RunningMode.IMAGE if self.per_frame else vision.RunningMode.VIDEO,
+                num_faces=1, output_face_blendshapes=True,
                 output_facial_transformation_matrixes=True)
             self._lm = vision.FaceLandmarker.create_from_options(options)
         self._mp = mp
@@ -173,7 +181,7 @@ class _Landmarker:
         """RGB (H, W, 3) uint8 -> ((H, W), (landmarks px, scores, pose) or None)."""
         h, w = frame.shape[:2]
         image = self._mp.Image(image_format=self._mp.ImageFormat.SRGB, data=np.ascontiguousarray(frame[..., :3]))
-        r = self._lm.detect_for_video(image, ms)
+        r = self._lm.detect(image) if self.per_frame else self._lm.detect_for_video(image, ms)
         if not r.face_landmarks:
             return (h, w), None
         lm = np.array([(p.x * w, p.y * h, p.z * w) for p in r.face_landmarks[0]], np.float32)
