@@ -3,8 +3,8 @@ the mouth motion the audio predicts against the mouth motion the video shows.
 
 The audio goes through the lip-sync model to the template's inner-lip aperture; the video's
 face is tracked to its aperture (same yardstick, scale-free). Both are put on one 100 Hz grid,
-and the Pearson correlation of their frame-to-frame changes is computed at every lag within
-+-``max_lag``. Sign convention: a positive offset means the audio is late (heard after the mouth
+and the Pearson correlation of the openings and of their frame-to-frame changes (averaged) is
+computed at every lag within +-``max_lag``. Sign convention: a positive offset means the audio is late (heard after the mouth
 moves); shift the audio earlier by that much to fix it. Confidence is the peak correlation minus
 the median over all lags (SyncNet's "AV confidence" in spirit): near 0 when no lag explains the
 mouth, higher the more one lag stands out.
@@ -15,15 +15,21 @@ from __future__ import annotations
 import numpy as np
 
 RATE = 100.0  # Hz, the grid both curves are compared on (10 ms lag steps)
+SMOOTH = 2.0  # grid steps of Gaussian smoothing; chosen on grid-s1's val clips (data/benchmark_sync.py)
 
 
 def motion(curve: np.ndarray, rate: float) -> np.ndarray:
-    """(N,) aperture at ``rate`` -> (M,) its change per 10 ms on the 100 Hz grid, z-scored."""
+    """(N,) aperture at ``rate`` -> (2, M) on the 100 Hz grid, lightly smoothed (20 ms): the
+    opening itself and its change per 10 ms, each z-scored. Both count: the opening carries the
+    syllable rhythm, its change the exact moments the lips part and meet."""
+    from scipy.ndimage import gaussian_filter1d
+
     from voca_cn.export import resample_frames
 
     x = resample_frames(np.asarray(curve, np.float32)[:, None], rate, RATE)[:, 0].astype(np.float64)
-    d = np.diff(x, prepend=x[0])
-    return (d - d.mean()) / (d.std() + 1e-12)
+    x = gaussian_filter1d(x, SMOOTH)
+    feats = np.stack([x, np.diff(x, prepend=x[0])])
+    return (feats - feats.mean(1, keepdims=True)) / (feats.std(1, keepdims=True) + 1e-12)
 
 
 def lag_curve(video: np.ndarray, audio: np.ndarray, max_lag: int) -> np.ndarray:
@@ -49,7 +55,7 @@ def offset(video_aperture: np.ndarray, video_fps: float, audio_aperture: np.ndar
     curve (r per 10 ms lag step)."""
     v, a = motion(video_aperture, video_fps), motion(audio_aperture, audio_fps)
     k = int(round(max_lag * RATE))
-    r = lag_curve(v, a, k)
+    r = np.mean([lag_curve(x, y, k) for x, y in zip(v, a)], axis=0)
     filled = np.nan_to_num(r, nan=-1.0)
     best = int(np.argmax(filled))
     frac = 0.0
