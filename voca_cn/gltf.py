@@ -566,12 +566,11 @@ def write_animation_glb(path: str | os.PathLike, template: Template, weights: np
 
 def _template_document(t: Template) -> tuple[_Builder, list[tuple[int, list[int]]]]:
     """One node, one mesh: positions, normals, part colours, one morph target per present shape."""
-    from voca_cn.render import PART_COLORS, vertex_normals
+    from voca_cn.render import RenderMesh, vertex_normals
 
     hidden = t.vertex_parts == PARTS.index("hidden")
     faces = t.faces[~hidden[t.faces].any(axis=1)].astype(np.uint32)
-    colors = (t.vertex_colors if t.vertex_colors is not None
-              else np.array([PART_COLORS[p] for p in PARTS], np.float32)[t.vertex_parts])
+    colors = RenderMesh.from_template(t).albedo  # the preview's colours: parts, lip tint, or the avatar's own
     present = np.where(t.present)[0].tolist()
     doc = {"asset": {"version": "2.0", "generator": "voca_cn"}, "scene": 0,
            "scenes": [{"nodes": [0]}], "nodes": [{"name": t.name, "mesh": 0}],

@@ -267,6 +267,8 @@ def derive_mouth_corners(vertices: np.ndarray, faces: np.ndarray, parts: np.ndar
                 & (vertices[seam, 2] > centre[2] - 0.015)]
     if len(near) < 2:  # a template with no socket: fall back on the widest lip vertices at mouth level
         near = lip_vertices[np.abs(vertices[lip_vertices, 1] - centre[1]) < 0.004]
+    if len(near) < 2:  # no lips at all (an avatar without mouth shapes, refused by its loader)
+        return np.asarray(inner_lip[0], np.int32)
     return np.array([near[np.argmin(vertices[near, 0])], near[np.argmax(vertices[near, 0])]], np.int32)
 
 
