@@ -95,6 +95,7 @@ def cmd_render(args) -> None:
 
 
 def cmd_track(args) -> None:
+    import numpy as np
     import soundfile as sf
 
     from voca_cn.audio import SR
