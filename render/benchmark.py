@@ -54,27 +54,33 @@ def bench(template, n: int, size: int) -> dict[str, float]:
     return {"render_fps": render, "obj_fps": obj, "video_fps": video}
 
 
+def heads(ict: Path) -> dict:
+    """makehuman, plus ICT-FaceKit imported from its folder or .tar.xz when it is there."""
+    found = {"makehuman": resolve("makehuman")}
+    if not ict.exists():
+        print(f"ICT-FaceKit not found at {ict}; benchmarking makehuman only", file=sys.stderr)
+        return found
+    from voca_cn.ict import import_ict
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = ict
+        if ict.suffix == ".xz":
+            with tarfile.open(ict) as tf:
+                tf.extractall(tmp, filter="data")
+            folder = Path(tmp) / "FaceXModel"
+        found["ict"] = import_ict(folder)
+    return found
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--ict", type=Path, default=SHARED_ICT, help="FaceXModel folder or its .tar.xz")
     ap.add_argument("--frames", type=int, default=300)
     ap.add_argument("--size", type=int, default=512)
     args = ap.parse_args()
-    heads = {"makehuman": resolve("makehuman")}
-    if args.ict.exists():
-        from voca_cn.ict import import_ict
-
-        folder = args.ict
-        tmp = tempfile.TemporaryDirectory()
-        if args.ict.suffix == ".xz":
-            with tarfile.open(args.ict) as tf:
-                tf.extractall(tmp.name, filter="data")
-            folder = Path(tmp.name) / "FaceXModel"
-        heads["ict"] = import_ict(folder)
-    else:
-        print(f"ICT-FaceKit not found at {args.ict}; benchmarking makehuman only", file=sys.stderr)
+    heads_ = heads(args.ict)
     print(f"{'template':<10} {'vertices':>8} {'render fps':>11} {'OBJ fps':>8} {'MP4 fps':>8}  ({args.size}x{args.size}, {args.frames} frames)")
-    for name, t in heads.items():
+    for name, t in heads_.items():
         r = bench(t, args.frames, args.size)
         print(f"{name:<10} {t.n_vertices:>8} {r['render_fps']:>11.1f} {r['obj_fps']:>8.1f} {r['video_fps']:>8.1f}")
 

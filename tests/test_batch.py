@@ -61,7 +61,8 @@ def test_manifest_batch_lists_bad_lines_and_finishes_the_rest(tmp_path, lines):
         {"id": "nan-style", "audio": str(lines / "line0.wav"), "style": "jaw=nan"},
         {"id": "negative", "audio": str(lines / "line0.wav"), "style": {"lip": -1}},
         {"id": "../escape", "audio": str(lines / "line0.wav")},
-        {"id": "glb", "audio": str(lines / "line0.wav"), "export": "glb"},
+        {"id": "glb", "audio": str(lines / "line0.wav"), "export": "glb,arkit-json"},
+        {"id": "bad-export", "audio": str(lines / "line0.wav"), "export": "fbx"},
     ]
     manifest = tmp_path / "lines.jsonl"
     manifest.write_text("\n".join(json.dumps(r) for r in rows) + "\nnot json\n")
@@ -70,18 +71,21 @@ def test_manifest_batch_lists_bad_lines_and_finishes_the_rest(tmp_path, lines):
     assert proc.returncode == 1, proc.stderr
     assert "failures.jsonl" in proc.stderr.strip().splitlines()[-1]
     failures = {f["id"]: f["reason"] for f in _jsonl(out / "failures.jsonl")}
-    assert set(failures) == {"broken", "missing", "nan-style", "negative", "../escape", "glb", "row 10"}
+    assert set(failures) == {"broken", "missing", "nan-style", "negative", "../escape", "bad-export", "row 11"}
+    assert "unknown export" in failures["bad-export"]
     assert "cannot read audio" in failures["broken"] and "does not exist" in failures["missing"]
     assert "finite" in failures["nan-style"] and "out of range" in failures["negative"]
-    for done in ("a", "b/with-text", "c"):
+    expect = {"c": ["animation.npz", "meshes", "visemes.json"],
+              "glb": ["animation.glb", "animation.npz", "arkit.json", "visemes.json"]}
+    for done in ("a", "b/with-text", "c", "glb"):
         files = sorted(p.name for p in (out / done).iterdir())
-        assert files == (["animation.npz", "meshes", "visemes.json"] if done == "c" else ["animation.npz", "visemes.json"])
+        assert files == expect.get(done, ["animation.npz", "visemes.json"])
         with np.load(out / done / "animation.npz") as z:
             assert z["weights"].shape[1] == 52 and np.isfinite(z["weights"]).all()
         assert json.loads((out / done / "visemes.json").read_text()), "viseme events written"
     assert not (out / "escape").exists() and not (tmp_path / "escape").exists()
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["lines"] == 10 and summary["done"] == 3 and summary["failed"] == 7
+    assert summary["lines"] == 11 and summary["done"] == 4 and summary["failed"] == 7
     assert summary["audio_hours"] > 0 and summary["this_run"]["real_time_factor"] > 0
     assert json.loads(proc.stdout) == summary
 
@@ -145,6 +149,21 @@ def test_numbers_are_checked_before_work(tmp_path, lines, args, expect):
         assert not (tmp_path / "o").exists() and not (tmp_path / "b").exists()
 
 
+@pytest.mark.parametrize("args, expect", [
+    (["sync", "clip.mp4", "--max-lag", "nan"], "not a finite number"),
+    (["sync", "clip.mp4", "--max-lag", "0"], "out of range"),
+    (["stream", "--audio", "a.wav", "--chunk-ms", "0"], "out of range"),
+    (["stream", "--audio", "a.wav", "--chunk-ms", "inf"], "not a finite number"),
+    (["view", ".", "--port", "70000"], "out of range"),
+    (["view", ".", "--port", "80.5"], "whole number"),
+    (["evaluate", "--data", ".", "--limit", "-1"], "out of range"),
+    (["data", "build", "--out", "c", "--jobs", "0"], "out of range"),
+])
+def test_numbers_of_every_command_are_checked_by_the_parser(args, expect):
+    line = _one_error_line(run_cli(*args, check=False))
+    assert expect in line, line
+
+
 def test_bad_sources_are_one_line(tmp_path, lines):
     (tmp_path / "cols.csv").write_text("id,audio,mood\na,x.wav,happy\n")
     (tmp_path / "dup.csv").write_text(f"id,audio\na,{lines / 'line0.wav'}\nA,{lines / 'line1.wav'}\n")
@@ -157,14 +176,15 @@ def test_bad_sources_are_one_line(tmp_path, lines):
 
 
 def _damaged_models(tmp_path: Path) -> dict[str, Path]:
-    from voca_cn.phonetic import MODELS
+    from voca_cn.runtime import MODELS
 
     cases = {}
-    for name in ("corrupt", "inventory", "meta"):
+    for name in ("corrupt", "inventory", "meta", "no-onnx"):
         d = tmp_path / name
         shutil.copytree(MODELS, d)
         cases[name] = d
-    (cases["corrupt"] / "phonetic.keras").write_bytes(b"PK\x03\x04 not a model")
+    (cases["corrupt"] / "phonetic.onnx").write_bytes(b"\x08\x07 not a model")
+    (cases["no-onnx"] / "lipsync.onnx").unlink()
     meta = json.loads((cases["inventory"] / "phonetic.json").read_text())
     meta["classes"] = meta["classes"][:-1]
     (cases["inventory"] / "phonetic.json").write_text(json.dumps(meta))
@@ -174,7 +194,8 @@ def _damaged_models(tmp_path: Path) -> dict[str, Path]:
 
 
 def test_damaged_model_folders_are_one_line(tmp_path, lines):
-    expect = {"corrupt": "damaged", "inventory": "phone inventory", "meta": "damaged", "missing": "no phonetic model"}
+    expect = {"corrupt": "damaged", "inventory": "phone inventory", "meta": "damaged", "missing": "no phonetic model",
+              "no-onnx": "has no lipsync.onnx"}
     for name, folder in _damaged_models(tmp_path).items():
         line = _one_error_line(run_cli("animate", "--audio", lines / "line0.wav", "--model", folder,
                                        "--out", tmp_path / "o", "--no-video", check=False))

@@ -29,11 +29,11 @@ def test_small_corpus_has_many_voices_and_languages_in_speaker_disjoint_splits(s
 
 def test_rebuild_resumes_and_is_deterministic(small_corpus, tmp_path):
     out, _ = small_corpus
-    again = json.loads(run_cli("data", "build", "--out", out, "--small", "--kathleen", "").stdout)
+    again = json.loads(run_cli("data", "build", "--out", out, "--small", "--kathleen", "", "--video", "").stdout)
     assert again["made"] == 0 and again["items"] == len(read_manifest(out))
     first = read_manifest(out)[0]["id"]
     fresh = tmp_path / "c2"
-    run_cli("data", "build", "--out", fresh, "--small", "--kathleen", "")
+    run_cli("data", "build", "--out", fresh, "--small", "--kathleen", "", "--video", "")
     a, b = load_item(out, first), load_item(fresh, first)
     assert np.array_equal(a["audio"], b["audio"]) and np.array_equal(a["weights"], b["weights"])
 

@@ -257,10 +257,10 @@ def test_transcript_words_from_any_unicode(text):
                           st.text(max_size=8)), max_size=8).map(" ".join))
 def test_forced_alignment_of_any_transcript(speech_clip, text):
     """Full alignment (pocketsphinx + espeak-ng letter-to-sound) of any text against real speech."""
-    from voca_cn.batch import _aligner
+    from voca_cn.alignment import Aligner
 
     try:
-        phones, _ = _aligner().align(speech_clip, text)
+        phones, _ = Aligner().align(speech_clip, text)
     except VocaError as e:
         _one_line(e)
         return
@@ -305,7 +305,7 @@ def test_manifest_reader(rows, kind, noise):
     for line in lines:
         assert 0 <= line.jaw <= 2 and 0 <= line.lip <= 2 and np.isfinite([line.jaw, line.lip]).all()
         assert ".." not in line.id.split("/") and not line.id.startswith("/") and line.id
-        assert set(line.exports) <= {"obj", "video"}
+        assert set(line.exports) <= {"obj", "video", "glb", "livelink", "arkit-json"}
     for r in bad:
         assert r.reason and "\n" not in r.reason
 
@@ -319,3 +319,18 @@ def test_zip_members_are_what_numpy_reads(tmp_path):
         assert z["x"].tolist() == [0, 1, 2] and str(z["s"]) == "hi"
     with zipfile.ZipFile(tmp_path / "a.npz") as zf:
         assert {i.date_time for i in zf.infolist()} == {(1980, 1, 1, 0, 0, 0)}
+
+
+def test_streamed_file_reading_gives_the_samples_of_one_shot_resampling(tmp_path):
+    """audio.load resamples block by block (soxr's stream): the same samples as audio.prepare on
+    the whole signal, over block seams (70 s = 3 blocks), for stereo 44.1 kHz and mono 22.05 kHz."""
+    from voca_cn.audio import prepare
+
+    rng = np.random.default_rng(3)
+    for rate, channels in ((44100, 2), (22050, 1)):
+        x = (rng.standard_normal((rate * 70, channels)) * 0.1).astype(np.float32)
+        path = tmp_path / f"{rate}.wav"
+        sf.write(path, x, rate, subtype="FLOAT")
+        y = load(path)
+        assert y.dtype == np.float32 and len(y) == 70 * 16000
+        assert np.array_equal(y, prepare(x, rate))

@@ -45,16 +45,13 @@ def test_shipped_model_closes_the_lips_on_p_from_audio_alone(tmp_path, speech):
 
 
 def test_long_audio_is_chunked_without_seams():
-    from voca_cn.phonetic import compiled, run_chunked
-    import keras
+    """Offline inference cuts long input into overlapping batched chunks: same frames as one pass."""
+    from voca_cn import runtime
 
-    keras.utils.set_random_seed(1)
-    from voca_cn.lipsync import build
-
-    run = compiled(build(8, 8, 1, 8, n_in=5))
-    x = np.random.default_rng(0).random((5000, 5)).astype(np.float32)
-    whole = run_chunked(run, x, chunk=100_000, warmup=0)
-    chunked = run_chunked(run, x, chunk=700, warmup=300, batch=3)
+    net = runtime.load(None, "lipsync")
+    x = np.random.default_rng(0).dirichlet(np.ones(net.session.get_inputs()[0].shape[-1]), 5000).astype(np.float32)
+    whole = net.offline(x, chunk=100_000, warmup=0)
+    chunked = net.offline(x, chunk=700, warmup=300, per_call=3000)
     assert np.abs(whole - chunked).max() < 1e-4
 
 

@@ -102,7 +102,9 @@ def test_open_vowels_open_the_jaw_more_than_close_vowels(aligner, tmp_path):
     def peak(labels):
         return np.mean([gaps[int((p.start + p.end) / 2 * 60)] for p in phones if p.label in labels])
 
-    assert peak({"ɑ", "a", "æ"}) > 2 * peak({"i", "ɪ"})
+    # real lips (the animator's fit to grid-s1) open "ee" wider than the old hand-set poses did:
+    # open vowels still open clearly more, by ~1.7x at the phone middle
+    assert peak({"ɑ", "a", "æ"}) > 1.5 * peak({"i", "ɪ"})
 
 
 def test_style_scales_jaw_and_lips(aligner, speech):

@@ -59,7 +59,15 @@ def test_import_ict_keeps_upstream_order_and_units(ict_dir, ict_template, tmp_pa
     assert t.n_vertices == 26719
     assert t.missing == ["tongueOut"]
     raw = read_obj_vertices(ict_dir / "generic_neutral_mesh.obj")
-    np.testing.assert_allclose(t.vertices, raw * 0.01, atol=1e-6)
+    from voca_cn.ict import INTERIOR
+
+    inside = np.zeros(len(raw), bool)
+    inside[INTERIOR[0]:INTERIOR[1] + 1] = True
+    np.testing.assert_allclose(t.vertices[~inside], raw[~inside] * 0.01, atol=1e-6)
+    # gums, tongue and teeth only slide straight back, together, to sit behind the lips
+    shift = t.vertices[inside] - raw[inside] * 0.01
+    np.testing.assert_allclose(shift[:, :2], 0, atol=1e-6)
+    assert -0.006 < shift[:, 2].min() and np.ptp(shift[:, 2]) < 1e-6
     # neutral inner-lip gap between landmarks 62/66 is 0.8 mm (measured upstream)
     assert abs(t.inner_lip_gap(t.vertices[None])[0] - 0.0008) < 0.0002
     jaw = t.basis[NAMES.index("jawOpen")]

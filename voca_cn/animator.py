@@ -10,19 +10,22 @@ meet in the middle of every one. A JALI-style style control scales jaw and lip a
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
 from voca_cn.alignment import Segment
 from voca_cn.arkit import INDEX, NAMES
-from voca_cn.phones import AZURE, VISEME_POSES, split_diphthong
+from voca_cn.phones import AZURE, PHONE_INDEX, PHONES, VISEME_POSES, split_diphthong
 
 FPS = 60
 JAW = np.array([INDEX[n] for n in ("jawOpen", "jawForward", "tongueOut")])
 ROUNDING = np.array([INDEX[n] for n in ("mouthPucker", "mouthFunnel")])
 LIPS = np.array([i for i, n in enumerate(NAMES) if n.startswith("mouth") and i not in ROUNDING])
+GROUPS = (JAW, ROUNDING, LIPS)
 BILABIAL = {"p", "b", "m"}
 LABIODENTAL = {"f", "v"}
 ROUNDED = {7, 8, 3, 5, 13, 16}  # Azure visemes with lip rounding
@@ -60,37 +63,50 @@ def _units(phones: Sequence[Segment]) -> list[Segment]:
     return out
 
 
-def animate(phones: Sequence[Segment], duration: float, style: Style = Style(), fps: int = FPS) -> np.ndarray:
-    """Phone segments (inventory labels, seconds) -> ARKit weights (T, 52) float32 at ``fps``,
-    T = ceil(duration * fps). Memory and time are linear in duration (each phone touches only
-    frames within ~0.6 s of it)."""
+def dominances(phones: Sequence[Segment], duration: float, fps: int = FPS, decay: float = 1.0,
+               shift: float = 0.0) -> np.ndarray:
+    """(T, P, 3) share of each inventory phone in each frame, per channel group (jaw, rounding,
+    other lips): the dominance-model blend weights, each frame's row summing to 1.
+
+    ``decay`` scales every dominance's fall-off time; ``shift`` (s) moves every phone later
+    (the real face's timing against the audio, as :func:`fit` finds it)."""
     n = max(1, int(np.ceil(duration * fps - 1e-9)))
     t = (np.arange(n) + 0.5) / fps  # frame centres
-    num = np.zeros((n, 52), np.float64)
-    den = np.zeros((n, 3), np.float64)  # jaw, rounding, other lips
-    groups = [JAW, ROUNDING, LIPS]
-    reach = 0.6
+    dom = np.zeros((n, len(PHONES), 3), np.float64)
+    reach = 0.6 * max(decay, 1.0)
     for seg in _units(phones):
-        pose = VISEME_POSES[AZURE[seg.label]]
+        k = PHONE_INDEX[seg.label]
         strength, before, after, anticip = _dominance(seg.label)
-        lo = np.searchsorted(t, seg.start - reach)
-        hi = np.searchsorted(t, seg.end + reach)
+        start, end = seg.start + shift, seg.end + shift
+        lo, hi = np.searchsorted(t, [start - reach, end + reach])
         if hi <= lo:
             continue
         tt = t[lo:hi]
-        core = 0.25 * (seg.end - seg.start)
-        mid = 0.5 * (seg.start + seg.end)
-        dist = np.abs(tt - mid) - core
-        outside = np.maximum(dist, 0.0)
-        for g, idx in enumerate(groups):
-            decay = np.where(tt < mid, anticip if g == 1 else before, after)
-            d = strength * np.exp(-outside / decay)
-            den[lo:hi, g] += d
-            num[lo:hi, idx] += d[:, None] * pose[idx]
-    eps = 1e-9
-    w = np.zeros((n, 52))
-    for g, idx in enumerate(groups):
-        w[:, idx] = num[:, idx] / (den[:, g:g + 1] + eps)
+        mid = 0.5 * (start + end)
+        outside = np.maximum(np.abs(tt - mid) - 0.25 * (end - start), 0.0)
+        for g in range(3):
+            fall = decay * np.where(tt < mid, anticip if g == 1 else before, after)
+            dom[lo:hi, k, g] += strength * np.exp(-outside / fall)
+    return dom / (dom.sum(1, keepdims=True) + 1e-9)
+
+
+def blend(dom: np.ndarray, poses: np.ndarray) -> np.ndarray:
+    """(T, P, 3) phone shares x (P, 52) poses -> (T, 52) weights, each channel blended with
+    its own group's shares."""
+    w = np.zeros((len(dom), 52))
+    for g, idx in enumerate(GROUPS):
+        w[:, idx] = dom[:, :, g] @ poses[:, idx]
+    return w
+
+
+def animate(phones: Sequence[Segment], duration: float, style: Style = Style(), fps: int = FPS,
+            fitted: "Fitted | None" = None) -> np.ndarray:
+    """Phone segments (inventory labels, seconds) -> ARKit weights (T, 52) float32 at ``fps``,
+    T = ceil(duration * fps), with the poses and timing fitted to real lips (default: the
+    shipped :data:`FITTED`). Memory and time are linear in duration (each phone touches only
+    frames within ~0.6 s of it)."""
+    fitted = fitted or FITTED
+    w = blend(dominances(phones, duration, fps, fitted.decay, fitted.shift), fitted.poses)
     w[:, JAW] *= style.jaw
     w[:, ROUNDING] *= style.lip
     w[:, LIPS] *= style.lip
@@ -121,3 +137,33 @@ def _smooth(w: np.ndarray, fps: int) -> np.ndarray:
     from scipy.ndimage import gaussian_filter1d
 
     return gaussian_filter1d(w, sigma=0.008 * fps, axis=0, mode="nearest")
+
+
+# ----------------------------------------------------------------------------- fitted to real lips
+FIT_FILE = Path(__file__).resolve().parent / "models" / "animator.json"
+
+
+@dataclass(frozen=True)
+class Fitted:
+    """Poses per inventory phone (P, 52) and timing (dominance ``decay`` scale, ``shift`` in s)."""
+    poses: np.ndarray
+    decay: float = 1.0
+    shift: float = 0.0
+
+    @classmethod
+    def load(cls, path: Path = FIT_FILE) -> "Fitted":
+        """The shipped fit, or the hand-set poses where there is none."""
+        poses = HAND_SET.copy()
+        if not path.is_file():
+            return cls(poses)
+        d = json.loads(path.read_text())
+        for phone, pose in d["poses"].items():
+            for name, value in pose.items():
+                poses[PHONE_INDEX[phone], INDEX[name]] = value
+        return cls(poses, float(d["decay"]), float(d["shift"]))
+
+
+HAND_SET = np.array([VISEME_POSES[AZURE[p]] for p in PHONES], np.float64)  # (P, 52) by viseme
+
+
+FITTED = Fitted.load()

@@ -32,15 +32,15 @@ import time
 from dataclasses import asdict, dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterator
 
 from voca_cn import VocaError, __version__, bounds
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
 COLUMNS = ("id", "audio", "text", "template", "style", "export")
-# extra outputs a line can ask for, beyond animation.npz + visemes.json (new exporters add a name
-# here and a field in export.OutputOptions)
-EXPORTS = ("obj", "video")
+# extra outputs a line can ask for, beyond animation.npz + visemes.json: OUTPUTS (OBJ sequence,
+# preview video) and the exporters' formats (voca_cn.export.EXPORTS: glb, livelink, arkit-json)
+OUTPUTS = ("obj", "video")
 RESERVED = {"done.jsonl", "failures.jsonl", "summary.json", ".lock"}
 _ID_PART = re.compile(r"[^/\\\x00-\x1f]{1,200}")
 
@@ -81,27 +81,20 @@ class Result:
 
 # ---------------------------------------------------------------------------- the seam
 def animate_line(line: Line, settings: Settings, out: Path) -> float:
-    """One line's work: load audio -> ARKit weights -> outputs written atomically to ``out``.
+    """One line's work, through the library API as ``voca-cn animate`` does:
+    :func:`voca_cn.api.animate` (with this process's loaded model and template) ->
+    :meth:`~voca_cn.api.Animation.save` (atomic). Returns the audio's length in seconds."""
+    from voca_cn.animator import Style
+    from voca_cn.api import animate
+    from voca_cn.audio import SR
 
-    The pipeline calls mirror ``voca-cn animate``; returns the audio's length in seconds."""
-    from voca_cn import audio as audio_mod
-    from voca_cn.animator import Style, animate
-    from voca_cn.export import OutputOptions, write_outputs
-    from voca_cn.visemes import azure_events
-
-    template = _template(line.template)
-    y = audio_mod.load(line.audio)
-    if line.text is None and not settings.procedural:
-        weights, phones = _animator(settings.model).run(y)
-    else:
-        phones = (_aligner().align(y, line.text)[0] if line.text is not None
-                  else _recognizer().recognize(y))
-        weights = animate(phones, len(y) / audio_mod.SR, Style(jaw=line.jaw, lip=line.lip))
-    options = OutputOptions(obj="obj" in line.exports, video="video" in line.exports, width=settings.size[0],
-                            height=settings.size[1], fps=settings.fps, overwrite=True)
+    model = _animator(settings.model) if line.text is None and not settings.procedural else settings.model
+    animation = animate(line.audio, text=line.text, template=_template(line.template),
+                        style=Style(jaw=line.jaw, lip=line.lip), model=model, procedural=settings.procedural)
     out.parent.mkdir(parents=True, exist_ok=True)
-    write_outputs(out, template, weights, line.audio, options, visemes=azure_events(phones))
-    return len(y) / audio_mod.SR
+    animation.save(out, obj="obj" in line.exports, video="video" in line.exports, size=settings.size,
+                   fps=settings.fps, overwrite=True, exports=tuple(e for e in line.exports if e not in OUTPUTS))
+    return len(animation.audio) / SR
 
 
 class ModelFolderError(VocaError):
@@ -110,10 +103,12 @@ class ModelFolderError(VocaError):
 
 @lru_cache(maxsize=2)
 def _animator(model: str | None):
+    """The model, loaded once per worker process, with one ONNX Runtime thread: the workers
+    already use every core."""
     from voca_cn.lipsync import AudioAnimator
 
     try:
-        return AudioAnimator.load(model)
+        return AudioAnimator.load(model, threads=1)
     except VocaError as e:
         raise ModelFolderError(str(e)) from None
 
@@ -123,20 +118,6 @@ def _template(spec: str):
     from voca_cn.templates import resolve
 
     return resolve(spec)
-
-
-@lru_cache(maxsize=1)
-def _aligner():
-    from voca_cn.alignment import Aligner
-
-    return Aligner()
-
-
-@lru_cache(maxsize=1)
-def _recognizer():
-    from voca_cn.recognition import PhoneRecognizer
-
-    return PhoneRecognizer()
 
 
 def run_line(line: Line, settings: Settings, out_root: str) -> Result:
@@ -292,12 +273,15 @@ def _style(value: object, defaults: Line) -> tuple[float, float]:
 
 
 def _exports(value: object) -> tuple[str, ...]:
-    """``export``: 'obj,video' or ["obj", "video"]; 'none' for only animation.npz + visemes.json."""
+    """``export``: 'obj,glb' or ["obj", "glb"]; 'none' for only animation.npz + visemes.json."""
     items = value if isinstance(value, list) else re.split(r"[\s,;]+", str(value).strip())
     names = tuple(sorted({str(x).strip().lower() for x in items if str(x).strip()} - {"none"}))
-    bad = [n for n in names if n not in EXPORTS]
+    from voca_cn.export import EXPORTS
+
+    known = OUTPUTS + tuple(EXPORTS)
+    bad = [n for n in names if n not in known]
     if bad:
-        raise ValueError(f"unknown export(s) {', '.join(map(repr, bad))}; choose from {', '.join(EXPORTS)} or none")
+        raise ValueError(f"unknown export(s) {', '.join(map(repr, bad))}; choose from {', '.join(known)} or none")
     return names
 
 
@@ -321,7 +305,7 @@ def _file_digest(path: Path) -> str:
 
 
 def _model_digest(settings: Settings) -> str:
-    from voca_cn.phonetic import MODELS
+    from voca_cn.runtime import MODELS
 
     folder = Path(settings.model or MODELS)
     files = sorted(p for p in folder.glob("*") if p.is_file()) if folder.is_dir() else []
@@ -412,12 +396,12 @@ def _remove_stale(out: Path, lines: list[Line]) -> None:
 
 # ---------------------------------------------------------------------------- engines
 def thread_env(threads: int) -> dict[str, str]:
-    """Environment giving each worker ``threads`` compute threads (numpy's BLAS, TensorFlow), so
-    N workers on N cores do not oversubscribe them (measured: 2 workers with TensorFlow's default
-    pools on 2 cores ran slower than 2 with one thread each)."""
+    """Environment giving each worker ``threads`` numpy/BLAS threads, so N workers on N cores do
+    not oversubscribe them (ONNX Runtime gets its one thread in :func:`_animator`). Measured: numpy's
+    OpenBLAS with threads under contention took 8 ms for a (394x257)@(257x40) matmul vs 0.07 ms
+    single-threaded."""
     t = str(threads)
-    return {"OMP_NUM_THREADS": t, "OPENBLAS_NUM_THREADS": t, "MKL_NUM_THREADS": t,
-            "TF_NUM_INTRAOP_THREADS": t, "TF_NUM_INTEROP_THREADS": "1"}
+    return {"OMP_NUM_THREADS": t, "OPENBLAS_NUM_THREADS": t, "MKL_NUM_THREADS": t}
 
 
 def run_local(lines: list[Line], settings: Settings, out: Path, jobs: int) -> Iterator[Result]:

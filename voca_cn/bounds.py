@@ -55,10 +55,13 @@ LIP = Bound(float, 0.0, 2.0, "lip articulation: 0 none, 1 normal, 2 hyper")
 FPS = Bound(int, 1, 240, "output frames per second; 60 is the native rate")
 SIDE = Bound(int, 16, 4096, "video width or height in pixels")
 JOBS = Bound(int, 1, 4096, "worker processes")
-HOURS = Bound(float, 0.001, 10000.0, "hours of synthetic speech")
+HOURS = Bound(float, 0.0, 10000.0, "hours of synthetic speech; 0 for none")
 LIMIT = Bound(int, 1, 10**9, "items")
 SEED = Bound(int, 0, 2**32 - 1, "random seed")
 IDENTITY = Bound(float, -10.0, 10.0, "ICT identity coefficient, in standard deviations")
+MAX_LAG = Bound(float, 0.04, 5.0, "largest audio-video offset searched, seconds")
+CHUNK_MS = Bound(float, 1.0, 1000.0, "audio per read, milliseconds")
+PORT = Bound(int, 0, 65535, "TCP port; 0 = any free one")
 
 
 def size(text: str) -> tuple[int, int]:

@@ -8,8 +8,6 @@ import os
 import sys
 from pathlib import Path
 
-import numpy as np
-
 from voca_cn import VocaError, __version__, bounds
 from voca_cn.batch import parse_exports
 
@@ -24,13 +22,24 @@ class _Parser(argparse.ArgumentParser):
 
 def _output_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--template", default="makehuman",
-                   help="built-in/imported name, template .npz, or an OBJ/PLY of a known topology "
-                        "(default: makehuman)")
+                   help="built-in/imported name, template .npz, an OBJ/PLY of a known topology, or an "
+                        "ARKit-rigged avatar .glb/.gltf/.vrm (default: makehuman)")
     p.add_argument("--out", required=True, type=Path, help="output directory (refused if it exists)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
     p.add_argument("--no-video", action="store_true", help="skip preview.mp4")
     p.add_argument("--no-obj", action="store_true", help="skip the per-frame OBJ sequence")
     _video_flags(p)
+    p.add_argument("--view", choices=["face", "head"], default="face",
+                   help="preview framing: face (eyes to chin, default) or head")
+    p.add_argument("--beside", type=Path, metavar="VIDEO",
+                   help="show this video (e.g. the real speaker) beside the preview, time-aligned")
+    _export_flag(p)
+
+
+def _export_flag(p: argparse.ArgumentParser, extra: str = "") -> None:
+    p.add_argument("--export", default="", metavar="LIST",
+                   help=f"also write, comma-separated: {extra}glb (animation.glb: mesh or whole avatar + animation), "
+                        "livelink (livelink.csv, Live Link Face), arkit-json (arkit.json)")
 
 
 def _video_flags(p: argparse.ArgumentParser) -> None:
@@ -45,17 +54,34 @@ def _style_flags(p: argparse.ArgumentParser) -> None:
                    help="lip articulation of the procedural animator (JALI style; 0-2, 1 = normal)")
 
 
-def _identity(text: str) -> np.ndarray:
+def _identity(text: str) -> list[float]:
     """argparse type for ``--identity a0,a1,...``: each coefficient checked by bounds.IDENTITY."""
-    return np.array([bounds.IDENTITY.arg(x) for x in text.split(",")])
+    return [bounds.IDENTITY.arg(x) for x in text.split(",")]
 
 
-def _options(args):
-    from voca_cn.export import OutputOptions, check_output_dir
+def _check_output(args) -> None:
+    """Refuse a bad --out or --export before any work (numbers are checked by the parser)."""
+    from voca_cn.export import check_output_dir
 
     check_output_dir(args.out, args.overwrite)
-    return OutputOptions(obj=not args.no_obj, video=not args.no_video, width=args.size[0],
-                         height=args.size[1], fps=args.fps, overwrite=args.overwrite)
+    _exports(args)
+
+
+def _exports(args) -> tuple[str, ...]:
+    from voca_cn.export import EXPORTS
+
+    exports = tuple(dict.fromkeys(x.strip() for x in args.export.split(",") if x.strip()))
+    if set(exports) - set(EXPORTS):
+        raise VocaError(f"--export {args.export!r}: unknown {', '.join(sorted(set(exports) - set(EXPORTS)))}; "
+                        f"choose from {','.join(EXPORTS)}")
+    return exports
+
+
+def _save(animation, args) -> None:
+    out = animation.save(args.out, obj=not args.no_obj, video=not args.no_video, size=args.size,
+                         fps=args.fps, overwrite=args.overwrite, exports=_exports(args),
+                         view=args.view, beside=args.beside)
+    print(out)
 
 
 def _text(args) -> str | None:
@@ -67,41 +93,16 @@ def _text(args) -> str | None:
     return args.text
 
 
-def _phones(args, audio):
-    """Phone timings: forced alignment when a transcript is given, else phone recognition."""
-    text = _text(args)
-    if text is not None:
-        from voca_cn.alignment import Aligner
-
-        return Aligner().align(audio, text)[0]
-    from voca_cn.recognition import PhoneRecognizer
-
-    return PhoneRecognizer().recognize(audio)
-
-
 # ---------------------------------------------------------------------------- commands
 def cmd_animate(args) -> None:
-    from voca_cn import audio as audio_mod
-    from voca_cn.animator import Style, animate
-    from voca_cn.export import write_outputs
+    from voca_cn.animator import Style
+    from voca_cn.api import animate
     from voca_cn.templates import resolve
-    from voca_cn.visemes import azure_events
 
-    options = _options(args)
+    _check_output(args)
     template = resolve(args.template)
-    y = audio_mod.load(args.audio)
-    if _text(args) is None and not args.procedural:
-        from voca_cn.lipsync import AudioAnimator
-
-        animator = AudioAnimator.load(args.model)
-        probs, n = animator.stage(y), len(y)
-        del y  # 2 hours of 16 kHz audio are 0.46 GB; from here on only its phone probabilities count
-        weights, phones = animator.from_probabilities(probs, n)
-    else:
-        phones = _phones(args, y)
-        weights = animate(phones, len(y) / audio_mod.SR, Style(jaw=args.jaw, lip=args.lip))
-    out = write_outputs(args.out, template, weights, args.audio, options, visemes=azure_events(phones))
-    print(out)
+    _save(animate(args.audio, text=_text(args), template=template, style=Style(jaw=args.jaw, lip=args.lip),
+                  model=args.model, procedural=args.procedural), args)
 
 
 def cmd_batch(args) -> int:
@@ -121,17 +122,62 @@ def cmd_batch(args) -> int:
 
 
 def cmd_render(args) -> None:
-    from voca_cn import audio as audio_mod
-    from voca_cn.export import load_animation, write_outputs
+    from voca_cn.api import load
     from voca_cn.templates import resolve
 
-    options = _options(args)
+    _check_output(args)
+    _save(load(args.animation, args.audio, resolve(args.template)), args)
+
+
+def cmd_track(args) -> None:
+    import numpy as np
+    import soundfile as sf
+
+    from voca_cn.audio import SR
+    from voca_cn.export import atomic_dir, check_output_dir, save_animation
+    from voca_cn.templates import resolve
+    from voca_cn.tracking import calibrate, track_video, video_audio
+
+    check_output_dir(args.out, args.overwrite)
     template = resolve(args.template)
-    weights, fps = load_animation(args.animation)
-    if args.audio:
-        audio_mod.load(args.audio)  # validate before any work
-    out = write_outputs(args.out, template, weights, args.audio, options, fps_in=fps)
-    print(out)
+    tracking = track_video(args.video)
+    weights = calibrate(tracking, template)
+    audio = video_audio(args.video) if not args.no_audio else None
+    with atomic_dir(args.out, args.overwrite) as tmp:
+        save_animation(tmp / "animation.npz", weights, 60, template)
+        tracking.save(tmp / "tracking.npz")
+        if audio is not None:
+            sf.write(tmp / "audio.wav", audio, SR, subtype="PCM_16")
+    missing = int((~tracking.found).sum())
+    if missing:
+        print(f"no face in {missing} of {len(tracking.found)} frames: interpolated from their neighbours",
+              file=sys.stderr)
+    json.dump({"out": str(args.out), "frames": len(tracking.found), "fps": tracking.fps,
+               "duration_s": round(tracking.duration, 3), "faces_found": int(tracking.found.sum()),
+               "interpolated": missing, "animation_frames": len(weights),
+               "aperture_p10_p90": [round(float(v), 4) for v in np.percentile(tracking.aperture, [10, 90])]},
+              sys.stdout, indent=1)
+    print()
+
+
+def cmd_sync(args) -> None:
+    from voca_cn.audio import load
+    from voca_cn.lipsync import AudioAnimator
+    from voca_cn.sync import audio_aperture, offset
+    from voca_cn.templates import resolve
+    from voca_cn.tracking import track_video
+
+    audio = load(args.audio or args.video)
+    tracking = track_video(args.video)
+    predicted = audio_aperture(audio, AudioAnimator.load(args.model), resolve(args.template))
+    result = offset(tracking.aperture, tracking.fps, predicted, 60.0, args.max_lag)
+    json.dump({"video": str(args.video), "offset_ms": round(result["offset_ms"], 1),
+               "confidence": round(result["confidence"], 4), "peak_r": round(result["peak_r"], 4),
+               "convention": "offset_ms > 0: audio late (heard after the mouth moves); "
+                             "shift the audio earlier by offset_ms to fix",
+               "frames": len(tracking.found), "faces_found": int(tracking.found.sum()),
+               "lags_ms": result["lags_ms"], "r": result["r"]}, sys.stdout)
+    print()
 
 
 def cmd_align(args) -> None:
@@ -153,18 +199,16 @@ def cmd_align(args) -> None:
 
 
 def cmd_visemes(args) -> None:
-    from voca_cn import audio as audio_mod
-    from voca_cn.visemes import events
+    from voca_cn.api import animate
 
-    y = audio_mod.load(args.audio)
-    if _text(args) is None:  # the phones the shipped model hears, as animate uses them
-        from voca_cn.lipsync import AudioAnimator
-
-        phones = AudioAnimator.load().run(y)[1]
-    else:
-        phones = _phones(args, y)
-    json.dump(events(phones, args.format), sys.stdout, ensure_ascii=False, indent=1)
+    json.dump(animate(args.audio, text=_text(args)).visemes(args.format), sys.stdout, ensure_ascii=False, indent=1)
     print()
+
+
+def cmd_stream(args) -> None:
+    from voca_cn.live import run
+
+    run(args)
 
 
 def cmd_template(args) -> None:
@@ -202,7 +246,7 @@ def cmd_template(args) -> None:
 
 
 def cmd_data(args) -> None:
-    from voca_cn.corpus import DEFAULT_KATHLEEN, build
+    from voca_cn.corpus import DEFAULT_KATHLEEN, DEFAULT_VIDEO, build
 
     kathleen = args.kathleen if args.kathleen is not None else DEFAULT_KATHLEEN
     if kathleen and not (Path(kathleen) / "utterances").is_dir():
@@ -211,8 +255,17 @@ def cmd_data(args) -> None:
         print(f"voca-cn: note: no Kathleen corpus at {kathleen}; building synthetic speech only",
               file=sys.stderr)
         kathleen = None
+    video = args.video if args.video is not None else DEFAULT_VIDEO
+    if video and not Path(video).is_dir():
+        if args.video is not None:
+            raise VocaError(f"video folder {video} does not exist; give a folder of talking-face videos "
+                            "with same-named .txt transcripts")
+        print(f"voca-cn: note: no talking-face videos at {video}; no real lip curves in this corpus",
+              file=sys.stderr)
+        video = None
     hours, limit = (0.1, 8) if args.small else (args.hours, None)
-    result = build(args.out, hours, Path(kathleen) if kathleen else None, limit, args.jobs, args.seed)
+    result = build(args.out, hours, Path(kathleen) if kathleen else None, limit, args.jobs, args.seed,
+                   Path(video) if video else None, limit)
     print(json.dumps(result))
 
 
@@ -225,6 +278,12 @@ def cmd_train(args) -> None:
     print(json.dumps({k: v for k, v in state.items() if not k.endswith("history") and k != "config"}))
 
 
+def cmd_fit_animator(args) -> None:
+    from voca_cn.fitting import FIT_FILE, fit
+
+    print(json.dumps(fit(args.data, args.out or FIT_FILE)))
+
+
 def cmd_features(args) -> None:
     from voca_cn import audio as audio_mod
     from voca_cn.phonetic import PhoneticStage
@@ -234,6 +293,8 @@ def cmd_features(args) -> None:
     if args.out:
         out = Path(args.out)
         tmp = out.with_name(out.name + ".part.npz")
+        import numpy as np
+
         np.savez(tmp, probabilities=probs, phones=np.array(PHONES), rate=100.0)
         tmp.replace(out)
         print(out)
@@ -244,19 +305,33 @@ def cmd_features(args) -> None:
             print(f"{i / 100:.2f}\t{PHONES[k]}\t{row[k]:.3f}\t" + "\t".join(f"{v:.3f}" for v in row))
 
 
+def cmd_view(args) -> None:
+    from voca_cn.viewer import serve
+
+    serve(args.dir, args.port, args.audio)
+
+
 def cmd_evaluate(args) -> None:
     from voca_cn.evaluation import METHODS, corpus_cases, evaluate, pair_cases, table
     from voca_cn.templates import resolve
 
-    if bool(args.data) == bool(args.pairs):
-        raise VocaError("evaluate needs one of --data CORPUS or --pairs DIR")
+    if sum(map(bool, (args.data, args.pairs, args.video))) != 1:
+        raise VocaError("evaluate needs one of --data CORPUS, --pairs DIR or --video DIR")
     methods = tuple(args.methods.split(",")) if args.methods else METHODS
     bad = set(methods) - set(METHODS)
     if bad:
         raise VocaError(f"unknown method(s) {', '.join(sorted(bad))}; choose from {', '.join(METHODS)}")
-    cases = (corpus_cases(Path(args.data), args.split, args.limit, args.source) if args.data
-             else pair_cases(Path(args.pairs)))
-    res = evaluate(list(cases), resolve(args.template), methods, args.model)
+    template = resolve(args.template)
+    if args.video or args.source == "video":
+        from voca_cn.evaluation import evaluate_real, video_cases, video_corpus_cases
+
+        cases = (video_cases(Path(args.video), None if args.split == "all" else args.split, template, args.limit)
+                 if args.video else video_corpus_cases(Path(args.data), args.split, args.limit))
+        res = evaluate_real(list(cases), template, methods, args.model)
+    else:
+        cases = (corpus_cases(Path(args.data), args.split, args.limit, args.source) if args.data
+                 else pair_cases(Path(args.pairs)))
+        res = evaluate(list(cases), template, methods, args.model)
     print(table(res))
     if args.json:
         Path(args.json).write_text(json.dumps(res, indent=1))
@@ -292,9 +367,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--procedural", action="store_true",
                    help="lines without a transcript: phone recognition + procedural animator")
     _style_flags(p)
-    p.add_argument("--export", type=parse_exports, default=(),
-                   help="extra outputs per line, comma-separated: obj, video (default: only "
-                        "animation.npz + visemes.json)")
+    p.add_argument("--export", type=parse_exports, default=(), metavar="LIST",
+                   help="extra outputs per line, comma-separated: obj (meshes/), video (preview.mp4), glb, "
+                        "livelink, arkit-json (default: only animation.npz + visemes.json)")
     _video_flags(p)
     p.set_defaults(func=cmd_batch)
 
@@ -303,6 +378,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--audio", help="audio to mux into the preview")
     _output_flags(p)
     p.set_defaults(func=cmd_render)
+
+    p = sub.add_parser("track", help="track a face in video -> real ARKit curves, landmarks, audio")
+    p.add_argument("video", help="talking-face video (MP4, MOV, AVI, MPG, WebM)")
+    p.add_argument("--out", required=True, type=Path, help="output directory (refused if it exists)")
+    p.add_argument("--template", default="makehuman",
+                   help="head the curves are calibrated on (default: makehuman)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
+    p.add_argument("--no-audio", action="store_true", help="do not extract the soundtrack")
+    p.set_defaults(func=cmd_track)
+
+    p = sub.add_parser("sync", help="audio-visual offset of a talking-face video (ms, + = audio late)")
+    p.add_argument("video", help="talking-face video with sound (MP4, MOV, AVI, MPG, WebM)")
+    p.add_argument("--audio", help="judge this audio against the video's face instead of its soundtrack")
+    p.add_argument("--max-lag", type=bounds.MAX_LAG.arg, default=1.0, help="largest offset searched, seconds (default 1)")
+    p.add_argument("--model", help="trained model folder (default: the shipped one)")
+    p.add_argument("--template", default="makehuman", help="head the predicted aperture is read on")
+    p.set_defaults(func=cmd_sync)
+
+    p = sub.add_parser("view", help="web viewer: play DIR/animation.glb with its audio in a browser")
+    p.add_argument("dir", type=Path, help="output folder holding animation.glb (from --export glb)")
+    p.add_argument("--audio", help="audio to play along (default: DIR/preview.mp4's sound track)")
+    p.add_argument("--port", type=bounds.PORT.arg, default=8000, help="port on 127.0.0.1 (default 8000; 0 = any free)")
+    p.set_defaults(func=cmd_view)
 
     p = sub.add_parser("align", help="forced alignment: per-phone start/end times")
     p.add_argument("--audio", required=True)
@@ -318,6 +416,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["azure", "oculus", "rhubarb"], default="azure")
     p.set_defaults(func=cmd_visemes)
 
+    p = sub.add_parser("stream", help="live: microphone or a file in real time -> ARKit frames as JSON "
+                                      "lines and/or VMC over OSC")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--audio", help="a file, played in real time")
+    src.add_argument("--mic", nargs="?", const="", metavar="DEVICE",
+                     help="a microphone (default input, or a device name/number); Ctrl-C ends")
+    p.add_argument("--osc", metavar="HOST:PORT",
+                   help="send VMC blendshapes (/VMC/Ext/Blend/Val + Apply) over OSC, e.g. 127.0.0.1:39539")
+    p.add_argument("--jsonl", action="store_true", help="also write JSON lines on stdout when sending OSC")
+    p.add_argument("--chunk-ms", type=bounds.CHUNK_MS.arg, default=10.0, help="audio per read in ms (default 10)")
+    p.add_argument("--stats", action="store_true", help="print compute and latency figures on stderr at the end")
+    p.add_argument("--model", help="trained model folder (default: the shipped one)")
+    p.set_defaults(func=cmd_stream)
+
     p = sub.add_parser("data", help="build the training corpus")
     dsub = p.add_subparsers(dest="action", required=True)
     b = dsub.add_parser("build", help="synthetic speech from every engine + Kathleen, animated")
@@ -326,6 +438,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--small", action="store_true", help="a tiny corpus for tests (~6 min of speech)")
     b.add_argument("--kathleen", help="Kathleen corpus folder, '' to leave it out "
                                       "(default ../shared/corpora/kathleen where present)")
+    b.add_argument("--video", help="talking-face videos (with .txt transcripts or GRID align/ files) "
+                                   "whose tracked lips become real curves; '' to leave them out "
+                                   "(default ../shared/corpora/grid-s1 where present)")
     b.add_argument("--jobs", type=bounds.JOBS.arg, default=os.cpu_count() or 1, help="worker processes")
     b.add_argument("--seed", type=bounds.SEED.arg, default=0)
     p.set_defaults(func=cmd_data)
@@ -337,6 +452,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--install", action="store_true", help="copy the result into the package's models")
     p.set_defaults(func=cmd_train)
 
+    p = sub.add_parser("fit-animator", help="fit the procedural animator's poses and timing to tracked real lips")
+    p.add_argument("--data", required=True, type=Path, help="corpus with video items (data build --video)")
+    p.add_argument("--out", type=Path, help="where the fit goes (default: the shipped voca_cn/models/animator.json)")
+    p.set_defaults(func=cmd_fit_animator)
+
     p = sub.add_parser("features", help="the phonetic stage's per-frame phone probabilities")
     p.add_argument("audio")
     p.add_argument("--out", help="write an .npz (probabilities F x P, phones, rate) instead of TSV")
@@ -345,8 +465,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("evaluate", help="LVE, visemes, bilabials, lag, jitter, speed vs baselines")
     p.add_argument("--data", help="corpus folder")
-    p.add_argument("--split", default="test", choices=["train", "val", "test"])
-    p.add_argument("--source", choices=["synthetic", "kathleen"], help="only these corpus items")
+    p.add_argument("--split", default="test", choices=["train", "val", "test", "all"],
+                   help="corpus split (with --video: the clips the corpus puts there; 'all' for every video)")
+    p.add_argument("--source", choices=["synthetic", "kathleen", "video"],
+                   help="only these corpus items (video: against the tracked real lips)")
+    p.add_argument("--video", help="folder of talking-face videos with transcripts: tracked, then every "
+                                   "method is measured against the real lips")
     p.add_argument("--limit", type=bounds.LIMIT.arg, help="at most this many items, spread over voices")
     p.add_argument("--pairs", help="folder of audio files with same-named .txt transcripts")
     p.add_argument("--methods", help="comma-separated subset of: model, aligned, recognition, amplitude")

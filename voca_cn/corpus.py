@@ -30,8 +30,10 @@ from pathlib import Path
 import numpy as np
 
 from voca_cn import VocaError
+from voca_cn.arkit import NAMES
 
 DEFAULT_KATHLEEN = Path(__file__).resolve().parents[2] / "shared" / "corpora" / "kathleen"
+DEFAULT_VIDEO = Path(__file__).resolve().parents[2] / "shared" / "corpora" / "grid-s1"
 ITEM_SECONDS = 6.0  # typical item length; sets how many items a voice's share of hours needs
 FORTUNES = Path("/usr/share/games/fortunes")
 _FORTUNE_DIRS = {"en": ("",), "de": ("de",), "es": ("es",), "it": ("",)}
@@ -142,12 +144,31 @@ def kathleen_prompt(name: str) -> str:
     return name.split("_")[1]
 
 
-def plan(hours: float, kathleen: Path | None, kathleen_limit: int | None, seed: int) -> list[Job]:
+def video_transcripts(folder: Path) -> list[tuple[Path, str]]:
+    """(video, transcript) pairs under ``folder``: a video's words come from a same-named
+    ``.txt`` beside it, or from ``align/<name>.align`` (GRID's word timings; sil/sp dropped).
+    Videos without words are left out (the aligner needs them)."""
+    from voca_cn.audio import VIDEO_SUFFIXES
+
+    out = []
+    for video in sorted(p for p in folder.rglob("*") if p.suffix.lower() in VIDEO_SUFFIXES):
+        txt, align = video.with_suffix(".txt"), folder / "align" / f"{video.stem}.align"
+        if txt.is_file():
+            out.append((video, txt.read_text(encoding="utf-8").strip()))
+        elif align.is_file():
+            words = [ln.split()[2] for ln in align.read_text().splitlines() if len(ln.split()) == 3]
+            out.append((video, " ".join(w for w in words if w not in ("sil", "sp"))))
+    return out
+
+
+def plan(hours: float, kathleen: Path | None, kathleen_limit: int | None, seed: int,
+         video: Path | None = None, video_limit: int | None = None) -> list[Job]:
     """Every item of the corpus: each voice's equal share of ``hours`` of synthetic speech, then
-    the Kathleen utterances (all, or the first ``kathleen_limit``)."""
+    the Kathleen utterances (all, or the first ``kathleen_limit``), then the talking-face videos
+    under ``video`` (all, or the first ``video_limit``)."""
     from voca_cn.synthesis import VOICES
 
-    per_voice = max(1, int(np.ceil(hours * 3600 / len(VOICES) / ITEM_SECONDS)))
+    per_voice = int(np.ceil(hours * 3600 / len(VOICES) / ITEM_SECONDS))
     jobs = []
     for v in VOICES:
         vseed = seed * 7919 + zlib.crc32(v.id.encode())
@@ -158,6 +179,9 @@ def plan(hours: float, kathleen: Path | None, kathleen_limit: int | None, seed: 
         files = sorted((kathleen / "utterances").glob("*.flac"))[:kathleen_limit]
         jobs += [Job(f"kathleen-{f.stem}", f.with_suffix(".txt").read_text().strip(), path=str(f))
                  for f in files]
+    if video is not None:
+        jobs += [Job(f"video-{video.name}-{v.stem}", text, path=str(v))
+                 for v, text in video_transcripts(video)[:video_limit]]
     return jobs
 
 
@@ -170,6 +194,10 @@ def make_item(job: Job, out: Path) -> dict:
     from voca_cn import audio as audio_io
     from voca_cn.animator import animate
 
+    from voca_cn.audio import VIDEO_SUFFIXES
+
+    if Path(job.path).suffix.lower() in VIDEO_SUFFIXES:
+        return make_video_item(job, out)
     try:
         if job.voice:
             from voca_cn.synthesis import synthesize, voice
@@ -190,13 +218,59 @@ def make_item(job: Job, out: Path) -> dict:
     except VocaError as e:
         return dict(id=job.id, error=str(e))
     duration = len(y) / audio_io.SR
-    weights = animate(phones, duration)
-    tmp = out / "items" / f".{job.id}.tmp.npz"
+    _save_item(out, job.id, y, phones, animate(phones, duration))
+    return dict(id=job.id, **row, duration=round(duration, 3), text=job.text)
+
+
+def _save_item(out: Path, item_id: str, y: np.ndarray, phones, weights: np.ndarray, **extra) -> None:
+    tmp = out / "items" / f".{item_id}.tmp.npz"
     np.savez(tmp, audio=(np.clip(y, -1, 1) * 32767).astype(np.int16),
              labels=np.array([p.label for p in phones]), starts=np.array([p.start for p in phones]),
-             ends=np.array([p.end for p in phones]), weights=weights.astype(np.float16))
-    os.replace(tmp, out / "items" / f"{job.id}.npz")
-    return dict(id=job.id, **row, duration=round(duration, 3), text=job.text)
+             ends=np.array([p.end for p in phones]), weights=weights.astype(np.float16), **extra)
+    os.replace(tmp, out / "items" / f"{item_id}.npz")
+
+
+REAL_CHANNELS = np.array([i for i, n in enumerate(NAMES) if n.startswith(("jaw", "mouth"))])
+
+
+def make_video_item(job: Job, out: Path) -> dict:
+    """One talking-face video: its soundtrack, phones force-aligned to its transcript, and real
+    curves from the tracked face (calibrated on makehuman) for the jaw and mouth channels; eyes,
+    brows and the rest come from the procedural animator (they carry no speech).
+    Also stored: ``tracked`` (T, 52) all calibrated channels, ``aperture`` (T,) tracked
+    inner-lip aperture at 60 fps, ``found`` share of frames with a face."""
+    from voca_cn.alignment import Aligner
+    from voca_cn.animator import animate
+    from voca_cn.audio import SR, load
+    from voca_cn.export import resample_frames
+    from voca_cn.templates import resolve
+    from voca_cn.tracking import calibrate, track_video
+
+    path = Path(job.path)
+    try:
+        y = load(path)
+        aligner = Aligner()
+        phones = aligner.align(y, job.text)[0]
+        tracking = track_video(path, progress=False)
+    except VocaError as e:
+        return dict(id=job.id, error=str(e))
+    n = int(np.ceil(len(y) / SR * 60 - 1e-9))
+    tracked = calibrate(tracking, resolve("makehuman"))
+    tracked = np.concatenate([tracked, np.repeat(tracked[-1:], max(0, n - len(tracked)), 0)])[:n]
+    aperture = resample_frames(tracking.aperture[:, None], tracking.fps, 60, n)[:, 0]
+    weights = animate(phones, len(y) / SR)
+    weights[:, REAL_CHANNELS] = tracked[:, REAL_CHANNELS]
+    _save_item(out, job.id, y, phones, weights, tracked=tracked.astype(np.float16),
+               aperture=aperture.astype(np.float32))
+    speaker = _video_speaker(path)
+    return dict(id=job.id, engine="human", voice=speaker, speaker=speaker, language="en", split=split_of_prompt(path.stem), timing="aligned", source="video",
+                alignment=aligner.method, faces_found=round(float(tracking.found.mean()), 4),
+                duration=round(len(y) / SR, 3), text=job.text)
+
+
+def _video_speaker(path: Path) -> str:
+    """The folder a video belongs to (``grid-s1`` for ``grid-s1/clips/x.mp4``): one speaker each."""
+    return path.parent.parent.name if path.parent.name == "clips" else path.parent.name
 
 
 def _make(args):
@@ -204,7 +278,8 @@ def _make(args):
 
 
 def build(out: Path, hours: float = 4.0, kathleen: Path | None = None,
-          kathleen_limit: int | None = None, jobs: int = 2, seed: int = 0) -> dict:
+          kathleen_limit: int | None = None, jobs: int = 2, seed: int = 0,
+          video: Path | None = None, video_limit: int | None = None) -> dict:
     """Build (or finish) the corpus in ``out``. Items already in the manifest are kept.
 
     Returns a summary: items, hours, voices, languages, items made by this run, failures.
@@ -216,7 +291,7 @@ def build(out: Path, hours: float = 4.0, kathleen: Path | None = None,
     (out / "items").mkdir(parents=True, exist_ok=True)
     manifest = out / "manifest.jsonl"
     done = {r["id"]: r for r in read_manifest(out)} if manifest.exists() else {}
-    todo = [j for j in plan(hours, kathleen, kathleen_limit, seed)
+    todo = [j for j in plan(hours, kathleen, kathleen_limit, seed, video, video_limit)
             if j.id not in done or not (out / "items" / f"{j.id}.npz").exists()]
     failures = []
     with open(manifest, "a", encoding="utf-8") as log, get_context("spawn").Pool(jobs) as pool:
@@ -250,6 +325,19 @@ def load_item(corpus: Path, item_id: str) -> dict:
     with np.load(Path(corpus) / "items" / f"{item_id}.npz") as z:
         return dict(audio=z["audio"].astype(np.float32) / 32767, labels=z["labels"], starts=z["starts"],
                     ends=z["ends"], weights=z["weights"].astype(np.float32))
+
+
+def target_curves(row: dict, item: dict) -> np.ndarray:
+    """(T, 52) curves an item teaches and is measured against: a video item's stored curves
+    (tracked jaw and mouth), else the procedural animator, as fitted now, on the item's phones
+    (so a refit of the animator needs no rebuild of the corpus)."""
+    from voca_cn.alignment import Segment
+    from voca_cn.animator import animate
+
+    if row["source"] == "video":
+        return item["weights"]
+    phones = [Segment(str(a), float(b), float(c)) for a, b, c in zip(item["labels"], item["starts"], item["ends"])]
+    return animate(phones, row["duration"])[:len(item["weights"])]
 
 
 def summary(rows: list[dict]) -> dict:

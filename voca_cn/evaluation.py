@@ -38,6 +38,16 @@ class Case:
     phones: list[Segment]
     weights: np.ndarray
     language: str = "en"
+    real: "RealLips | None" = None
+
+
+@dataclass
+class RealLips:
+    """What a tracked face did while saying a case: calibrated ARKit curves (T, 52) and the
+    inner-lip aperture (T,) at 60 fps, and the speech window (first to last phone +-100 ms, s)."""
+    weights: np.ndarray
+    aperture: np.ndarray
+    window: tuple[float, float]
 
 
 @dataclass
@@ -64,11 +74,7 @@ class Methods:
     """Loads what each method needs once; ``run(name, case)`` -> (T, 52) weights or None."""
 
     def __init__(self, methods=METHODS, model_dir=None):
-        self.methods = methods
-        if "model" in methods:
-            from voca_cn.lipsync import AudioAnimator
-
-            self.animator = AudioAnimator.load(model_dir)
+        self.methods, self.model_dir = methods, model_dir
         if "recognition" in methods:
             from voca_cn.recognition import PhoneRecognizer
 
@@ -79,10 +85,11 @@ class Methods:
 
         duration = len(case.audio) / SR
         if name == "model":
-            from voca_cn.audio import n_frames
+            from voca_cn.api import animate as animate_audio
 
-            self.probs = self.animator.stage(case.audio)  # kept for the phone accuracy
-            return self.animator.weights(self.probs, n_frames(len(case.audio)))[:n]
+            result = animate_audio(case.audio, SR, model=self.model_dir)
+            self.probs = result.probabilities  # kept for the phone accuracy
+            return result.weights[:n]
         if name == "aligned":
             if case.text is None or case.language != "en":
                 return None  # no English transcript: no forced alignment
@@ -185,6 +192,100 @@ def results(t: Tally) -> dict:
     }.items()}
 
 
+# ----------------------------------------------------------------------------- real lips
+CLOSED = 0.02  # aperture below which lips count as closed (tracked closures read ~0.003-0.01)
+REAL_CHANNELS = ("jawOpen", "mouthClose", "mouthFunnel", "mouthPucker", "mouthStretchLeft",
+                 "mouthStretchRight", "mouthRollLower", "mouthRollUpper", "mouthShrugLower",
+                 "mouthShrugUpper", "mouthPressLeft", "mouthPressRight", "mouthLowerDownLeft",
+                 "mouthLowerDownRight", "mouthUpperUpLeft", "mouthUpperUpRight", "mouthSmileLeft",
+                 "mouthSmileRight")
+
+
+def pearson(a: np.ndarray, b: np.ndarray) -> float | None:
+    """Pearson r of two equal-length series; None where either is flat."""
+    a, b = a - a.mean(), b - b.mean()
+    d = np.sqrt((a @ a) * (b @ b))
+    return float(a @ b / d) if d > 1e-12 else None
+
+
+def lag_frames(pred: np.ndarray, ref: np.ndarray, max_lag: int) -> np.ndarray:
+    """(2 max_lag + 1,) cross-correlation sums of mean-removed curves; index max_lag + k is
+    ``pred`` shifted k frames later than ``ref`` (k > 0: prediction late)."""
+    n = min(len(pred), len(ref))
+    x, y = pred[:n] - pred[:n].mean(), ref[:n] - ref[:n].mean()
+    out = np.zeros(2 * max_lag + 1)
+    for k, lag in enumerate(range(-max_lag, max_lag + 1)):
+        out[k] = x[lag:] @ y[:n - lag] if lag >= 0 else x[:n + lag] @ y[-lag:]
+    return out
+
+
+def peak_lag(xcorr: np.ndarray) -> float:
+    """Index offset of the cross-correlation peak from the centre, refined by a parabola."""
+    k = int(np.argmax(xcorr))
+    frac = 0.0
+    if 0 < k < len(xcorr) - 1:
+        a, b, c = xcorr[k - 1:k + 2]
+        frac = 0.5 * (a - c) / (a - 2 * b + c) if (a - 2 * b + c) != 0 else 0.0
+    return k - (len(xcorr) - 1) // 2 + frac
+
+
+def evaluate_real(cases, template, methods=METHODS, model_dir=None) -> dict[str, dict]:
+    """Every method against tracked real lips: {method: figures}.
+
+    Per clip, within its speech window: Pearson r of the template's aperture vs the tracked
+    aperture (``aperture_r``) and of jawOpen vs the calibrated tracked jawOpen (``jawOpen_r``);
+    per mouth/jaw channel r (mean over clips where both move); lag of the aperture curves (ms,
+    > 0: prediction late); LVE on the template against the tracked curves; bilabial closures
+    (p/b/m whose predicted aperture falls below :data:`CLOSED`), next to the tracked lips' own."""
+    from tqdm import tqdm
+
+    from voca_cn.arkit import INDEX
+
+    runner = Methods(methods, model_dir)
+    scorer = Scorer(template)
+    acc = {m: {"aperture_r": [], "jawOpen_r": [], "channels": {c: [] for c in REAL_CHANNELS},
+               "xcorr": np.zeros(2 * MAX_LAG + 1), "lve": [], "closed": [], "wall": 0.0, "audio": 0.0}
+           for m in methods}
+    real_closed = []
+    for case in tqdm(cases, desc="evaluate", unit="clip", file=sys.stderr):
+        real = case.real
+        n = min(len(real.weights), len(real.aperture))
+        a, b = (int(max(0, real.window[0]) * 60), min(n, int(np.ceil(real.window[1] * 60))))
+        bil = [(int(p.start * 60), max(int(p.start * 60) + 1, int(np.ceil(p.end * 60))))
+               for p in case.phones if p.label in ("p", "b", "m") and p.start * 60 < n]
+        real_closed += [real.aperture[s:e].min() < CLOSED for s, e in bil]
+        for m in methods:
+            t0 = time.perf_counter()
+            pred = runner.run(m, case, n)
+            if pred is None:
+                continue
+            acc[m]["wall"] += time.perf_counter() - t0
+            acc[m]["audio"] += len(case.audio) / SR
+            pred = np.concatenate([pred, np.repeat(pred[-1:], n - len(pred), 0)])[:n]
+            ap = template.aperture(template.deform(pred))
+            acc[m]["aperture_r"].append(pearson(ap[a:b], real.aperture[a:b]))
+            for c in REAL_CHANNELS:
+                acc[m]["channels"][c].append(pearson(pred[a:b, INDEX[c]], real.weights[a:b, INDEX[c]]))
+            acc[m]["jawOpen_r"].append(acc[m]["channels"]["jawOpen"][-1])
+            acc[m]["xcorr"] += lag_frames(ap[a:b], real.aperture[a:b], MAX_LAG)
+            err = np.linalg.norm(scorer.lips(pred[a:b]) - scorer.lips(real.weights[a:b]), axis=-1).max(1)
+            acc[m]["lve"].append(err.mean())
+            acc[m]["closed"] += [ap[s:e].min() < CLOSED for s, e in bil]
+    mean = lambda v: float(np.mean([x for x in v if x is not None])) if any(x is not None for x in v) else None  # noqa: E731
+    out = {}
+    for m, r in acc.items():
+        if not r["lve"]:
+            continue
+        out[m] = {"aperture_r": mean(r["aperture_r"]), "jawOpen_r": mean(r["jawOpen_r"]),
+                  "lag_ms": peak_lag(r["xcorr"]) * 1000 / 60, "LVE_mm": float(np.mean(r["lve"])),
+                  "bilabial_closed": float(np.mean(r["closed"])) if r["closed"] else None,
+                  "RTF": r["audio"] / max(r["wall"], 1e-9), "items": len(r["lve"]),
+                  **{f"r_{c}": mean(v) for c, v in r["channels"].items()}}
+    if real_closed:
+        out["tracked"] = {"bilabial_closed": float(np.mean(real_closed)), "items": len(cases)}
+    return out
+
+
 def evaluate(cases, template, methods=METHODS, model_dir=None) -> dict[str, dict]:
     """Run every method on every case; {method: figures}."""
     from tqdm import tqdm
@@ -222,8 +323,8 @@ def evaluate(cases, template, methods=METHODS, model_dir=None) -> dict[str, dict
 
 # ----------------------------------------------------------------------------- inputs
 def corpus_cases(corpus: Path, split: str, limit: int | None = None, source: str | None = None):
-    """Corpus items of a split as Cases (references: the stored curves)."""
-    from voca_cn.corpus import load_item, read_manifest
+    """Corpus items of a split as Cases (references: :func:`voca_cn.corpus.target_curves`)."""
+    from voca_cn.corpus import load_item, read_manifest, target_curves
 
     rows = [r for r in read_manifest(corpus, split) if source is None or r["source"] == source]
     if limit:
@@ -233,7 +334,62 @@ def corpus_cases(corpus: Path, split: str, limit: int | None = None, source: str
         phones = [Segment(str(a), float(b), float(c)) for a, b, c in
                   zip(item["labels"], item["starts"], item["ends"])]
         text = r["text"] if r["language"] == "en" else None
-        yield Case(r["id"], item["audio"], text, phones, item["weights"], r["language"])
+        yield Case(r["id"], item["audio"], text, phones, target_curves(r, item), r["language"])
+
+
+def video_corpus_cases(corpus: Path, split: str, limit: int | None = None):
+    """Talking-face items of a corpus split (``data build --video``) as Cases with real lips."""
+    from voca_cn.corpus import load_item, read_manifest
+
+    rows = [r for r in read_manifest(corpus, split) if r["source"] == "video"]
+    if not rows:
+        raise VocaError(f"the corpus {corpus} has no {split} video items; build it with "
+                        "voca-cn data build --video DIR")
+    for r in rows[:limit]:
+        item = load_item(corpus, r["id"])
+        with np.load(Path(corpus) / "items" / f"{r['id']}.npz") as z:
+            tracked, aperture = z["tracked"].astype(np.float32), z["aperture"]
+        yield _real_case(r["id"], item["audio"], r["text"], item["labels"], item["starts"], item["ends"],
+                         tracked, aperture)
+
+
+def video_cases(folder: Path, split: str | None, template, limit: int | None = None):
+    """Videos with transcripts under ``folder`` (``split``: only those the corpus puts there),
+    tracked now; phones from forced alignment of the transcript."""
+    from voca_cn.alignment import Aligner
+    from voca_cn.audio import load
+    from voca_cn.corpus import split_of_prompt, video_transcripts
+    from voca_cn.export import resample_frames
+    from voca_cn.tracking import calibrate, track_video
+
+    pairs = [(v, t) for v, t in video_transcripts(Path(folder)) if split is None or split_of_prompt(v.stem) == split]
+    if not pairs:
+        raise VocaError(f"{folder} has no videos with transcripts (same-named .txt or align/NAME.align)"
+                        + (f" in the {split} split" if split else ""))
+    aligner = Aligner()
+    for video, text in pairs[:limit]:
+        try:
+            y = load(video)
+            phones = aligner.align(y, text)[0]
+            tracking = track_video(video, progress=False)
+        except VocaError as e:
+            print(f"voca-cn: skipping {video.name}: {e}", file=sys.stderr)
+            continue
+        n = int(np.ceil(len(y) / SR * 60 - 1e-9))
+        aperture = resample_frames(tracking.aperture[:, None], tracking.fps, 60, n)[:, 0]
+        yield _real_case(video.stem, y, text, [p.label for p in phones], [p.start for p in phones],
+                         [p.end for p in phones], calibrate(tracking, template), aperture)
+
+
+def _real_case(name, audio, text, labels, starts, ends, tracked, aperture) -> Case:
+    from voca_cn.animator import animate
+
+    phones = [Segment(str(a), float(b), float(c)) for a, b, c in zip(labels, starts, ends)]
+    spoken = [p for p in phones if p.label != "sil"] or phones
+    window = (spoken[0].start - 0.1, spoken[-1].end + 0.1)
+    n = min(len(tracked), len(aperture))
+    return Case(name, audio, text, phones, animate(phones, len(audio) / SR)[:n], "en",
+                RealLips(tracked[:n], aperture[:n], window))
 
 
 def pair_cases(folder: Path):
@@ -265,6 +421,6 @@ def table(res: dict[str, dict]) -> str:
     keys += sorted({k for m in methods for k in res[m]} - set(keys))
     lines = ["metric\t" + "\t".join(methods)]
     for k in keys:
-        cells = [res[m].get(k, "") for m in methods]
+        cells = [res[m].get(k) if res[m].get(k) is not None else "" for m in methods]
         lines.append(k + "\t" + "\t".join(f"{c:.3f}" if isinstance(c, float) else str(c) for c in cells))
     return "\n".join(lines)

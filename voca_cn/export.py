@@ -1,13 +1,15 @@
 """Exporters: the output stage shared by ``voca-cn render`` and ``voca-cn animate``.
 
 An output directory gets ``meshes/000000.obj ...`` (template vertex order and faces),
-``preview.mp4`` (H.264 + AAC), ``animation.npz`` and, when known, ``visemes.json``. Everything is
+``preview.mp4`` (H.264 + AAC), ``animation.npz``, when known ``visemes.json``, and the exports asked for
+(``EXPORTS``: ``animation.glb``, ``livelink.csv``, ``arkit.json``). Everything is
 written into a temporary sibling directory first and renamed into place at the end, so a failure
 never leaves a half-written output behind.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -25,6 +27,8 @@ from voca_cn.arkit import NAMES
 from voca_cn.templates import Template
 
 FPS = 60
+# --export name -> file written into the output directory
+EXPORTS = {"glb": "animation.glb", "livelink": "livelink.csv", "arkit-json": "arkit.json"}
 
 
 @dataclass
@@ -35,6 +39,9 @@ class OutputOptions:
     height: int = 512
     fps: int = FPS
     overwrite: bool = False
+    view: str = "face"  # preview framing: face (eyes to chin) or head
+    beside: "Reference | None" = None  # a video shown to the right of the preview (voca_cn.render.Reference)
+    exports: tuple[str, ...] = ()  # keys of EXPORTS
 
 
 def template_id(template: Template) -> str:
@@ -53,12 +60,18 @@ def resample_frames(frames: np.ndarray, rate_in: float, rate_out: float, n: int 
         return frames
     out = np.empty((n, frames.shape[1]), np.float32)
     for s in range(0, n, block):  # in blocks: hours of phone probabilities are hundreds of MB
-        pos = np.arange(s, min(s + block, n)) * (rate_in / rate_out)
-        i = np.clip(np.floor(pos).astype(int), 0, len(frames) - 1)
-        j = np.minimum(i + 1, len(frames) - 1)
-        f = np.clip(pos - i, 0, 1)[:, None]
-        out[s:s + block] = (1 - f) * frames[i] + f * frames[j]
+        out[s:s + block] = lerp_frames(frames, np.arange(s, min(s + block, n)) * (rate_in / rate_out))
     return out
+
+
+def lerp_frames(frames: np.ndarray, pos: np.ndarray) -> np.ndarray:
+    """(T, D) frames read at fractional positions ``pos`` (N,) (in frames, past the end held)
+    -> (N, D) float32. A stream passes positions relative to the frames it still holds and gets
+    the same values as the whole sequence."""
+    i = np.clip(np.floor(pos).astype(int), 0, len(frames) - 1)
+    j = np.minimum(i + 1, len(frames) - 1)
+    f = np.clip(pos - i, 0, 1)[:, None]
+    return ((1 - f) * frames[i] + f * frames[j]).astype(np.float32)
 
 
 # ---------------------------------------------------------------------------- animation
@@ -83,18 +96,30 @@ def save_npz(path: str | os.PathLike, **arrays: np.ndarray) -> None:
 
 
 def load_animation(path: str | os.PathLike) -> tuple[np.ndarray, float]:
-    """Read ``animation.npz`` -> (weights (T, 52) float32, fps), validated."""
+    """Read ``animation.npz`` (or an exported ``animation.glb``, ``livelink.csv``, ``arkit.json``)
+    -> (weights (T, 52) float32, fps), validated."""
     path = Path(path)
     if not path.is_file():
         raise VocaError(f"animation {path} does not exist; give the animation.npz from `voca-cn animate`")
-    try:
-        with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as z:  # fh: numpy leaks it on a bad zip
-            raw, raw_fps = z["weights"], z["fps"]
-        if raw.dtype.kind not in "biuf" or raw_fps.dtype.kind not in "biuf":  # complex, text, ...
-            raise ValueError(f"weights {raw.dtype} / fps {raw_fps.dtype} are not real numbers")
-        weights, fps = np.asarray(raw, np.float32), float(raw_fps)
-    except (OSError, KeyError, ValueError, TypeError, EOFError, zipfile.BadZipFile) as e:
-        raise VocaError(f"animation {path} is unreadable ({_first_line(e)}); it needs `weights` (T x 52) and `fps`") from None
+    from voca_cn import curves, gltf
+
+    suffix = path.suffix.lower()
+    if suffix in gltf.SUFFIXES:
+        weights, fps = gltf.read_weights(path)
+    elif suffix == ".csv":
+        weights, fps = curves.read_livelink(path)
+    elif suffix == ".json":
+        weights, fps = curves.read_arkit_json(path)
+    else:
+        try:
+            with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as z:  # fh: numpy leaks it on a bad zip
+                raw, raw_fps = z["weights"], z["fps"]
+            if raw.dtype.kind not in "biuf" or raw_fps.dtype.kind not in "biuf":  # complex, text, ...
+                raise ValueError(f"weights {raw.dtype} / fps {raw_fps.dtype} are not real numbers")
+            weights, fps = np.asarray(raw, np.float32), float(raw_fps)
+        except (OSError, KeyError, ValueError, TypeError, EOFError, zipfile.BadZipFile) as e:
+            raise VocaError(f"animation {path} is unreadable ({_first_line(e)}); it needs `weights` (T x 52) "
+                            "and `fps`") from None
     if weights.ndim != 2 or weights.shape[1] != 52:
         raise VocaError(f"animation {path}: weights have shape {weights.shape}, expected (T, 52) "
                         "in ARKit order (voca_cn.arkit.NAMES)")
@@ -105,6 +130,20 @@ def load_animation(path: str | os.PathLike) -> tuple[np.ndarray, float]:
     if not 1 <= fps <= 240:
         raise VocaError(f"animation {path}: fps {fps} is out of range (1-240)")
     return weights, fps
+
+
+def write_export(name: str, directory: Path, template: Template, weights: np.ndarray, fps: float) -> Path:
+    """Write one ``--export`` format (a key of EXPORTS) of weights (T, 52) at ``fps`` into directory."""
+    from voca_cn import curves, gltf
+
+    path = directory / EXPORTS[name]
+    if name == "glb":
+        gltf.write_animation_glb(path, template, weights, fps)
+    elif name == "livelink":
+        curves.write_livelink(path, weights, fps)
+    else:
+        curves.write_arkit_json(path, weights, fps)
+    return path
 
 
 # ---------------------------------------------------------------------------- OBJ
@@ -160,34 +199,59 @@ def check_output_dir(out: Path, overwrite: bool) -> None:
         raise VocaError(f"cannot write into {parent}; choose a writable --out")
 
 
+def log_reference_fit(ref, seconds: float) -> None:
+    """Say on stderr how a --beside video is fitted to a preview of ``seconds`` (within one of its
+    frames counts as the same length)."""
+    if ref.duration < seconds - 1 / ref.fps:
+        print(f"--beside {ref.path.name} is {ref.duration:.2f} s, the preview {seconds:.2f} s: its last "
+              f"frame is held for the remaining {seconds - ref.duration:.2f} s", file=sys.stderr)
+    elif ref.duration > seconds + 1 / ref.fps:
+        print(f"--beside {ref.path.name} is {ref.duration:.2f} s: only its first {seconds:.2f} s are shown",
+              file=sys.stderr)
+
+
 def write_outputs(out: str | os.PathLike, template: Template, weights: np.ndarray,
                   audio_path: str | os.PathLike | None, options: OutputOptions,
                   visemes: list[dict] | None = None, fps_in: float = FPS) -> Path:
     """Write the full output set for weights (T, 52) at ``fps_in`` into ``out`` atomically."""
-    from voca_cn.render import render_video
-
-    out = Path(out)
-    check_output_dir(out, options.overwrite)
     weights = np.asarray(weights, np.float32)
     if weights.ndim != 2 or weights.shape[1] != 52 or len(weights) == 0 or not np.isfinite(weights).all():
         raise VocaError(f"refusing to write {out}: the weights are not finite T x 52 curves; "
                         "this is a bug, please report it with the input")
     weights = resample_frames(weights, fps_in, options.fps)
+    with atomic_dir(out, options.overwrite) as tmp:
+        save_animation(tmp / "animation.npz", weights, options.fps, template)
+        if visemes is not None:
+            (tmp / "visemes.json").write_text(json.dumps(visemes, indent=1))
+        for name in options.exports:
+            write_export(name, tmp, template, weights, options.fps)
+        if options.obj:
+            write_obj_sequence(tmp / "meshes", template, weights)
+        if options.video:
+            from voca_cn.render import render_video
+
+            print(f"rendering {len(weights)} frames at {options.width}x{options.height}...", file=sys.stderr)
+            if options.beside:
+                log_reference_fit(options.beside, len(weights) / options.fps)
+            render_video(template, weights, tmp / "preview.mp4", audio_path, fps=options.fps,
+                         width=options.width, height=options.height, view=options.view,
+                         beside=options.beside)
+    return Path(out)
+
+
+@contextlib.contextmanager
+def atomic_dir(out: str | os.PathLike, overwrite: bool = False):
+    """Yield a temporary sibling of ``out`` to fill; it replaces ``out`` only when the block
+    finishes, and is removed if it fails, so no half-written output is ever left behind."""
+    out = Path(out)
+    check_output_dir(out, overwrite)
     try:
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".part", dir=out.resolve().parent))
         tmp.chmod(0o777 & ~_umask())  # mkdtemp's 0700 would hide the result from a team's other users
     except OSError as e:
         raise VocaError(f"cannot create {out} ({_first_line(e)}); choose a writable --out") from None
     try:
-        save_animation(tmp / "animation.npz", weights, options.fps, template)
-        if visemes is not None:
-            (tmp / "visemes.json").write_text(json.dumps(visemes, indent=1))
-        if options.obj:
-            write_obj_sequence(tmp / "meshes", template, weights)
-        if options.video:
-            print(f"rendering {len(weights)} frames at {options.width}x{options.height}...", file=sys.stderr)
-            render_video(template, weights, tmp / "preview.mp4", audio_path, fps=options.fps,
-                         width=options.width, height=options.height)
+        yield tmp
         if out.exists():
             shutil.rmtree(out)
         os.replace(tmp, out)
@@ -197,7 +261,6 @@ def write_outputs(out: str | os.PathLike, template: Template, weights: np.ndarra
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return out
 
 
 def _umask() -> int:

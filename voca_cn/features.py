@@ -57,13 +57,20 @@ def log_mel(audio: np.ndarray, block: int = 6000) -> np.ndarray:
 
 def log_mel_rows(audio: np.ndarray, a: int, b: int) -> np.ndarray:
     """Rows [a, b) of ``log_mel(audio)`` -> (b - a, 40) float32, computed from those rows' audio
-    alone: frame i covers samples [i * 160 - 200, i * 160 + 200), zeros outside the signal."""
+    alone (frame i covers samples [i * 160 - 200, i * 160 + 200), zeros outside the signal), so a
+    network can read hours of features chunk by chunk."""
     lo, hi = a * HOP - WIN // 2, (b - 1) * HOP + WIN // 2
     chunk = np.zeros(hi - lo, np.float32)
     s, e = max(lo, 0), min(hi, len(audio))
     if e > s:
         chunk[s - lo:e - lo] = audio[s:e]
-    frames = np.lib.stride_tricks.sliding_window_view(chunk, WIN)[::HOP][:b - a] * _WINDOW
+    return mel_frames(chunk)
+
+
+def mel_frames(samples: np.ndarray) -> np.ndarray:
+    """(m * 160 + 240,) float32 samples, padded as in :func:`log_mel` -> (m, 40) log-mel of the
+    m windows starting every 160 samples (a stream calls this on what it has)."""
+    frames = np.lib.stride_tricks.sliding_window_view(samples, WIN)[::HOP] * _WINDOW
     power = np.abs(np.fft.rfft(frames, N_FFT)) ** 2
     return np.log(power @ _FILTERS.T + 1e-8)
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from voca_cn import VocaError
 from voca_cn.arkit import NAMES
-from voca_cn.templates import PARTS, Template, read_obj
+from voca_cn.templates import PARTS, Template, read_obj, seat_teeth
 
 CM = 0.01
 N_IDENTITIES = 100
@@ -25,9 +25,11 @@ _RANGES = [(0, 11247, "skin"), (11248, 13293, "mouth"), (13294, 14061, "skin"),
            (14062, 17038, "mouth"), (17039, 21450, "teeth"), (21451, 24590, "eye"),
            (24591, 26718, "hidden")]
 FACE_END = 9408
+INTERIOR = (14062, 21450)  # gums, tongue and teeth: moved together when the teeth are seated
 # Multi-PIE landmarks: inner lip 61..67 and outer lip 48..59 (vertex ids from vertex_indices.json).
 INNER_LIP_PAIRS = ((5533, 5517), (5711, 5966), (6216, 6470))  # (62, 66), (61, 67), (63, 65)
 OUTER_LIP = (5708, 5695, 2081, 0, 4275, 6200, 6213, 6346, 6461, 5518, 5957, 5841)
+MOUTH_CORNERS = (5708, 6213)  # landmarks 48, 54: where MediaPipe puts its 61, 291
 
 
 def read_obj_vertices(path: Path) -> np.ndarray:
@@ -90,11 +92,13 @@ def import_ict(folder: str | os.PathLike, identity: np.ndarray | None = None, na
     jaw_motion = np.linalg.norm(basis[NAMES.index("jawOpen")], axis=1)
     jaw = np.union1d(lips, np.where(face & (jaw_motion > 0.001))[0])
     coeffs = "generic neutral" if identity is None else "identity " + ",".join(f"{a:.3f}" for a in identity)
-    return Template(
+    template = Template(
         name=name, vertices=(verts * CM).astype(np.float32), faces=faces, basis=basis,
         vertex_parts=parts, lip_vertices=lips.astype(np.int32), jaw_vertices=jaw.astype(np.int32),
-        inner_lip=np.array(INNER_LIP_PAIRS, np.int32),
+        inner_lip=np.array(INNER_LIP_PAIRS, np.int32), mouth_corners=np.array(MOUTH_CORNERS, np.int32),
         licence="MIT (ICT-FaceKit, USC Institute for Creative Technologies)",
         provenance=f"ICT-FaceKit FaceXModel imported from {folder.resolve()}; cm -> m; {coeffs}",
         uv=uv, faces_uv=faces_uv,
     )
+    # ICT's mouthRoll shapes pull the lips ~4 mm through the incisors: seat the teeth behind them.
+    return seat_teeth(template, np.arange(INTERIOR[0], INTERIOR[1] + 1))

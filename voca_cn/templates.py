@@ -18,6 +18,8 @@ key                 shape / dtype    meaning
 ``lip_vertices``    (L,) int32       lip region (LVE is measured here)
 ``jaw_vertices``    (J,) int32       lips, chin and jaw (weighted in training losses)
 ``inner_lip``       (P, 2) int32     (upper, lower) inner-lip landmark pairs, centre first
+``mouth_corners``   (2,) int32       (right, left) mouth-corner vertices, where the lips meet
+                                     (optional: derived from the lip region when absent)
 ``licence``         ()  str          licence of the mesh and basis
 ``provenance``      ()  str          where the mesh came from and how it was built
 ==================  ===============  =====================================================
@@ -58,11 +60,18 @@ class Template:
     lip_vertices: np.ndarray
     jaw_vertices: np.ndarray
     inner_lip: np.ndarray
+    mouth_corners: np.ndarray | None = None  # (2,) int32; derived from the lips when None
     licence: str = ""
     provenance: str = ""
     uv: np.ndarray | None = None
     faces_uv: np.ndarray | None = None
+    vertex_colors: np.ndarray | None = None  # (N, 3) float32 linear albedo (imported avatars); None: part colours
     _flat_basis: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self):
+        if self.mouth_corners is None:
+            self.mouth_corners = derive_mouth_corners(self.vertices, self.faces, self.vertex_parts,
+                                                      self.lip_vertices, self.inner_lip)
 
     @property
     def n_vertices(self) -> int:
@@ -101,6 +110,32 @@ class Template:
         d = vertices[:, up] - vertices[:, lo]
         return np.where(d[:, 1] < 0, 0.0, np.linalg.norm(d, axis=-1))
 
+    @property
+    def aperture_vertices(self) -> np.ndarray:
+        """(4,) vertex indices: upper and lower inner-lip centre, right and left mouth corner."""
+        up, lo = self.inner_lip[0]
+        return np.array([up, lo, *self.mouth_corners])
+
+    def aperture(self, vertices: np.ndarray) -> np.ndarray:
+        """Inner-lip gap / mouth width as a camera in front sees it (the tracker's yardstick,
+        |L13 - L14| / |L61 - L291|, read on this head). vertices: (T, N, 3) -> (T,)."""
+        return lip_aperture(vertices[:, self.aperture_vertices])
+
+    def teeth_through_lips(self, vertices: np.ndarray) -> np.ndarray:
+        """How far teeth poke out in front of the lips, per frame: vertices (T, N, 3) -> (T,) metres
+        (0 = no tooth shows through).
+
+        Seen from the front (+Z), a tooth vertex that lies over a front-facing skin triangle of the
+        lip region, and nearer the viewer than that triangle, shows through the lips. Teeth seen
+        through the mouth opening lie over no such triangle and do not count.
+        """
+        lips = np.zeros(self.n_vertices, bool)
+        lips[self.lip_vertices] = True
+        lips &= self.vertex_parts == PARTS.index("skin")
+        tris = self.faces[lips[self.faces].all(axis=1)]
+        teeth = np.where(self.vertex_parts == PARTS.index("teeth"))[0]
+        return np.array([_points_in_front(v[teeth], v[tris]).max(initial=0.0) for v in vertices])
+
     def with_vertices(self, vertices: np.ndarray, name: str | None = None) -> "Template":
         """Same topology and basis, a different neutral (an edited head)."""
         return replace(self, vertices=np.asarray(vertices, np.float32), name=name or self.name,
@@ -120,6 +155,7 @@ class Template:
             lip_vertices=self.lip_vertices.astype(np.int32),
             jaw_vertices=self.jaw_vertices.astype(np.int32),
             inner_lip=self.inner_lip.astype(np.int32),
+            mouth_corners=self.mouth_corners.astype(np.int32),
             licence=np.str_(self.licence), provenance=np.str_(self.provenance),
         )
         if self.uv is not None:
@@ -144,6 +180,7 @@ class Template:
                 name=str(z["name"]), vertices=verts, faces=z["faces"].astype(np.int32),
                 basis=basis, vertex_parts=z["vertex_parts"], lip_vertices=z["lip_vertices"],
                 jaw_vertices=z["jaw_vertices"], inner_lip=z["inner_lip"],
+                mouth_corners=z["mouth_corners"] if "mouth_corners" in z else None,
                 licence=str(z["licence"]), provenance=str(z["provenance"]),
                 uv=z["uv"] if "uv" in z else None, faces_uv=z["faces_uv"] if "faces_uv" in z else None,
             )
@@ -159,6 +196,81 @@ class Template:
             raise VocaError(f"template {path} is corrupt (faces out of range or non-finite vertices); "
                             "rebuild it")
         return t
+
+
+def mouth_range() -> np.ndarray:
+    """(K, 52) weights spanning what the mouth does: every jaw, mouth, cheek and tongue shape at
+    0.5 and 1 and every pair of them at 0.5 (speech blends a few shapes at moderate weights; two
+    opposing shapes both at 1, e.g. mouthRight + mouthSmileLeft, tear ICT's lips 9 mm past its
+    teeth), each with jawOpen at 0, 0.5 and 1 (mouthClose kept <= 0.85 jawOpen, the corrective
+    it is)."""
+    mouth = [k for k, n in enumerate(NAMES) if n.startswith(("jaw", "mouth", "cheek", "tongue"))]
+    jaw, close = NAMES.index("jawOpen"), NAMES.index("mouthClose")
+    sets = [{k: a} for k in mouth for a in (0.5, 1.0)]
+    sets += [{i: 0.5, j: 0.5} for n, i in enumerate(mouth) for j in mouth[n + 1:]]
+    rows = []
+    for shape in sets:
+        for open_ in (0.0, 0.5, 1.0):
+            w = np.zeros(52, np.float32)
+            w[jaw] = open_
+            for k, a in shape.items():
+                w[k] = a
+            w[close] = min(w[close], 0.85 * w[jaw])
+            rows.append(w)
+    return np.array(rows)
+
+
+def seat_teeth(template: Template, interior: np.ndarray, margin: float = 0.0005) -> Template:
+    """Move the teeth and the given interior vertices (gums, tongue: what must stay with them) back
+    along -Z just enough that no tooth pokes out in front of the lips anywhere in ``mouth_range()``,
+    plus ``margin`` metres. interior: (K,) vertex ids, the teeth included."""
+    depth = float(template.teeth_through_lips(template.deform(mouth_range())).max())
+    if depth == 0.0:
+        return template
+    v = template.vertices.copy()
+    v[interior, 2] -= depth + margin
+    return template.with_vertices(v)
+
+
+def _points_in_front(points: np.ndarray, tris: np.ndarray, chunk: int = 256) -> np.ndarray:
+    """Depth (P,) in metres by which each point (P, 3) lies, along +Z, in front of a front-facing
+    triangle of tris (Q, 3, 3) that covers it; 0 where none covers it or it lies behind."""
+    n = np.cross(tris[:, 1] - tris[:, 0], tris[:, 2] - tris[:, 0])
+    tris = tris[n[:, 2] > 0]
+    depth = np.zeros(len(points))
+    lo, hi = tris[..., :2].min(1), tris[..., :2].max(1)
+    # Only points over the triangles' footprint and in front of the deepest one can count.
+    cand = np.where((points[:, :2] >= lo.min(0)).all(1) & (points[:, :2] <= hi.max(0)).all(1)
+                    & (points[:, 2] > tris[..., 2].min()))[0]
+    a, b, c = tris[:, 0], tris[:, 1], tris[:, 2]
+    det = (b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (c[:, 0] - a[:, 0]) * (b[:, 1] - a[:, 1])
+    for s in range(0, len(cand), chunk):  # (chunk, Q) at a time: bounded memory for ICT's 4k teeth
+        p = points[cand[s:s + chunk], None]
+        u = ((p[..., 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (c[:, 0] - a[:, 0]) * (p[..., 1] - a[:, 1])) / det
+        v = ((b[:, 0] - a[:, 0]) * (p[..., 1] - a[:, 1]) - (p[..., 0] - a[:, 0]) * (b[:, 1] - a[:, 1])) / det
+        over = (u >= 0) & (v >= 0) & (u + v <= 1)
+        ahead = p[..., 2] - (a[:, 2] + u * (b[:, 2] - a[:, 2]) + v * (c[:, 2] - a[:, 2]))
+        depth[cand[s:s + chunk]] = np.where(over, ahead, 0.0).max(axis=1).clip(0)
+    return depth
+
+
+def derive_mouth_corners(vertices: np.ndarray, faces: np.ndarray, parts: np.ndarray,
+                         lip_vertices: np.ndarray, inner_lip: np.ndarray) -> np.ndarray:
+    """(right, left) mouth-corner vertex ids (2,) int32 from the geometry: the outermost lip
+    vertices on the lip seam (lip skin that shares a triangle with the mouth socket), level with
+    the inner-lip centre (+-4 mm) and near the front (within 15 mm of it), since the seam also runs
+    deep into the socket."""
+    centre = vertices[inner_lip[0]].mean(0)
+    socket = parts[faces] == PARTS.index("mouth")
+    seam = np.unique(faces[socket.any(axis=1)])
+    seam = np.intersect1d(seam, lip_vertices)
+    near = seam[(np.abs(vertices[seam, 1] - centre[1]) < 0.004)
+                & (vertices[seam, 2] > centre[2] - 0.015)]
+    if len(near) < 2:  # a template with no socket: fall back on the widest lip vertices at mouth level
+        near = lip_vertices[np.abs(vertices[lip_vertices, 1] - centre[1]) < 0.004]
+    if len(near) < 2:  # no lips at all (an avatar without mouth shapes, refused by its loader)
+        return np.asarray(inner_lip[0], np.int32)
+    return np.array([near[np.argmin(vertices[near, 0])], near[np.argmax(vertices[near, 0])]], np.int32)
 
 
 # --------------------------------------------------------------------------- lookup
@@ -244,8 +356,9 @@ def triangulate(polys: list[list[int]], n_vertices: int) -> np.ndarray:
 
 
 def resolve(spec: str | os.PathLike) -> Template:
-    """Turn ``--template`` into a Template: a built-in or imported name, a template ``.npz``, or an
-    OBJ/PLY whose topology matches a known template (an edited head keeps the basis)."""
+    """Turn ``--template`` into a Template: a built-in or imported name, a template ``.npz``, an
+    OBJ/PLY whose topology matches a known template (an edited head keeps the basis), or an
+    ARKit-rigged avatar ``.glb``/``.gltf``/``.vrm`` (``voca_cn.gltf.load_avatar``)."""
     known = known_templates()
     spec_s = str(spec)
     if spec_s in known:
@@ -253,9 +366,13 @@ def resolve(spec: str | os.PathLike) -> Template:
     path = Path(spec_s)
     if not path.exists():
         raise VocaError(f"template {spec_s!r} not found: give one of {sorted(known)} "
-                        "or a path to a .npz/.obj/.ply file")
+                        "or a path to a .npz/.obj/.ply/.glb/.gltf/.vrm file")
     if path.suffix.lower() == ".npz":
         return Template.load(path)
+    if path.suffix.lower() in (".glb", ".gltf", ".vrm"):
+        from voca_cn.gltf import load_avatar
+
+        return load_avatar(path)
     verts, faces = read_mesh(path)
     sizes = []
     for name, p in known.items():
@@ -267,3 +384,12 @@ def resolve(spec: str | os.PathLike) -> Template:
     raise VocaError(f"mesh {path} ({len(verts)} vertices, {len(faces)} triangles) matches no known "
                     f"topology; accepted: {sizes}. Export the head from `voca-cn template export`, "
                     "edit it without changing topology, or import it as a template")
+
+
+def lip_aperture(points: np.ndarray) -> np.ndarray:
+    """(T, 4, 3) upper lip, lower lip, left corner, right corner -> (T,) gap / width in the
+    image plane (x, y); a lower lip above the upper one reads 0."""
+    gap = np.maximum(points[:, 0, 1] - points[:, 1, 1], 0.0)
+    gap = np.hypot(gap, points[:, 0, 0] - points[:, 1, 0])
+    width = np.linalg.norm(points[:, 2, :2] - points[:, 3, :2], axis=-1)
+    return (gap / np.maximum(width, 1e-9)).astype(np.float32)

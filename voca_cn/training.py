@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from voca_cn import VocaError
-from voca_cn.corpus import load_item, read_manifest
+from voca_cn.corpus import load_item, read_manifest, target_curves
 from voca_cn.export import resample_frames
 from voca_cn.features import FRAME_RATE, frame_labels, log_mel
 from voca_cn.phones import PHONES
@@ -73,17 +73,23 @@ def training_templates(config: dict) -> list:
 
 
 # ----------------------------------------------------------------------------- data
-def split_data(corpus: Path, split: str) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
-    """Per item of a split: (F, 40) log-mel, (F,) phone labels, (T, 52) ARKit curves."""
+def split_data(corpus: Path, split: str, real_repeat: int = 1) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
+    """Per item of a split: (F, 40) log-mel, (F,) phone labels, (T, 52) ARKit curves.
+
+    Curves: a talking-face video's tracked jaw and mouth (its items are listed ``real_repeat``
+    times, so real lips weigh more than their share of hours); for speech without video, the
+    procedural animator on the item's phones with the poses and timing fitted to real lips (so
+    every voice is taught one consistent, real-looking mouth)."""
     from tqdm import tqdm
 
     feats, labels, curves = [], [], []
     for row in tqdm(read_manifest(corpus, split), desc=f"features {split}", file=sys.stderr):
         item = load_item(corpus, row["id"])
         mel = log_mel(item["audio"])
-        feats.append(mel)
-        labels.append(frame_labels(item["labels"], item["starts"], item["ends"], len(mel)))
-        curves.append(item["weights"])
+        repeat = real_repeat if row["source"] == "video" else 1
+        feats += [mel] * repeat
+        labels += [frame_labels(item["labels"], item["starts"], item["ends"], len(mel))] * repeat
+        curves += [target_curves(row, item)] * repeat
     if not feats:
         raise VocaError(f"the corpus {corpus} has no {split} items; rebuild it with voca-cn data build")
     return feats, labels, curves
@@ -166,7 +172,7 @@ def train(config: dict, corpus: str | os.PathLike, out: str | os.PathLike) -> di
     import keras
     import tensorflow as tf
 
-    from voca_cn import lipsync, phonetic
+    from voca_cn import lipsync, phonetic, runtime
     from voca_cn.features import VISEME_OF_PHONE
 
     corpus, out = Path(corpus), Path(out)
@@ -180,7 +186,7 @@ def train(config: dict, corpus: str | os.PathLike, out: str | os.PathLike) -> di
 
     # ---- stage 1: phonetic
     pc = config["phonetic"]
-    feats, labels, curves = split_data(corpus, "train")
+    feats, labels, curves = split_data(corpus, "train", int(config.get("real_repeat", 1)))
     vfeats, vlabels, vcurves = split_data(corpus, "val")
     x_all = np.concatenate(feats)
     mean, std = x_all.mean(0), x_all.std(0) + 1e-3
@@ -206,7 +212,8 @@ def train(config: dict, corpus: str | os.PathLike, out: str | os.PathLike) -> di
     pmodel = _fit_epochs("phonetic", pmodel, phon_compile, phon_train, phon_val, pc, out, state)
     _save_json(out / "phonetic.json", {"classes": list(PHONES), "mean": mean.tolist(),
                                        "std": std.tolist(), "lookahead": pc["lookahead"]})
-    stage = phonetic.PhoneticStage(pmodel, mean, std, pc["lookahead"])
+    runtime.convert(out, ["phonetic"])  # stage 2 reads stage 1 through the run-time graph
+    stage = phonetic.PhoneticStage.load(out)
 
     # ---- stage 2: lip-sync on stage 1's predictions
     lc = config["lipsync"]
@@ -240,6 +247,7 @@ def train(config: dict, corpus: str | os.PathLike, out: str | os.PathLike) -> di
     lmodel = _fit_epochs("lipsync", lmodel, lip_compile, lip_train, lip_val, lc, out, state)
     _save_json(out / "lipsync.json", {"lookahead": lc["lookahead"], "fps": lipsync.FPS,
                                       "velocity": lc["velocity"]})
+    runtime.convert(out, ["lipsync"])
 
     # frame accuracies of stage 1 on whole val items (phones and Azure visemes)
     pred = np.concatenate([p.argmax(1) for p in vprobs])
@@ -254,15 +262,18 @@ def train(config: dict, corpus: str | os.PathLike, out: str | os.PathLike) -> di
 
 
 def install(model_dir: str | os.PathLike, target: Path | None = None) -> None:
-    """Put a trained model folder's networks (without optimizer state) into voca_cn/models."""
-    from voca_cn.phonetic import MODELS
+    """Put a trained model folder's networks (without optimizer state, plus their run-time
+    graphs) into voca_cn/models."""
+    from voca_cn.runtime import MODELS, convert
 
     import keras
 
     target = target or MODELS
     target.mkdir(exist_ok=True)
+    convert(model_dir)  # a folder trained before the run-time graphs existed gets them now
     for name in ("phonetic", "lipsync"):
         shutil.copy2(Path(model_dir) / f"{name}.json", target / f"{name}.json")
+        shutil.copy2(Path(model_dir) / f"{name}.onnx", target / f"{name}.onnx")
         # loaded uncompiled and saved again: the optimizer's moments (2/3 of the file) stay behind
         model = keras.saving.load_model(Path(model_dir) / f"{name}.keras", compile=False)
         _save_model(model, target / f"{name}.keras")

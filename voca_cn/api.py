@@ -1,0 +1,164 @@
+"""The library API: the one way through the pipeline (audio -> phones -> ARKit weights -> outputs).
+
+    import voca_cn
+    anim = voca_cn.animate("speech.wav")            # or animate(samples, sr=44100)
+    anim.weights                                    # (T, 52) float32 ARKit weights, 60 fps
+    anim.visemes("azure")                           # viseme events
+    anim.vertices("makehuman")                      # (T, V, 3) float32 metres
+    anim.save("out/", video=False)                  # animation.npz, visemes.json, meshes/, preview.mp4
+
+The command line, the evaluation and the batch tools all call :func:`animate` and
+:meth:`Animation.save`; :class:`voca_cn.stream.Stream` runs the same steps live.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from voca_cn import VocaError
+from voca_cn.animator import FPS, Style
+from voca_cn.audio import SR
+
+
+@dataclass
+class Animation:
+    """ARKit blendshape weights over time, with what they were made from.
+
+    weights: (T, 52) float32 in Apple's ARKit order (:data:`voca_cn.arkit.NAMES`), frame i covering
+    [i / fps, (i + 1) / fps) s. phones: timed phone segments (seconds; recognised, aligned or
+    ``None`` when unknown). audio: (S,) float32 at 16 kHz, or None. probabilities: the phonetic
+    stage's (F, P) phone probabilities at 100 frames/s (audio-only model only).
+    """
+    weights: np.ndarray
+    fps: float = FPS
+    phones: list | None = None
+    audio: np.ndarray | None = field(default=None, repr=False)
+    audio_path: Path | None = None
+    probabilities: np.ndarray | None = field(default=None, repr=False)
+    template: object = "makehuman"
+
+    @property
+    def duration(self) -> float:
+        """Seconds covered by the frames."""
+        return len(self.weights) / self.fps
+
+    def visemes(self, format: str = "azure"):
+        """Viseme events from the phones: ``azure`` (VisemeReceived-like list), ``oculus`` (list)
+        or ``rhubarb`` (mouthCues dict)."""
+        from voca_cn.visemes import events
+
+        if self.phones is None:
+            raise VocaError("this animation has no phone timings, so no visemes; animate it from audio")
+        if format not in ("azure", "oculus", "rhubarb"):
+            raise VocaError(f"viseme format {format!r} is unknown; use azure, oculus or rhubarb")
+        return events(self.phones, format)
+
+    def vertices(self, template=None) -> np.ndarray:
+        """(T, V, 3) float32 deformed vertex positions in metres on ``template`` (a name, file or
+        :class:`voca_cn.templates.Template`; default: the animation's). Memory: T x V x 12 bytes."""
+        return _template(template or self.template).deform(self.weights)
+
+    def save(self, out: str | os.PathLike, template=None, *, obj: bool = True, video: bool = True,
+             size: tuple[int, int] = (512, 512), fps: int = FPS, overwrite: bool = False,
+             exports: tuple[str, ...] = (), view: str = "face",
+             beside: str | os.PathLike | None = None) -> Path:
+        """Write ``out/``: animation.npz (weights resampled to ``fps``), visemes.json (when phones
+        are known), meshes/000000.obj... (``obj``), preview.mp4 with the audio (``video``, at
+        ``size`` WxH pixels), and the ``exports`` asked for (keys of
+        :data:`voca_cn.export.EXPORTS`: glb, livelink, arkit-json). ``view``: preview framing, face
+        (eyes to chin) or head; ``beside``: a video (e.g. the real speaker) shown to the right of
+        the head in preview.mp4, time-aligned from 0. All or nothing: written beside ``out`` and renamed into place."""
+        from voca_cn.export import OutputOptions, check_output_dir, write_outputs
+
+        out = Path(out)
+        check_output_dir(out, overwrite)
+        if not 1 <= fps <= 240:
+            raise VocaError(f"fps {fps} is out of range; use 1-240 (60 is the native rate)")
+        reference = None
+        if beside is not None:
+            from voca_cn.render import probe_video
+
+            if not video:
+                raise VocaError("--beside needs the preview video; drop --no-video")
+            reference = probe_video(beside)
+        options = OutputOptions(obj=obj, video=video, width=size[0], height=size[1], fps=fps, overwrite=overwrite,
+                                exports=tuple(exports), view=view, beside=reference)
+        visemes = self.visemes("azure") if self.phones is not None else None
+        with tempfile.TemporaryDirectory() as tmp:
+            sound = self.audio_path
+            if video and sound is None and self.audio is not None:  # the preview needs a file
+                import soundfile as sf
+
+                sound = Path(tmp) / "audio.wav"
+                sf.write(sound, self.audio, SR)
+            return write_outputs(out, _template(template or self.template), self.weights, sound, options,
+                                 visemes=visemes, fps_in=self.fps)
+
+
+def _template(spec):
+    from voca_cn.templates import Template, resolve
+
+    return spec if isinstance(spec, Template) else resolve(spec)
+
+
+def read_audio(audio, sr: float | None = None) -> tuple[np.ndarray, Path | None]:
+    """A path or an array at ``sr`` Hz -> ((S,) float32 16 kHz samples, the path or None)."""
+    from voca_cn import audio as audio_io
+
+    if isinstance(audio, (str, os.PathLike)):
+        return audio_io.load(audio), Path(audio)
+    if sr is None:
+        raise VocaError("an audio array needs its sample rate: animate(samples, sr=44100)")
+    return audio_io.prepare(audio, sr, SR, "the audio array"), None
+
+
+def animate(audio, sr: float | None = None, text: str | None = None, *, template="makehuman",
+            style: Style = Style(), model=None,
+            procedural: bool = False) -> Animation:
+    """Speech -> :class:`Animation` (ARKit weights at 60 fps, T = ceil(seconds * 60)).
+
+    audio: a WAV/FLAC/OGG/MP3 path, or (S,) / (S, channels) float samples at ``sr`` Hz.
+    Without ``text`` the trained model animates from the audio alone (any voice, any language;
+    ``model`` = a model folder, default the shipped one, or a loaded
+    :class:`voca_cn.lipsync.AudioAnimator`, as a worker that animates many lines keeps one). With ``text`` (English) the transcript's
+    forced alignment drives the procedural animator; ``procedural=True`` uses phone recognition
+    instead of the model. ``style`` (jaw, lip) scales the procedural animator's articulation.
+    ``template`` is the head :meth:`Animation.vertices` and :meth:`Animation.save` use by default.
+    Bad input raises :class:`voca_cn.VocaError` with a one-line message.
+    """
+    y, path = read_audio(audio, sr)
+    duration = len(y) / SR
+    if text is None and not procedural:
+        from voca_cn.audio import n_frames
+        from voca_cn.lipsync import AudioAnimator, best_phones
+
+        animator = model if isinstance(model, AudioAnimator) else AudioAnimator.load(model)
+        probs = animator.stage(y)
+        return Animation(animator.weights(probs, n_frames(len(y))), FPS, best_phones(probs, duration), y, path,
+                         probs, template)
+    from voca_cn.animator import animate as procedural_animate
+
+    if text is not None:
+        from voca_cn.alignment import Aligner
+
+        phones = Aligner().align(y, text)[0]
+    else:
+        from voca_cn.recognition import PhoneRecognizer
+
+        phones = PhoneRecognizer().recognize(y)
+    return Animation(procedural_animate(phones, duration, style), FPS, phones, y, path, None, template)
+
+
+def load(path: str | os.PathLike, audio=None, template="makehuman") -> Animation:
+    """An ``animation.npz`` (from :meth:`Animation.save`) as an :class:`Animation`, optionally
+    with its audio (a path) for the preview."""
+    from voca_cn.export import load_animation
+
+    weights, fps = load_animation(path)
+    y, audio_path = read_audio(audio) if audio is not None else (None, None)
+    return Animation(weights, fps, None, y, audio_path, None, template)
