@@ -5,9 +5,8 @@ import subprocess
 
 import imageio_ffmpeg
 import numpy as np
-import pytest
 
-from conftest import GRID, run_cli
+from conftest import run_cli
 from voca_cn.arkit import INDEX
 from voca_cn.corpus import split_of_prompt
 from voca_cn.export import load_animation
