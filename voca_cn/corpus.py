@@ -233,39 +233,48 @@ def _save_item(out: Path, item_id: str, y: np.ndarray, phones, weights: np.ndarr
 REAL_CHANNELS = np.array([i for i, n in enumerate(NAMES) if n.startswith(("jaw", "mouth"))])
 
 
-def make_video_item(job: Job, out: Path) -> dict:
-    """One talking-face video: its soundtrack, phones force-aligned to its transcript, and real
-    curves from the tracked face (calibrated on makehuman) for the jaw and mouth channels; eyes,
-    brows and the rest come from the procedural animator (they carry no speech).
-    Also stored: ``tracked`` (T, 52) all calibrated channels, ``aperture`` (T,) tracked
-    inner-lip aperture at 60 fps, ``found`` share of frames with a face."""
-    from voca_cn.alignment import Aligner
-    from voca_cn.animator import animate
+def video_clip(path: Path, text: str, aligner, template) -> tuple[np.ndarray, list, np.ndarray, np.ndarray, float]:
+    """A talking-face video as real lip data: (audio (S,) 16 kHz, phones force-aligned to ``text``,
+    tracked curves (T, 52) calibrated on ``template``, tracked aperture (T,), share of frames with
+    a face), T = the audio's frame count at 60 fps. Raises VocaError for an unusable clip."""
     from voca_cn.audio import SR, load
     from voca_cn.export import resample_frames
-    from voca_cn.templates import resolve
     from voca_cn.tracking import calibrate, track_video
 
-    path = Path(job.path)
-    try:
-        y = load(path)
-        aligner = Aligner()
-        phones = aligner.align(y, job.text)[0]
-        tracking = track_video(path, progress=False)
-    except VocaError as e:
-        return dict(id=job.id, error=str(e))
+    y = load(path)
+    phones = aligner.align(y, text)[0]
+    tracking = track_video(path, progress=False)
     n = int(np.ceil(len(y) / SR * 60 - 1e-9))
-    tracked = calibrate(tracking, resolve("makehuman"))
+    tracked = calibrate(tracking, template)
     tracked = np.concatenate([tracked, np.repeat(tracked[-1:], max(0, n - len(tracked)), 0)])[:n]
     aperture = resample_frames(tracking.aperture[:, None], tracking.fps, 60, n)[:, 0]
+    return y, phones, tracked, aperture, float(tracking.found.mean())
+
+
+def make_video_item(job: Job, out: Path) -> dict:
+    """One talking-face video (:func:`video_clip`): real curves for the jaw and mouth channels;
+    eyes, brows and the rest come from the procedural animator (they carry no speech). Also
+    stored: ``tracked`` (T, 52) all calibrated channels and ``aperture`` (T,) at 60 fps."""
+    from voca_cn.alignment import Aligner
+    from voca_cn.animator import animate
+    from voca_cn.audio import SR
+    from voca_cn.templates import resolve
+
+    path = Path(job.path)
+    aligner = Aligner()
+    try:
+        y, phones, tracked, aperture, found = video_clip(path, job.text, aligner, resolve("makehuman"))
+    except VocaError as e:
+        return dict(id=job.id, error=str(e))
     weights = animate(phones, len(y) / SR)
     weights[:, REAL_CHANNELS] = tracked[:, REAL_CHANNELS]
     _save_item(out, job.id, y, phones, weights, tracked=tracked.astype(np.float16),
                aperture=aperture.astype(np.float32))
     speaker = _video_speaker(path)
-    return dict(id=job.id, engine="human", voice=speaker, speaker=speaker, language="en", split=split_of_prompt(path.stem), timing="aligned", source="video",
-                alignment=aligner.method, faces_found=round(float(tracking.found.mean()), 4),
-                duration=round(len(y) / SR, 3), text=job.text)
+    return dict(id=job.id, engine="human", voice=speaker, speaker=speaker, language="en",
+                split=split_of_prompt(path.stem), timing="aligned", source="video",
+                alignment=aligner.method, faces_found=round(found, 4), duration=round(len(y) / SR, 3),
+                text=job.text)
 
 
 def _video_speaker(path: Path) -> str:
@@ -321,23 +330,29 @@ def read_manifest(corpus: Path, split: str | None = None) -> list[dict]:
 
 
 def load_item(corpus: Path, item_id: str) -> dict:
-    """One item's arrays: audio float32 (S,), labels, starts, ends, weights float32 (T, 52)."""
+    """One item's arrays: audio float32 (S,), labels, starts, ends, phones (Segments), weights
+    float32 (T, 52); video items also tracked float32 (T, 52) and aperture (T,)."""
+    from voca_cn.alignment import Segment
+
     with np.load(Path(corpus) / "items" / f"{item_id}.npz") as z:
-        return dict(audio=z["audio"].astype(np.float32) / 32767, labels=z["labels"], starts=z["starts"],
+        item = dict(audio=z["audio"].astype(np.float32) / 32767, labels=z["labels"], starts=z["starts"],
                     ends=z["ends"], weights=z["weights"].astype(np.float32))
+        if "tracked" in z:
+            item.update(tracked=z["tracked"].astype(np.float32), aperture=z["aperture"])
+    item["phones"] = [Segment(str(a), float(b), float(c)) for a, b, c in
+                      zip(item["labels"], item["starts"], item["ends"])]
+    return item
 
 
 def target_curves(row: dict, item: dict) -> np.ndarray:
     """(T, 52) curves an item teaches and is measured against: a video item's stored curves
     (tracked jaw and mouth), else the procedural animator, as fitted now, on the item's phones
     (so a refit of the animator needs no rebuild of the corpus)."""
-    from voca_cn.alignment import Segment
     from voca_cn.animator import animate
 
     if row["source"] == "video":
         return item["weights"]
-    phones = [Segment(str(a), float(b), float(c)) for a, b, c in zip(item["labels"], item["starts"], item["ends"])]
-    return animate(phones, row["duration"])[:len(item["weights"])]
+    return animate(item["phones"], row["duration"])[:len(item["weights"])]
 
 
 def summary(rows: list[dict]) -> dict:

@@ -49,6 +49,10 @@ class RealLips:
     aperture: np.ndarray
     window: tuple[float, float]
 
+    def speech(self, n: int) -> slice:
+        """The speech window as 60 fps frames of a curve of ``n`` frames."""
+        return slice(int(max(0.0, self.window[0]) * 60), min(n, int(np.ceil(self.window[1] * 60))))
+
 
 @dataclass
 class Tally:
@@ -155,38 +159,35 @@ class Scorer:
         tally.vis_pred += int((vp != 0).sum())
         tally.vis_ref += int((vr != 0).sum())
         gp, gr = self.gap_mm(pred), self.gap_mm(ref)
-        for p in phones:
-            if p.label in ("p", "b", "m"):
-                a, b = int(p.start * 60), max(int(p.start * 60) + 1, int(np.ceil(p.end * 60)))
-                if a < n:
-                    tally.bilabials += 1
-                    tally.bilabial_hit += int(gp[a:b].min() < 1.0)
-        x, y = gp - gp.mean(), gr - gr.mean()
-        for k, lag in enumerate(range(-MAX_LAG, MAX_LAG + 1)):  # lag > 0: prediction late
-            if lag >= 0:
-                tally.xcorr[k] += float(x[lag:] @ y[:n - lag])
-            else:
-                tally.xcorr[k] += float(x[:n + lag] @ y[-lag:])
+        for span in bilabial_spans(phones, n):
+            tally.bilabials += 1
+            tally.bilabial_hit += int(gp[span].min() < 1.0)
+        tally.xcorr += lag_frames(gp, gr, MAX_LAG)
         if n > 2:
             tally.jitter += np.abs(np.diff(lp, 2, axis=0)).mean() * (n - 2)
             tally.jitter_ref += np.abs(np.diff(lr, 2, axis=0)).mean() * (n - 2)
         tally.items += 1
 
 
+def bilabial_spans(phones: list[Segment], n: int, fps: int = 60) -> list[slice]:
+    """The frames of every p, b and m that starts within ``n`` frames (at least one frame each)."""
+    spans = []
+    for p in phones:
+        a = int(p.start * fps)
+        if p.label in ("p", "b", "m") and a < n:
+            spans.append(slice(a, max(a + 1, int(np.ceil(p.end * fps)))))
+    return spans
+
+
 def results(t: Tally) -> dict:
     """Tally -> the reported figures."""
     if t.items == 0:
         return {}
-    k = int(np.argmax(t.xcorr))
-    frac = 0.0
-    if 0 < k < len(t.xcorr) - 1:  # parabolic peak for sub-frame lag
-        a, b, c = t.xcorr[k - 1:k + 2]
-        frac = 0.5 * (a - c) / (a - 2 * b + c) if (a - 2 * b + c) != 0 else 0.0
     return {k: (v if isinstance(v, int) else float(v)) for k, v in {
         "LVE_mm": t.lve / t.frames, "LVE_mm2": t.lve_sq / t.frames,
         "viseme_precision": t.vis_hit / max(t.vis_pred, 1), "viseme_recall": t.vis_hit / max(t.vis_ref, 1),
         "bilabial_recall": t.bilabial_hit / max(t.bilabials, 1),
-        "lag_ms": (k - MAX_LAG + frac) * 1000 / 60,
+        "lag_ms": peak_lag(t.xcorr) * 1000 / 60,
         "jitter": t.jitter / max(t.frames, 1), "jitter_ref": t.jitter_ref / max(t.frames, 1),
         "RTF": t.audio_s / max(t.wall_s, 1e-9), "items": t.items,
     }.items()}
@@ -220,12 +221,14 @@ def lag_frames(pred: np.ndarray, ref: np.ndarray, max_lag: int) -> np.ndarray:
 
 
 def peak_lag(xcorr: np.ndarray) -> float:
-    """Index offset of the cross-correlation peak from the centre, refined by a parabola."""
+    """Index offset of the peak of a (2 K + 1,) lag curve from its centre, refined below one
+    step by a parabola through the peak and its neighbours."""
     k = int(np.argmax(xcorr))
     frac = 0.0
     if 0 < k < len(xcorr) - 1:
         a, b, c = xcorr[k - 1:k + 2]
-        frac = 0.5 * (a - c) / (a - 2 * b + c) if (a - 2 * b + c) != 0 else 0.0
+        den = a - 2 * b + c
+        frac = 0.5 * (a - c) / den if den < 0 else 0.0
     return k - (len(xcorr) - 1) // 2 + frac
 
 
@@ -250,10 +253,9 @@ def evaluate_real(cases, template, methods=METHODS, model_dir=None) -> dict[str,
     for case in tqdm(cases, desc="evaluate", unit="clip", file=sys.stderr):
         real = case.real
         n = min(len(real.weights), len(real.aperture))
-        a, b = (int(max(0, real.window[0]) * 60), min(n, int(np.ceil(real.window[1] * 60))))
-        bil = [(int(p.start * 60), max(int(p.start * 60) + 1, int(np.ceil(p.end * 60))))
-               for p in case.phones if p.label in ("p", "b", "m") and p.start * 60 < n]
-        real_closed += [real.aperture[s:e].min() < CLOSED for s, e in bil]
+        sp = real.speech(n)
+        bil = bilabial_spans(case.phones, n)
+        real_closed += [real.aperture[span].min() < CLOSED for span in bil]
         for m in methods:
             t0 = time.perf_counter()
             pred = runner.run(m, case, n)
@@ -263,14 +265,14 @@ def evaluate_real(cases, template, methods=METHODS, model_dir=None) -> dict[str,
             acc[m]["audio"] += len(case.audio) / SR
             pred = np.concatenate([pred, np.repeat(pred[-1:], n - len(pred), 0)])[:n]
             ap = template.aperture(template.deform(pred))
-            acc[m]["aperture_r"].append(pearson(ap[a:b], real.aperture[a:b]))
+            acc[m]["aperture_r"].append(pearson(ap[sp], real.aperture[sp]))
             for c in REAL_CHANNELS:
-                acc[m]["channels"][c].append(pearson(pred[a:b, INDEX[c]], real.weights[a:b, INDEX[c]]))
+                acc[m]["channels"][c].append(pearson(pred[sp, INDEX[c]], real.weights[sp, INDEX[c]]))
             acc[m]["jawOpen_r"].append(acc[m]["channels"]["jawOpen"][-1])
-            acc[m]["xcorr"] += lag_frames(ap[a:b], real.aperture[a:b], MAX_LAG)
-            err = np.linalg.norm(scorer.lips(pred[a:b]) - scorer.lips(real.weights[a:b]), axis=-1).max(1)
+            acc[m]["xcorr"] += lag_frames(ap[sp], real.aperture[sp], MAX_LAG)
+            err = np.linalg.norm(scorer.lips(pred[sp]) - scorer.lips(real.weights[sp]), axis=-1).max(1)
             acc[m]["lve"].append(err.mean())
-            acc[m]["closed"] += [ap[s:e].min() < CLOSED for s, e in bil]
+            acc[m]["closed"] += [ap[span].min() < CLOSED for span in bil]
     mean = lambda v: float(np.mean([x for x in v if x is not None])) if any(x is not None for x in v) else None  # noqa: E731
     out = {}
     for m, r in acc.items():
@@ -331,10 +333,8 @@ def corpus_cases(corpus: Path, split: str, limit: int | None = None, source: str
         rows = rows[:: max(1, len(rows) // limit)][:limit]  # spread over voices
     for r in rows:
         item = load_item(corpus, r["id"])
-        phones = [Segment(str(a), float(b), float(c)) for a, b, c in
-                  zip(item["labels"], item["starts"], item["ends"])]
         text = r["text"] if r["language"] == "en" else None
-        yield Case(r["id"], item["audio"], text, phones, target_curves(r, item), r["language"])
+        yield Case(r["id"], item["audio"], text, item["phones"], target_curves(r, item), r["language"])
 
 
 def video_corpus_cases(corpus: Path, split: str, limit: int | None = None):
@@ -347,20 +347,14 @@ def video_corpus_cases(corpus: Path, split: str, limit: int | None = None):
                         "voca-cn data build --video DIR")
     for r in rows[:limit]:
         item = load_item(corpus, r["id"])
-        with np.load(Path(corpus) / "items" / f"{r['id']}.npz") as z:
-            tracked, aperture = z["tracked"].astype(np.float32), z["aperture"]
-        yield _real_case(r["id"], item["audio"], r["text"], item["labels"], item["starts"], item["ends"],
-                         tracked, aperture)
+        yield _real_case(r["id"], item["audio"], r["text"], item["phones"], item["tracked"], item["aperture"])
 
 
 def video_cases(folder: Path, split: str | None, template, limit: int | None = None):
     """Videos with transcripts under ``folder`` (``split``: only those the corpus puts there),
     tracked now; phones from forced alignment of the transcript."""
     from voca_cn.alignment import Aligner
-    from voca_cn.audio import load
-    from voca_cn.corpus import split_of_prompt, video_transcripts
-    from voca_cn.export import resample_frames
-    from voca_cn.tracking import calibrate, track_video
+    from voca_cn.corpus import split_of_prompt, video_clip, video_transcripts
 
     pairs = [(v, t) for v, t in video_transcripts(Path(folder)) if split is None or split_of_prompt(v.stem) == split]
     if not pairs:
@@ -369,22 +363,16 @@ def video_cases(folder: Path, split: str | None, template, limit: int | None = N
     aligner = Aligner()
     for video, text in pairs[:limit]:
         try:
-            y = load(video)
-            phones = aligner.align(y, text)[0]
-            tracking = track_video(video, progress=False)
+            y, phones, tracked, aperture, _ = video_clip(video, text, aligner, template)
         except VocaError as e:
             print(f"voca-cn: skipping {video.name}: {e}", file=sys.stderr)
             continue
-        n = int(np.ceil(len(y) / SR * 60 - 1e-9))
-        aperture = resample_frames(tracking.aperture[:, None], tracking.fps, 60, n)[:, 0]
-        yield _real_case(video.stem, y, text, [p.label for p in phones], [p.start for p in phones],
-                         [p.end for p in phones], calibrate(tracking, template), aperture)
+        yield _real_case(video.stem, y, text, phones, tracked, aperture)
 
 
-def _real_case(name, audio, text, labels, starts, ends, tracked, aperture) -> Case:
+def _real_case(name, audio, text, phones, tracked, aperture) -> Case:
     from voca_cn.animator import animate
 
-    phones = [Segment(str(a), float(b), float(c)) for a, b, c in zip(labels, starts, ends)]
     spoken = [p for p in phones if p.label != "sil"] or phones
     window = (spoken[0].start - 0.1, spoken[-1].end + 0.1)
     n = min(len(tracked), len(aperture))

@@ -23,6 +23,7 @@ import numpy as np
 
 from voca_cn.animator import BILABIAL, FIT_FILE, GROUPS, HAND_SET, Fitted, animate, dominances
 from voca_cn.arkit import NAMES
+from voca_cn.audio import SR
 from voca_cn.phones import PHONES
 
 PRIOR_FRAMES = 200.0
@@ -37,7 +38,7 @@ def fit_poses(cases, decay: float, shift: float) -> np.ndarray:
     xs, ys = [], []
     for c in cases:
         n = len(c.real.weights)
-        dom = dominances(c.phones, len(c.audio) / 16000, 60, decay, shift)[:n]
+        dom = dominances(c.phones, len(c.audio) / SR, 60, decay, shift)[:n]
         keep = np.ones(n, bool)  # frames the hard closure rewrites teach nothing about poses
         for p in c.phones:
             if p.label in BILABIAL:
@@ -69,9 +70,9 @@ def aperture_r(cases, fitted: Fitted, template) -> float:
     rs = []
     for c in cases:
         n = len(c.real.aperture)
-        w = animate(c.phones, len(c.audio) / 16000, fitted=fitted)[:n]
-        a, b = int(max(0, c.real.window[0]) * 60), min(len(w), int(np.ceil(c.real.window[1] * 60)))
-        r = pearson(template.aperture(template.deform(w[a:b])), c.real.aperture[a:b])
+        w = animate(c.phones, len(c.audio) / SR, fitted=fitted)[:n]
+        sp = c.real.speech(len(w))
+        r = pearson(template.aperture(template.deform(w[sp])), c.real.aperture[sp])
         if r is not None:
             rs.append(r)
     return float(np.mean(rs))

@@ -56,15 +56,12 @@ def offset(video_aperture: np.ndarray, video_fps: float, audio_aperture: np.ndar
     v, a = motion(video_aperture, video_fps), motion(audio_aperture, audio_fps)
     k = int(round(max_lag * RATE))
     r = np.mean([lag_curve(x, y, k) for x, y in zip(v, a)], axis=0)
+    from voca_cn.evaluation import peak_lag
+
     filled = np.nan_to_num(r, nan=-1.0)
-    best = int(np.argmax(filled))
-    frac = 0.0
-    if 0 < best < len(r) - 1:  # parabolic refinement below one 10 ms step
-        y0, y1, y2 = filled[best - 1:best + 2]
-        den = y0 - 2 * y1 + y2
-        frac = 0.5 * (y0 - y2) / den if den < 0 else 0.0
-    return {"offset_ms": float((best - k + frac) * 1000 / RATE),
-            "confidence": float(filled[best] - np.nanmedian(r)), "peak_r": float(filled[best]),
+    peak = float(filled.max())
+    return {"offset_ms": float(peak_lag(filled) * 1000 / RATE),
+            "confidence": float(peak - np.nanmedian(r)), "peak_r": peak,
             "lags_ms": [float((i - k) * 1000 / RATE) for i in range(len(r))],
             "r": [None if np.isnan(x) else round(float(x), 4) for x in r]}
 
