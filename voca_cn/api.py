@@ -144,14 +144,48 @@ def animate(audio, sr: float | None = None, text: str | None = None, *, template
     from voca_cn.animator import animate as procedural_animate
 
     if text is not None:
-        from voca_cn.alignment import Aligner
-
-        phones = Aligner().align(y, text)[0]
+        phones = align(y, text, model=model)[0]
     else:
         from voca_cn.recognition import PhoneRecognizer
 
         phones = PhoneRecognizer().recognize(y)
     return Animation(procedural_animate(phones, duration, style), FPS, phones, y, path, None, template)
+
+
+MATCH_THRESHOLD = 0.15  # alignment confidence below which a transcript is taken not to match the audio
+
+
+def align(y: np.ndarray, text: str, *, model=None, quiet: bool = False):
+    """Forced alignment of (S,) float32 16 kHz speech to its English transcript that does not give
+    up on a matching transcript: pocketsphinx (:class:`voca_cn.alignment.Aligner`), and where it
+    finds no path (noise, echo, a phone line), Viterbi alignment of the same pronunciations to the
+    phonetic stage's probabilities (``model``'s, default the shipped one). Either way the result
+    is scored against those probabilities (:func:`voca_cn.alignment.confidence`) and the score
+    is printed on stderr (unless ``quiet``). Returns (phones, words, info) with info =
+    {"method": "pocketsphinx" | "phonetic", "confidence": 0-1}. A transcript that scores below
+    :data:`MATCH_THRESHOLD` is refused: it does not match the audio."""
+    import sys
+
+    from voca_cn.alignment import Aligner, NoPath, align_probabilities, confidence
+    from voca_cn.lipsync import AudioAnimator
+
+    aligner = Aligner()
+    animator = model if isinstance(model, AudioAnimator) else AudioAnimator.load(model)
+    probs = animator.stage(y)
+    try:
+        phones, words = aligner.align(y, text)
+        method = "pocketsphinx"
+    except NoPath:
+        phones, words = align_probabilities(probs, aligner.pronunciations(text), len(y) / SR)
+        method = "phonetic"
+    score = confidence(probs, phones)
+    if score < MATCH_THRESHOLD:
+        raise VocaError(f"the transcript does not match the audio (alignment confidence {score:.2f}, "
+                        f"below {MATCH_THRESHOLD}); give the words that are spoken")
+    if not quiet:
+        how = "pocketsphinx" if method == "pocketsphinx" else "the phonetic stage (pocketsphinx found no path)"
+        print(f"voca-cn: alignment by {how}, confidence {score:.2f}", file=sys.stderr)
+    return phones, words, {"method": method, "confidence": score}
 
 
 def load(path: str | os.PathLike, audio=None, template="makehuman") -> Animation:

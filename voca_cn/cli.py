@@ -182,12 +182,12 @@ def cmd_sync(args) -> None:
 
 def cmd_align(args) -> None:
     from voca_cn import audio as audio_mod
-    from voca_cn.alignment import Aligner
+    from voca_cn.api import align
 
     text = _text(args)
     if text is None:
         raise VocaError("align needs the words: pass --text \"...\" or --transcript FILE")
-    phones, _ = Aligner().align(audio_mod.load(args.audio), text)
+    phones = align(audio_mod.load(args.audio), text)[0]
     if args.format == "json":
         json.dump([{"phone": p.label, "start": round(p.start, 3), "end": round(p.end, 3)} for p in phones],
                   sys.stdout, ensure_ascii=False, indent=1)

@@ -97,10 +97,10 @@ class Methods:
         if name == "aligned":
             if case.text is None or case.language != "en":
                 return None  # no English transcript: no forced alignment
-            from voca_cn.alignment import Aligner
+            from voca_cn.api import align
 
             try:
-                return animate(Aligner().align(case.audio, case.text)[0], duration)[:n]
+                return animate(align(case.audio, case.text, model=self.model_dir, quiet=True)[0], duration)[:n]
             except VocaError:
                 return None
         if name == "recognition":

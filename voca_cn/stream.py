@@ -19,7 +19,7 @@ from voca_cn import VocaError
 from voca_cn.animator import FPS
 from voca_cn.audio import SR, n_frames
 from voca_cn.export import lerp_frames
-from voca_cn.features import FRAME_RATE, HOP, WIN, mel_frames, n_feature_frames
+from voca_cn.features import FRAME_RATE, HOP, WIN, Leveller, mel_frames, n_feature_frames
 from voca_cn.lipsync import AudioAnimator, bilabial_on, close_lips, in_run
 from voca_cn.phonetic import softmax
 from voca_cn.phones import PHONES
@@ -93,6 +93,7 @@ class Stream:
         self._pcm = np.zeros(WIN // 2, np.float32)  # the offline zero padding before the start
         self._samples = 0  # pushed so far
         self._mel_done = 0  # log-mel frames computed
+        self._leveller = Leveller()
         self._on = np.zeros(1, bool)  # bilabial flags from the frame before the first unjudged one
         self._probs_rate, self._closure_rate = _Rate(), _Rate()
         self._last_input = None  # the last 60 fps lip-sync input (held past the end)
@@ -135,7 +136,8 @@ class Stream:
         """The next ``count`` normalised log-mel frames from the held samples."""
         if count <= 0:
             return np.zeros((0, self.stage.mean.size), np.float32)
-        mel = self.stage.normalise(mel_frames(self._pcm[:(count - 1) * HOP + WIN]))
+        mel = mel_frames(self._pcm[:(count - 1) * HOP + WIN])
+        mel = self.stage.normalise(mel + self._leveller(mel)[:, None])
         self._pcm = self._pcm[count * HOP:]
         self._mel_done += count
         return mel

@@ -31,7 +31,7 @@ import numpy as np
 from voca_cn import VocaError
 from voca_cn.corpus import load_item, read_manifest, target_curves
 from voca_cn.export import resample_frames
-from voca_cn.features import FRAME_RATE, frame_labels, log_mel
+from voca_cn.features import FRAME_RATE, Leveller, frame_labels, log_mel
 from voca_cn.phones import PHONES
 
 CONFIGS = Path(__file__).resolve().parent / "configs"
@@ -73,34 +73,64 @@ def training_templates(config: dict) -> list:
 
 
 # ----------------------------------------------------------------------------- data
-def split_data(corpus: Path, split: str, real_repeat: int = 1) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
-    """Per item of a split: (F, 40) log-mel, (F,) phone labels, (T, 52) ARKit curves.
+def split_data(corpus: Path, split: str, real_repeat: int = 1, degrade_seed: int | None = None):
+    """Per item of a split: (F, 40) raw log-mel, (F,) phone labels, (T, 52) ARKit curves, and
+    (``degrade_seed`` given) the (F, 40) raw log-mel of the item heard as a random real recording
+    (:func:`voca_cn.augment.degrade_randomly`, seeded per item; None otherwise).
 
     Curves: a talking-face video's tracked jaw and mouth (its items are listed ``real_repeat``
-    times, so real lips weigh more than their share of hours); for speech without video, the
-    procedural animator on the item's phones with the poses and timing fitted to real lips (so
-    every voice is taught one consistent, real-looking mouth)."""
+    times, each with its own degraded copy, so real lips weigh more than their share of hours);
+    for speech without video, the procedural animator on the item's phones with the poses and
+    timing fitted to real lips (so every voice is taught one consistent, real-looking mouth)."""
     from tqdm import tqdm
 
-    feats, labels, curves = [], [], []
-    for row in tqdm(read_manifest(corpus, split), desc=f"features {split}", file=sys.stderr):
+    rows = read_manifest(corpus, split)
+    sources = _augment_sources(corpus, rows, degrade_seed) if degrade_seed is not None else None
+    feats, labels, curves, noisy = [], [], [], []
+    for k, row in enumerate(tqdm(rows, desc=f"features {split}", file=sys.stderr)):
         item = load_item(corpus, row["id"])
         mel = log_mel(item["audio"])
         repeat = real_repeat if row["source"] == "video" else 1
         feats += [mel] * repeat
         labels += [frame_labels(item["labels"], item["starts"], item["ends"], len(mel))] * repeat
         curves += [target_curves(row, item)] * repeat
+        if sources is not None:
+            from voca_cn.augment import degrade_randomly
+
+            noisy += [log_mel(degrade_randomly(item["audio"], np.random.default_rng([degrade_seed, 5, k, r]), sources))
+                      for r in range(repeat)]
     if not feats:
         raise VocaError(f"the corpus {corpus} has no {split} items; rebuild it with voca-cn data build")
-    return feats, labels, curves
+    return feats, labels, curves, noisy if sources is not None else None
 
 
-def windows(x: np.ndarray, y: np.ndarray, length: int, lookahead: int, rng, count: int | None = None):
-    """Random windows: inputs x[s:s+length], targets y[s-lookahead : s-lookahead+length]."""
+def _augment_sources(corpus: Path, rows: list[dict], seed: int):
+    """Babble voices for augmentation: up to 150 synthetic training items (other items where a
+    corpus has none), and the room bank."""
+    from voca_cn.augment import Sources
+
+    pool = [r for r in rows if r["source"] == "synthetic"] or rows
+    pool = pool[:: max(1, len(pool) // 150)][:150]
+    return Sources([load_item(corpus, r["id"])["audio"] for r in pool], seed=seed)
+
+
+def levelled(mel: np.ndarray) -> np.ndarray:
+    """(F, 40) raw log-mel of one recording -> what the phonetic stage reads (:class:`Leveller`)."""
+    return mel + Leveller()(mel)[:, None]
+
+
+def windows(x: np.ndarray, y: np.ndarray, length: int, lookahead: int, rng, count: int | None = None,
+            alt: np.ndarray | None = None, p_alt: float = 0.0):
+    """Random windows: inputs x[s:s+length], targets y[s-lookahead : s-lookahead+length]; with
+    ``alt`` (x's frames as degraded audio gives them), a share ``p_alt`` of the windows read it."""
     count = count or max(1, (len(x) - length) // length)
     starts = rng.integers(lookahead, max(lookahead + 1, len(x) - length), count)
-    idx = starts[:, None] + np.arange(length)
-    return x[np.minimum(idx, len(x) - 1)], y[np.minimum(idx - lookahead, len(y) - 1)]
+    idx = np.minimum(starts[:, None] + np.arange(length), len(x) - 1)
+    xs = x[idx]
+    if alt is not None:
+        pick = rng.random(count) < p_alt
+        xs[pick] = alt[idx[pick]]
+    return xs, y[np.minimum(idx - lookahead, len(y) - 1)]
 
 
 def augment(x: np.ndarray, rng, std: np.ndarray) -> np.ndarray:
@@ -186,18 +216,23 @@ def train(config: dict, corpus: str | os.PathLike, out: str | os.PathLike) -> di
 
     # ---- stage 1: phonetic
     pc = config["phonetic"]
-    feats, labels, curves = split_data(corpus, "train", int(config.get("real_repeat", 1)))
-    vfeats, vlabels, vcurves = split_data(corpus, "val")
-    x_all = np.concatenate(feats)
+    p_noisy = float(config.get("augment", 0.0))  # share of training windows from degraded audio
+    feats, labels, curves, noisy = split_data(corpus, "train", int(config.get("real_repeat", 1)),
+                                              seed if p_noisy else None)
+    vfeats, vlabels, vcurves, _ = split_data(corpus, "val")
+    x_all = np.concatenate([levelled(m) for m in feats])
     mean, std = x_all.mean(0), x_all.std(0) + 1e-3
     norm = lambda m: (m - mean) / std  # noqa: E731
     x_train, y_train = norm(x_all), np.concatenate(labels)
-    x_val, y_val = norm(np.concatenate(vfeats)), np.concatenate(vlabels)
-    log(f"phonetic: {len(x_train) / FRAME_RATE / 3600:.2f} h train, {len(x_val) / FRAME_RATE / 3600:.2f} h val")
+    del x_all
+    x_noisy = norm(np.concatenate([levelled(m) for m in noisy])).astype(np.float32) if noisy else None
+    x_val, y_val = norm(np.concatenate([levelled(m) for m in vfeats])), np.concatenate(vlabels)
+    log(f"phonetic: {len(x_train) / FRAME_RATE / 3600:.2f} h train ({p_noisy:.0%} of windows degraded), "
+        f"{len(x_val) / FRAME_RATE / 3600:.2f} h val")
 
     def phon_train(epoch):
         rng = np.random.default_rng([seed, 1, epoch])
-        x, y = windows(x_train, y_train, pc["window"], pc["lookahead"], rng)
+        x, y = windows(x_train, y_train, pc["window"], pc["lookahead"], rng, alt=x_noisy, p_alt=p_noisy)
         return augment(x, rng, std), y
 
     def phon_val():
@@ -221,6 +256,7 @@ def train(config: dict, corpus: str | os.PathLike, out: str | os.PathLike) -> di
 
     log("lip-sync: running the phonetic stage over the corpus")
     probs = [stage.probabilities(m) for m in feats]
+    nprobs = [stage.probabilities(m) for m in noisy] if noisy else None
     vprobs = [stage.probabilities(m) for m in vfeats]
 
     def lip_data(item_probs, item_curves):
@@ -228,11 +264,14 @@ def train(config: dict, corpus: str | os.PathLike, out: str | os.PathLike) -> di
         return np.concatenate(xs), np.concatenate(item_curves)
 
     xl, yl = lip_data(probs, curves)
+    xl_noisy = lip_data(nprobs, curves)[0] if nprobs else None
+    del probs, nprobs
     xlv, ylv = lip_data(vprobs, vcurves)
     loss = lipsync.vertex_loss(g, lc["velocity"])
 
     def lip_train(epoch):
-        return windows(xl, yl, lc["window"], lc["lookahead"], np.random.default_rng([seed, 3, epoch]))
+        return windows(xl, yl, lc["window"], lc["lookahead"], np.random.default_rng([seed, 3, epoch]),
+                       alt=xl_noisy, p_alt=p_noisy)
 
     def lip_val():
         return windows(xlv, ylv, lc["window"], lc["lookahead"], np.random.default_rng([seed, 4]), 64)
