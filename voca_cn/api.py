@@ -166,7 +166,7 @@ def align(y: np.ndarray, text: str, *, model=None, quiet: bool = False):
     :data:`MATCH_THRESHOLD` is refused: it does not match the audio."""
     import sys
 
-    from voca_cn.alignment import Aligner, NoPath, align_probabilities, confidence
+    from voca_cn.alignment import Aligner, NoPath, align_probabilities, confidence, speech_presence
     from voca_cn.lipsync import AudioAnimator
 
     aligner = Aligner()
@@ -176,7 +176,7 @@ def align(y: np.ndarray, text: str, *, model=None, quiet: bool = False):
         phones, words = aligner.align(y, text)
         method = "pocketsphinx"
     except NoPath:
-        phones, words = align_probabilities(probs, aligner.pronunciations(text), len(y) / SR)
+        phones, words = align_probabilities(probs, aligner.pronunciations(text), len(y) / SR, speech_presence(y))
         method = "phonetic"
     score = confidence(probs, phones)
     if score < MATCH_THRESHOLD:

@@ -3,12 +3,18 @@
 Config (JSON; ``default`` and ``small`` ship in voca_cn/configs)::
 
     seed, ict_identities (ICT heads, besides "templates", whose bases define the vertex loss),
-    templates, phonetic: {width, lookahead, window, batch, epochs, lr},
+    templates, real_repeat (times each talking-face item counts), augment (share of training
+    windows read from a degraded copy of the audio, 0-1),
+    phonetic: {width, lookahead, window, batch, epochs, lr},
     lipsync: {conv, lstm, layers, dense, lookahead, window, batch, epochs, lr, velocity}
 
-Stage 2 learns from stage 1's *predicted* probabilities on the training audio, so it learns to
-read the phonetic stage's real mistakes (stage 1's outputs on *augmented* training audio were
-tried as stage 2's input and made closures on held-out Kathleen prompts vaguer). After every epoch the model and ``state.json`` are
+Multi-condition training: every training item, video items included, is also heard once as a
+random real recording (:func:`voca_cn.augment.degrade_randomly`: noise, babble, music, rooms,
+narrow bands, codecs, levels), sample-aligned, so its phones and (tracked) lip curves stay the
+targets; ``augment`` of the windows of both stages are read from it. Stage 2 learns from stage
+1's *predicted* probabilities on the training audio, clean and degraded, so it learns to read the
+phonetic stage's real mistakes. Both stages read levelled log-mel (:class:`voca_cn.features.Leveller`).
+After every epoch the model and ``state.json`` are
 written (temp file, then rename); a rerun with the same ``--out`` resumes after the last
 finished epoch (the optimizer's moments restart). Same config, corpus and seed: same weights.
 TensorFlow places work on a GPU when its CUDA build is installed; the pinned CPU build runs
