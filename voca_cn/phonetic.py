@@ -14,11 +14,12 @@ import os
 import numpy as np
 
 from voca_cn import VocaError
-from voca_cn.features import N_MELS, Leveller, log_mel_rows, n_feature_frames
+from voca_cn.features import N_MELS, Leveller, log_mel, log_mel_rows, n_feature_frames
 from voca_cn.phones import PHONES
 
 CHUNK = 3000  # frames (30 s) per inference chunk
 WARMUP = 300  # frames (3 s) of left context each chunk re-reads and drops
+ONE_PASS = 2 * 3600 * 100  # frames (2 h) up to which the log-mel is made in one piece
 
 
 def build(width: int = 128, lookahead: int = 6, n_classes: int = len(PHONES)):
@@ -86,9 +87,12 @@ class PhoneticStage:
         """(S,) float32 16 kHz audio -> (F, P) float32 phone probabilities, 100 frames/s.
 
         The log-mel frames are made chunk by chunk as the network reads them, so hours of audio
-        need no (F, 40) feature copies next to the audio and the (F, P) result (the level
-        offsets, (F,), are found in a first pass)."""
+        need no (F, 40) feature copies next to the audio and the (F, P) result: up to
+        :data:`ONE_PASS` frames the log-mel is made once (at most 115 MB), longer audio is read
+        twice (first for the level offsets, (F,))."""
         n, leveller = n_feature_frames(len(audio)), Leveller()
+        if n <= ONE_PASS:
+            return self.probabilities(log_mel(audio))
         offset = np.concatenate([leveller(log_mel_rows(audio, a, min(a + CHUNK, n))) for a in range(0, n, CHUNK)])
         x = self._inputs(n, lambda a, b: log_mel_rows(audio, a, b) + offset[a:b, None])
         return softmax(self.net.offline(x, CHUNK, WARMUP)[self.lookahead:], inplace=True)
