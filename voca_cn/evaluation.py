@@ -84,6 +84,14 @@ class Methods:
 
             self.recognizer = PhoneRecognizer()
 
+    def animator(self):
+        """The model (loaded once): ``aligned`` reads its phonetic stage where pocketsphinx fails."""
+        if getattr(self, "_animator", None) is None:
+            from voca_cn.lipsync import AudioAnimator
+
+            self._animator = AudioAnimator.load(self.model_dir)
+        return self._animator
+
     def run(self, name: str, case: Case, n: int) -> np.ndarray | None:
         from voca_cn.animator import animate
 
@@ -100,7 +108,7 @@ class Methods:
             from voca_cn.api import align
 
             try:
-                return animate(align(case.audio, case.text, model=self.model_dir, quiet=True)[0], duration)[:n]
+                return animate(align(case.audio, case.text, model=self.animator(), quiet=True)[0], duration)[:n]
             except VocaError:
                 return None
         if name == "recognition":
