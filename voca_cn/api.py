@@ -14,6 +14,7 @@ The command line, the evaluation and the batch tools all call :func:`animate` an
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +33,8 @@ class Animation:
     weights: (T, 52) float32 in Apple's ARKit order (:data:`voca_cn.arkit.NAMES`), frame i covering
     [i / fps, (i + 1) / fps) s. phones: timed phone segments (seconds; recognised, aligned or
     ``None`` when unknown). audio: (S,) float32 at 16 kHz, or None. probabilities: the phonetic
-    stage's (F, P) phone probabilities at 100 frames/s (audio-only model only).
+    stage's (F, P) phone probabilities at 100 frames/s (audio-only model only). alignment: how a
+    transcript was aligned, {"method", "confidence"} (:func:`align`; None without a transcript).
     """
     weights: np.ndarray
     fps: float = FPS
@@ -41,6 +43,7 @@ class Animation:
     audio_path: Path | None = None
     probabilities: np.ndarray | None = field(default=None, repr=False)
     template: object = "makehuman"
+    alignment: dict | None = None
 
     @property
     def duration(self) -> float:
@@ -143,13 +146,14 @@ def animate(audio, sr: float | None = None, text: str | None = None, *, template
                          probs, template)
     from voca_cn.animator import animate as procedural_animate
 
+    info = None
     if text is not None:
-        phones = align(y, text, model=model)[0]
+        phones, _, info = align(y, text, model=model, quiet=True)
     else:
         from voca_cn.recognition import PhoneRecognizer
 
         phones = PhoneRecognizer().recognize(y)
-    return Animation(procedural_animate(phones, duration, style), FPS, phones, y, path, None, template)
+    return Animation(procedural_animate(phones, duration, style), FPS, phones, y, path, None, template, info)
 
 
 MATCH_THRESHOLD = 0.15  # alignment confidence below which a transcript is taken not to match the audio
@@ -164,8 +168,6 @@ def align(y: np.ndarray, text: str, *, model=None, quiet: bool = False):
     is printed on stderr (unless ``quiet``). Returns (phones, words, info) with info =
     {"method": "pocketsphinx" | "phonetic", "confidence": 0-1}. A transcript that scores below
     :data:`MATCH_THRESHOLD` is refused: it does not match the audio."""
-    import sys
-
     from voca_cn.alignment import Aligner, NoPath, align_probabilities, confidence, speech_presence
     from voca_cn.lipsync import AudioAnimator
 
@@ -182,10 +184,16 @@ def align(y: np.ndarray, text: str, *, model=None, quiet: bool = False):
     if score < MATCH_THRESHOLD:
         raise VocaError(f"the transcript does not match the audio (alignment confidence {score:.2f}, "
                         f"below {MATCH_THRESHOLD}); give the words that are spoken")
+    info = {"method": method, "confidence": score}
     if not quiet:
-        how = "pocketsphinx" if method == "pocketsphinx" else "the phonetic stage (pocketsphinx found no path)"
-        print(f"voca-cn: alignment by {how}, confidence {score:.2f}", file=sys.stderr)
-    return phones, words, {"method": method, "confidence": score}
+        print(alignment_note(info), file=sys.stderr)
+    return phones, words, info
+
+
+def alignment_note(info: dict) -> str:
+    """The stderr line that says how a transcript was aligned and how confidently."""
+    how = "pocketsphinx" if info["method"] == "pocketsphinx" else "the phonetic stage (pocketsphinx found no path)"
+    return f"voca-cn: alignment by {how}, confidence {info['confidence']:.2f}"
 
 
 def load(path: str | os.PathLike, audio=None, template="makehuman") -> Animation:

@@ -101,8 +101,18 @@ def cmd_animate(args) -> None:
 
     _check_output(args)
     template = resolve(args.template)
-    _save(animate(args.audio, text=_text(args), template=template, style=Style(jaw=args.jaw, lip=args.lip),
-                  model=args.model, procedural=args.procedural), args)
+    animation = animate(args.audio, text=_text(args), template=template, style=Style(jaw=args.jaw, lip=args.lip),
+                        model=args.model, procedural=args.procedural)
+    _note_alignment(animation)
+    _save(animation, args)
+
+
+def _note_alignment(animation) -> None:
+    """With a transcript: how it was aligned and how confidently, on stderr."""
+    if animation.alignment:
+        from voca_cn.api import alignment_note
+
+        print(alignment_note(animation.alignment), file=sys.stderr)
 
 
 def cmd_batch(args) -> int:
@@ -201,7 +211,9 @@ def cmd_align(args) -> None:
 def cmd_visemes(args) -> None:
     from voca_cn.api import animate
 
-    json.dump(animate(args.audio, text=_text(args)).visemes(args.format), sys.stdout, ensure_ascii=False, indent=1)
+    animation = animate(args.audio, text=_text(args))
+    _note_alignment(animation)
+    json.dump(animation.visemes(args.format), sys.stdout, ensure_ascii=False, indent=1)
     print()
 
 
