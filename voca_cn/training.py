@@ -4,7 +4,8 @@ Config (JSON; ``default`` and ``small`` ship in voca_cn/configs)::
 
     seed, ict_identities (ICT heads, besides "templates", whose bases define the vertex loss),
     templates, real_repeat (times each talking-face item counts), augment (share of training
-    windows read from a degraded copy of the audio, 0-1),
+    windows read from a degraded copy of the audio, 0-1), init (optional: a model folder, or
+    "shipped", whose networks the training starts from: fine-tuning),
     phonetic: {width, lookahead, window, batch, epochs, lr},
     lipsync: {conv, lstm, layers, dense, lookahead, window, batch, epochs, lr, velocity}
 
@@ -191,6 +192,23 @@ def _fit_epochs(name, model, compile_fn, train_fn, val_fn, cfg, out: Path, state
     return model
 
 
+def _start(name: str, config: dict):
+    """The network a stage starts from: the ``init`` model folder's (fine-tuning: "shipped" for
+    voca_cn/models), or None for fresh weights."""
+    init = config.get("init")
+    if not init:
+        return None
+    import keras
+
+    from voca_cn.runtime import MODELS
+
+    path = (MODELS if init == "shipped" else Path(init)) / f"{name}.keras"
+    if not path.is_file():
+        raise VocaError(f"config init: {path} does not exist; give a trained model folder or \"shipped\"")
+    log(f"{name}: starting from {path}")
+    return keras.saving.load_model(path, compile=False)
+
+
 def _save_model(model, path: Path) -> None:
     tmp = path.with_name(f".{path.stem}.tmp.keras")
     model.save(tmp)
@@ -249,7 +267,7 @@ def train(config: dict, corpus: str | os.PathLike, out: str | os.PathLike) -> di
                   keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                   metrics=[keras.metrics.SparseCategoricalAccuracy(name="acc")])
 
-    pmodel = phonetic.build(pc["width"], pc["lookahead"])
+    pmodel = _start("phonetic", config) or phonetic.build(pc["width"], pc["lookahead"])
     pmodel = _fit_epochs("phonetic", pmodel, phon_compile, phon_train, phon_val, pc, out, state)
     _save_json(out / "phonetic.json", {"classes": list(PHONES), "mean": mean.tolist(),
                                        "std": std.tolist(), "lookahead": pc["lookahead"]})
@@ -288,7 +306,7 @@ def train(config: dict, corpus: str | os.PathLike, out: str | os.PathLike) -> di
     xv, yv = lip_val()
     const = np.broadcast_to(yl.mean(0), yv.shape).astype(np.float32)
     state["lipsync_constant_val_loss"] = float(loss(yv, const))
-    lmodel = lipsync.build(lc["conv"], lc["lstm"], lc["layers"], lc["dense"])
+    lmodel = _start("lipsync", config) or lipsync.build(lc["conv"], lc["lstm"], lc["layers"], lc["dense"])
     lmodel = _fit_epochs("lipsync", lmodel, lip_compile, lip_train, lip_val, lc, out, state)
     _save_json(out / "lipsync.json", {"lookahead": lc["lookahead"], "fps": lipsync.FPS,
                                       "velocity": lc["velocity"]})
