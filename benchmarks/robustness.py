@@ -12,13 +12,13 @@ a synthetic band at 20/10/5/0 dB SNR over the speech; four shoebox rooms (pyroom
 a landline call (300-3400 Hz, 8 kHz, mu-law); MP3 16 kbit/s, Opus 12 kbit/s, AAC 24 kbit/s (ffmpeg);
 quiet (peak -30 dBFS), loud (peak -0.1 dBFS), clipped (+12 dB into full scale) and DC-offset input;
 files at 8, 11.025, 22.05, 44.1 and 48 kHz. The degraded audio enters as a user's does
-(:func:`voca_cn.audio.prepare`: any rate, resampled to 16 kHz).
+(:func:`voca_cn.audio.load.prepare`: any rate, resampled to 16 kHz).
 
 Per condition and method (``model``; ``aligned`` = ``--text`` with the clip's transcript;
 ``recognition``; ``amplitude`` = loudness), within each clip's speech window: mean Pearson r of
 the head's inner-lip aperture vs the tracked one and of jawOpen vs the tracked jawOpen, the lag
 (ms, > 0 prediction late), the share of the clean r kept, and for ``aligned`` the clips it failed
-on. Noise sources, rooms and codecs here are not those training uses (see voca_cn.training).
+on. Noise sources, rooms and codecs here are not those training uses (voca_cn.training.augment).
 """
 
 from __future__ import annotations
@@ -35,8 +35,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from voca_cn import VocaError, degrade  # noqa: E402
-from voca_cn.audio import SR, prepare  # noqa: E402
+from voca_cn import VocaError  # noqa: E402
+from voca_cn.audio import degrade  # noqa: E402
+from voca_cn.audio.load import prepare  # noqa: E402
+from voca_cn.core.timing import SR  # noqa: E402
 
 SNRS = (20, 10, 5, 0)
 NOISES = {"white": 0.0, "pink": 1.0, "brown": 2.0}
@@ -69,8 +71,8 @@ class Degrader:
     def voices(self) -> list[np.ndarray]:
         """24 Kathleen test-split utterances (another speaker, held out from training's babble)."""
         if self._voices is None:
-            from voca_cn.audio import load
-            from voca_cn.corpus import DEFAULT_KATHLEEN, kathleen_prompt, split_of_prompt
+            from voca_cn.audio.load import load
+            from voca_cn.training.corpus import DEFAULT_KATHLEEN, kathleen_prompt, split_of_prompt
 
             files = [f for f in sorted((DEFAULT_KATHLEEN / "utterances").glob("*.flac"))
                      if split_of_prompt(kathleen_prompt(f.stem)) == "test"][:24]
@@ -117,11 +119,12 @@ class Degrader:
 # ----------------------------------------------------------------------------- clips
 def cached_video_cases(folder: Path, cache: Path, limit: int | None) -> list:
     """``folder``'s test-split clips (spread, up to ``limit``) as Cases with real lips: tracked
-    and aligned once (:func:`voca_cn.corpus.video_clip`), then read from ``cache``."""
-    from voca_cn.alignment import Aligner, Segment
-    from voca_cn.corpus import split_of_prompt, video_clip, video_transcripts
-    from voca_cn.evaluation import _real_case
-    from voca_cn.templates import resolve
+    and aligned once (:func:`voca_cn.training.corpus.video_clip`), then read from ``cache``."""
+    from voca_cn.core.timing import Segment
+    from voca_cn.formats import resolve
+    from voca_cn.speech.align import Aligner
+    from voca_cn.training.corpus import split_of_prompt, video_clip, video_transcripts
+    from voca_cn.training.evaluation import _real_case
 
     cache.mkdir(parents=True, exist_ok=True)
     pairs = [(v, t) for v, t in video_transcripts(folder) if split_of_prompt(v.stem) == "test"]
@@ -146,7 +149,7 @@ def cached_video_cases(folder: Path, cache: Path, limit: int | None) -> list:
 
 def corpus_cases(corpus: Path, limit: int | None) -> list:
     """A built corpus's test-split video items (tracked when it was built), spread, up to ``limit``."""
-    from voca_cn.evaluation import video_corpus_cases
+    from voca_cn.training.evaluation import video_corpus_cases
 
     return spread(list(video_corpus_cases(corpus, "test")), limit)
 
@@ -172,10 +175,10 @@ def degraded(cases: list, name: str, degrader: Degrader) -> list:
 
 
 def run(cases: list, names: list[str], methods: tuple[str, ...], model: str | None) -> dict:
-    """{condition: {method: figures}} (:func:`voca_cn.evaluation.evaluate_real`), plus ``failed``
+    """{condition: {method: figures}} (:func:`voca_cn.training.evaluation.evaluate_real`), plus ``failed``
     (clips a method gave nothing for) and ``kept`` (share of the clean aperture r)."""
-    from voca_cn.evaluation import evaluate_real
-    from voca_cn.templates import resolve
+    from voca_cn.formats import resolve
+    from voca_cn.training.evaluation import evaluate_real
 
     template, degrader, out = resolve("makehuman"), Degrader(), {}
     for name in names:
@@ -259,7 +262,7 @@ def main(argv=None) -> None:
     if a.data:
         cases = corpus_cases(a.data, a.clips)
     else:
-        from voca_cn.corpus import DEFAULT_VIDEO
+        from voca_cn.training.corpus import DEFAULT_VIDEO
 
         folder = a.video or DEFAULT_VIDEO
         cases = cached_video_cases(folder, a.cache / folder.name, a.clips)

@@ -5,7 +5,9 @@ import pytest
 import soundfile as sf
 
 from conftest import GRID, run_cli
-from voca_cn import VocaError, audio, degrade
+from voca_cn import VocaError
+from voca_cn.audio import degrade
+from voca_cn.audio.load import load
 
 
 @pytest.fixture(scope="module")
@@ -14,7 +16,7 @@ def grid_clip():
     clip = GRID / "clips" / "bwbn2n.mp4"
     if not clip.is_file():
         pytest.skip(f"grid-s1 not found at {GRID} (../shared is absent)")
-    return audio.load(clip), "bin white by n two now"
+    return load(clip), "bin white by n two now"
 
 
 def _r(a: np.ndarray, b: np.ndarray) -> float:
@@ -23,7 +25,7 @@ def _r(a: np.ndarray, b: np.ndarray) -> float:
 
 def test_quiet_and_offset_recordings_move_the_jaw_as_the_normal_one(grid_clip):
     import voca_cn
-    from voca_cn.arkit import INDEX
+    from voca_cn.core.arkit import INDEX
 
     y, _ = grid_clip
     jaw = lambda s: voca_cn.animate(s, sr=16000).weights[:, INDEX["jawOpen"]]  # noqa: E731
@@ -41,8 +43,8 @@ def test_noisy_take_with_its_transcript_is_animated_and_the_confidence_said(grid
     assert "alignment by" in proc.stderr and "confidence" in proc.stderr
     assert (tmp_path / "out" / "animation.npz").is_file()
     # the words land where the clean take's alignment puts them (within 100 ms at the median)
-    from voca_cn.alignment import Aligner, boundary_differences
     from voca_cn.api import align
+    from voca_cn.speech.align import Aligner, boundary_differences
 
     clean = Aligner().align(y, words)[0]
     assert np.median(boundary_differences(clean, align(noisy, words, quiet=True)[0])) < 0.1
@@ -60,7 +62,7 @@ def test_a_transcript_of_other_words_gets_one_line(grid_clip, tmp_path):
 
 def test_degraded_copies_stay_aligned_with_the_speech(grid_clip):
     """Training's and the benchmark's conditions keep the timing (their lip curves stay the targets)."""
-    from voca_cn.augment import Sources, degrade_randomly
+    from voca_cn.training.augment import Sources, degrade_randomly
 
     y, _ = grid_clip
     env = lambda s: np.abs(s[: len(y) // 160 * 160]).reshape(-1, 160).mean(1)  # noqa: E731
