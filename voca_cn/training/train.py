@@ -271,12 +271,36 @@ def train(config: dict, corpus: str | os.PathLike, out: str | os.PathLike) -> di
 
     # ---- stage 2: lip-sync on stage 1's predictions
     lc = config["lipsync"]
+    vprobs = [stage.probabilities(m) for m in vfeats]
+    if lc["epochs"]:
+        _train_lipsync(config, feats, noisy, curves, vprobs, vcurves, stage, out, state, p_noisy, seed)
+    else:  # no epochs: the starting network (config "init") stays the lip-sync stage, as it is
+        _keep_lipsync(config, out)
+
+    # frame accuracies of stage 1 on whole val items (phones and Azure visemes)
+    pred = np.concatenate([p.argmax(1) for p in vprobs])
+    truth = np.concatenate(vlabels)
+    state["phonetic_val_phone_accuracy"] = float((pred == truth).mean())
+    state["phonetic_val_viseme_accuracy"] = float((VISEME_OF_PHONE[pred] == VISEME_OF_PHONE[truth]).mean())
+    if state.get("lipsync_history"):
+        log(f"val: constant-prediction vertex loss {state['lipsync_constant_val_loss']:.4g}, model "
+            f"{state['lipsync_history'][-1]['val_loss']:.4g}")
+    log(f"val: phone accuracy {state['phonetic_val_phone_accuracy']:.3f}, viseme {state['phonetic_val_viseme_accuracy']:.3f}")
+    _save_json(state_path, state)
+    return state
+
+
+def _train_lipsync(config, feats, noisy, curves, vprobs, vcurves, stage, out, state, p_noisy, seed) -> None:
+    """Stage 2: the lip-sync network on stage 1's probabilities of the training audio (clean and,
+    for a share ``p_noisy`` of the windows, degraded), checkpointed into ``out``."""
+    import keras
+
+    lc = config["lipsync"]
     g = networks.gram(training_templates(config))
 
     log("lip-sync: running the phonetic stage over the corpus")
     probs = [stage.probabilities(m) for m in feats]
     nprobs = [stage.probabilities(m) for m in noisy] if noisy else None
-    vprobs = [stage.probabilities(m) for m in vfeats]
 
     def lip_data(item_probs, item_curves):
         xs = [resample_frames(p, FRAME_RATE, lipsync.FPS, len(w)) for p, w in zip(item_probs, item_curves)]
@@ -307,16 +331,16 @@ def train(config: dict, corpus: str | os.PathLike, out: str | os.PathLike) -> di
                                       "velocity": lc["velocity"]})
     convert(out, ["lipsync"])
 
-    # frame accuracies of stage 1 on whole val items (phones and Azure visemes)
-    pred = np.concatenate([p.argmax(1) for p in vprobs])
-    truth = np.concatenate(vlabels)
-    state["phonetic_val_phone_accuracy"] = float((pred == truth).mean())
-    state["phonetic_val_viseme_accuracy"] = float((VISEME_OF_PHONE[pred] == VISEME_OF_PHONE[truth]).mean())
-    log(f"val: constant-prediction vertex loss {state['lipsync_constant_val_loss']:.4g}, model "
-        f"{state['lipsync_history'][-1]['val_loss']:.4g}; phone accuracy "
-        f"{state['phonetic_val_phone_accuracy']:.3f}, viseme {state['phonetic_val_viseme_accuracy']:.3f}")
-    _save_json(state_path, state)
-    return state
+
+def _keep_lipsync(config: dict, out: Path) -> None:
+    """Fine-tuning stage 1 only: the ``init`` model's lip-sync network and its settings into ``out``."""
+    model = _start("lipsync", config)
+    if model is None:
+        raise VocaError("lipsync epochs 0 keeps a trained network: set config init to a model folder or \"shipped\"")
+    init = MODELS if config["init"] == "shipped" else Path(config["init"])
+    _save_model(model, out / "lipsync.keras")
+    shutil.copy2(init / "lipsync.json", out / "lipsync.json")
+    convert(out, ["lipsync"])
 
 
 def install(model_dir: str | os.PathLike, target: Path | None = None) -> None:
