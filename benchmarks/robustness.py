@@ -174,9 +174,10 @@ def degraded(cases: list, name: str, degrader: Degrader) -> list:
     return out
 
 
-def run(cases: list, names: list[str], methods: tuple[str, ...], model: str | None) -> dict:
+def run(cases: list, names: list[str], methods: tuple[str, ...], model: str | None, save=None) -> dict:
     """{condition: {method: figures}} (:func:`voca_cn.training.evaluation.evaluate_real`), plus ``failed``
-    (clips a method gave nothing for) and ``kept`` (share of the clean aperture r)."""
+    (clips a method gave nothing for) and ``kept`` (share of the clean aperture r). ``save(out)``
+    is called after each condition (a long run keeps what it measured)."""
     from voca_cn.formats import resolve
     from voca_cn.training.evaluation import evaluate_real
 
@@ -191,6 +192,13 @@ def run(cases: list, names: list[str], methods: tuple[str, ...], model: str | No
         out[name] = res
         print(f"robustness: {name} ({time.perf_counter() - t0:.0f} s): " + ", ".join(
             f"{m} {res[m].get('aperture_r', float('nan')):.3f}" for m in methods), file=sys.stderr)
+        if save:
+            save(_kept(out))
+    return _kept(out)
+
+
+def _kept(out: dict) -> dict:
+    """Adds to every figure set its share of the clean condition's aperture r (``kept``)."""
     clean = out.get("clean", {})
     for res in out.values():
         for m, r in res.items():
@@ -233,6 +241,29 @@ def table(out: dict, methods: tuple[str, ...]) -> str:
     return "\n".join(lines)
 
 
+def report(files: list[Path]) -> str:
+    """Markdown side by side from saved runs (``--json`` files, e.g. before/after or one method
+    per run): per condition, each run's methods as aperture r (share of clean kept); summary rows."""
+    runs = [(f.stem, json.loads(f.read_text())) for f in files]
+    cols = [(label, m) for label, r in runs for m in r["summary"]]
+    names = list(dict.fromkeys(n for _, r in runs for n in r["conditions"]))
+    f = lambda v, d=3: "-" if v is None else f"{v:.{d}f}"  # noqa: E731
+    lines = ["| condition | " + " | ".join(f"{m} ({label})" for label, m in cols) + " |",
+             "| --- |" + " --- |" * len(cols)]
+    for n in names:
+        cells = []
+        for label, m in cols:
+            r = dict(runs)[label]["conditions"].get(n, {}).get(m)
+            cells.append("-" if r is None else f"{f(r.get('aperture_r'))} ({f(r.get('kept'), 2)})"
+                         + (f", {r['failed']} failed" if r.get("failed") else ""))
+        lines.append(f"| {n} | " + " | ".join(cells) + " |")
+    for key, what in (("mean_r", "mean r over degraded"), ("mean_kept", "mean kept"), ("min_kept", "lowest kept"),
+                      ("below_85", "conditions below 85 %"), ("failed", "clips failed")):
+        cells = [dict(runs)[label]["summary"][m].get(key) for label, m in cols]
+        lines.append(f"| {what} | " + " | ".join(str(c) if isinstance(c, int) else f(c, 3) for c in cells) + " |")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--data", type=Path, help="a built corpus: its grid-s1 test items (tracked already)")
@@ -246,7 +277,11 @@ def main(argv=None) -> None:
     p.add_argument("--quick", action="store_true", help="4 clips, 8 conditions (a smoke run)")
     p.add_argument("--json", type=Path, help="write every figure here")
     p.add_argument("--list", action="store_true", help="print the condition names and stop")
+    p.add_argument("--report", type=Path, nargs="+", help="print saved runs (--json files) side by side and stop")
     a = p.parse_args(argv)
+    if a.report:
+        print(report(a.report))
+        return
     names = conditions()
     if a.list:
         print("\n".join(names))
@@ -267,11 +302,13 @@ def main(argv=None) -> None:
         folder = a.video or DEFAULT_VIDEO
         cases = cached_video_cases(folder, a.cache / folder.name, a.clips)
     print(f"robustness: {len(cases)} clips x {len(names)} conditions x {len(methods)} methods", file=sys.stderr)
-    out = run(cases, names, methods, a.model)
+    def save(out: dict) -> None:
+        if a.json:
+            a.json.write_text(json.dumps({"clips": [c.name for c in cases], "model": a.model, "conditions": out,
+                                          "summary": summary(out, methods)}, indent=1))
+
+    out = run(cases, names, methods, a.model, save)
     print(table(out, methods))
-    if a.json:
-        a.json.write_text(json.dumps({"clips": [c.name for c in cases], "conditions": out,
-                                      "summary": summary(out, methods)}, indent=1))
 
 
 if __name__ == "__main__":
