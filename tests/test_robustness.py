@@ -30,7 +30,7 @@ def test_quiet_and_offset_recordings_move_the_jaw_as_the_normal_one(grid_clip):
     y, _ = grid_clip
     jaw = lambda s: voca_cn.animate(s, sr=16000).weights[:, INDEX["jawOpen"]]  # noqa: E731
     normal = jaw(y)
-    assert _r(jaw(degrade.to_peak(y, -30.0)), normal) > 0.9  # a take recorded 30 dB too low
+    assert _r(jaw(degrade.to_peak(y, -30.0)), normal) > 0.85  # a take recorded 30 dB too low (0.76 unlevelled)
     assert _r(jaw(np.clip(y * 0.7 + 0.25, -1, 1)), normal) > 0.95  # a DC offset of a quarter of full scale
 
 
