@@ -10,14 +10,11 @@ from __future__ import annotations
 
 import functools
 import re
-import subprocess
 from typing import Callable
 
 from voca_cn import VocaError
-from voca_cn.core.phones import parse_ipa
 from voca_cn.speech import mandarin
-
-Word = tuple[str, tuple[str, ...]]  # (word as written, inventory phones)
+from voca_cn.speech.espeak_ipa import Word, espeak_languages, espeak_words
 
 # language code -> text -> words; languages not listed use espeak-ng
 G2P: dict[str, Callable[[str], list[Word]]] = {
@@ -81,41 +78,3 @@ def _reads_as(text: str) -> str | None:
 @functools.lru_cache(maxsize=1)
 def _identifier(cls, model_file):
     return cls.from_model_file(model_file, norm_probs=True)
-
-
-@functools.lru_cache(maxsize=1)
-def espeak_languages() -> frozenset[str]:
-    """Language and voice codes espeak-ng knows (``espeak-ng --voices``)."""
-    try:
-        listing = subprocess.run(["espeak-ng", "--voices"], capture_output=True, text=True, check=True,
-                                 timeout=30).stdout
-    except (OSError, subprocess.SubprocessError) as e:
-        raise VocaError(f"espeak-ng is needed for transcripts in this language ({e}); install it "
-                        "(see README setup)") from None
-    codes = set()
-    for line in listing.splitlines()[1:]:
-        f = line.split()
-        if len(f) >= 5:  # Pty Language Age/Gender VoiceName File ...
-            codes |= {f[1], f[4].split("/")[-1]}
-    return frozenset(codes)
-
-
-def espeak_words(text: str, language: str) -> list[Word]:
-    """espeak-ng's pronunciation of ``text`` in ``language``: one entry per word it speaks (its
-    language-switch marks such as ``(en)`` dropped). Words are labelled by the text's words where
-    espeak-ng keeps their count, else by their IPA."""
-    try:
-        done = subprocess.run(["espeak-ng", "-q", "--ipa", "-v", language, text], capture_output=True,
-                              text=True, timeout=120)
-    except (OSError, subprocess.SubprocessError) as e:
-        raise VocaError(f"espeak-ng is needed for transcripts in this language ({e}); install it "
-                        "(see README setup)") from None
-    if done.returncode != 0:
-        raise VocaError(f"espeak-ng cannot speak {language!r}: {done.stderr.strip()[:120]}")
-    ipa = re.sub(r"\([a-z-]+\)", "", done.stdout).split()
-    spoken = [(w, tuple(parse_ipa(w))) for w in ipa]
-    spoken = [(w, p) for w, p in spoken if p]
-    written = re.findall(r"\w+(?:['’]\w+)*", text)
-    if len(written) == len(spoken):
-        return [(w, p) for w, (_, p) in zip(written, spoken)]
-    return spoken

@@ -17,6 +17,7 @@ import re
 import unicodedata
 
 from voca_cn import VocaError
+from voca_cn.speech.espeak_ipa import espeak_words
 
 # initial -> phone (aspirated and plain stops share one: the lips and tongue do the same)
 _INITIALS = {"zh": "tʂ", "ch": "tʂ", "sh": "ʂ", "b": "p", "p": "p", "m": "m", "f": "f", "d": "t",
@@ -152,8 +153,6 @@ def has_hanzi(text: str) -> bool:
 def words(text: str) -> list[tuple[str, tuple[str, ...]]]:
     """Mandarin transcript -> [(word, phones)], one entry per syllable (pauses may fall between
     syllables) or per English word. Raises VocaError when nothing is pronounceable."""
-    from voca_cn.speech.g2p import espeak_words
-
     hanzi = has_hanzi(text)
     out: list[tuple[str, tuple[str, ...]]] = []
     for token in _TOKEN.findall(text):
