@@ -45,8 +45,10 @@ LANGUAGES = {
     "ru": ("ru+m1", "ru_RU"), "pl": ("pl+f2", "pl_PL"), "nl": ("nl+m3", "nl_NL"), "cs": ("cs+f3", "cs_CZ"),
     "el": ("el+m2", "el_GR"),
 }
-# English also in the held-out CMU ARCTIC voices (human recordings behind them, not espeak-ng)
-ENGLISH_MORE = (Voice("flite", "rms", "en", "rms"), Voice("festival", "ked_diphone", "en", "ked"))
+# More held-out voices: English in the CMU ARCTIC voices (human recordings behind them, not
+# espeak-ng), Mandarin in a second espeak-ng variant (more b/p/m to count)
+MORE = {"en": (Voice("flite", "rms", "en", "rms"), Voice("festival", "ked_diphone", "en", "ked")),
+        "cmn": (Voice("espeak-ng", "cmn-latn-pinyin+m2", "cmn", "held-out"),)}
 SEED = 90210  # no corpus build uses it
 
 
@@ -160,7 +162,7 @@ def main() -> None:
     texts = {lang: sentences(LANGUAGES[lang][1], args.sentences) for lang in LANGUAGES}
     table = {}
     for li, lang in enumerate(langs):
-        voices = [Voice("espeak-ng", LANGUAGES[lang][0], lang, "held-out")] + list(ENGLISH_MORE if lang == "en" else [])
+        voices = [Voice("espeak-ng", LANGUAGES[lang][0], lang, "held-out"), *MORE.get(lang, ())]
         other_lang = langs[(li + 1) % len(langs)] if len(langs) > 1 else lang
         mismatch = {"other-language": [], "other-sentence": []}
         for voice in voices:

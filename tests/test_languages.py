@@ -136,3 +136,15 @@ def test_batch_manifest_takes_a_language_column(tmp_path, german):
     lines, bad = read_lines(manifest, Line(id="", audio=""))
     assert [(ln.id, ln.language) for ln in lines] == [("de1", "de")]
     assert len(bad) == 1 and "klingonish" in bad[0].reason
+
+
+def test_library_api_takes_the_language(german):
+    import voca_cn
+
+    wav, truth = german
+    anim = voca_cn.animate(wav, text=GERMAN, language="de")
+    assert anim.weights.shape == (int(np.ceil(sf.info(wav).duration * 60)), 52)
+    labels = [p.label for p in anim.phones]
+    assert labels.count("b") == sum(p.label == "b" for p in truth)  # Bitte, bring, Bier, Butterbrot
+    with pytest.raises(VocaError, match="reads as de"):
+        voca_cn.animate(wav, text=GERMAN)
