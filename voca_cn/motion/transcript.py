@@ -16,6 +16,9 @@ import numpy as np
 
 from voca_cn import VocaError
 from voca_cn.core.timing import SR, Segment
+from voca_cn.motion.phonetic import PhoneticStage
+from voca_cn.speech import g2p, viterbi
+from voca_cn.speech.align import Aligner
 
 # Languages pocketsphinx aligns (its shipped en-us model); the others use the phonetic stage.
 POCKETSPHINX = {"en"}
@@ -42,20 +45,13 @@ def align(audio: np.ndarray, text: str, language: str | None = "auto", stage=Non
     """Align 16 kHz mono (S,) float32 ``audio`` to ``text`` in ``language`` (auto: Chinese script
     or toned pinyin -> cmn, else en). ``stage``: a loaded :class:`PhoneticStage` to reuse;
     ``method``: force ``pocketsphinx`` or ``viterbi`` (benchmarks)."""
-    from voca_cn.speech import g2p
-
     code = g2p.resolve(language, text)
     method = method or ("pocketsphinx" if code in POCKETSPHINX else "viterbi")
     if method == "pocketsphinx":
         if code not in POCKETSPHINX:
             raise VocaError(f"pocketsphinx has no {code!r} model here; use the viterbi aligner")
-        from voca_cn.speech.align import Aligner
-
         phones, words = Aligner().align(audio, text)
         return TranscriptAlignment(phones, words, code, method)
-    from voca_cn.motion.phonetic import PhoneticStage
-    from voca_cn.speech import viterbi
-
     entries = g2p.words(text, code)
     probs = (stage or PhoneticStage.load())(audio)
     result = viterbi.align(probs, entries, len(audio) / SR)
