@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 from voca_cn import VocaError, __version__
-from voca_cn.apps.manifest import export_list
 from voca_cn.core import bounds
 
 
@@ -66,6 +65,13 @@ def _check_output(args) -> None:
 
     check_output_dir(args.out, args.overwrite)
     _exports(args)
+
+
+def _export_list(text: str) -> tuple[str, ...]:
+    """argparse type for ``batch --export``; the formats load only when the flag is given (start-up)."""
+    from voca_cn.apps.manifest import export_list
+
+    return export_list(text)
 
 
 def _exports(args) -> tuple[str, ...]:
@@ -379,7 +385,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--procedural", action="store_true",
                    help="lines without a transcript: phone recognition + procedural animator")
     _style_flags(p)
-    p.add_argument("--export", type=export_list, default=(), metavar="LIST",
+    p.add_argument("--export", type=_export_list, default=(), metavar="LIST",
                    help="extra outputs per line, comma-separated: obj (meshes/), video (preview.mp4), glb, "
                         "livelink, arkit-json (default: only animation.npz + visemes.json)")
     _video_flags(p)
