@@ -55,7 +55,8 @@ def animate_line(line: Line, settings: Settings, out: Path) -> float:
 
     model = _animator(settings.model) if line.text is None and not settings.procedural else settings.model
     animation = animate(line.audio, text=line.text, template=_template(line.template),
-                        style=Style(jaw=line.jaw, lip=line.lip), model=model, procedural=settings.procedural)
+                        style=Style(jaw=line.jaw, lip=line.lip), model=model, procedural=settings.procedural,
+                        living=line.living)
     out.parent.mkdir(parents=True, exist_ok=True)
     animation.save(out, obj="obj" in line.exports, video="video" in line.exports, size=settings.size,
                    fps=settings.fps, overwrite=True, exports=tuple(e for e in line.exports if e not in OUTPUTS))
@@ -129,6 +130,13 @@ def _template_digest(spec: str) -> str:
         return spec
 
 
+@lru_cache(maxsize=1)
+def _living_digest() -> str:
+    from voca_cn.motion.living import MODEL
+
+    return _file_digest(MODEL)
+
+
 def line_key(line: Line, settings: Settings, model_digest: str) -> str:
     """Hash of everything that decides a line's output: equal keys, equal files."""
     try:  # an unreadable file keys by its path; its worker then reports why it cannot be read
@@ -137,7 +145,7 @@ def line_key(line: Line, settings: Settings, model_digest: str) -> str:
         audio = line.audio
     parts = dict(asdict(line), audio=audio,
                  template=_template_digest(line.template), settings=asdict(settings), model=model_digest,
-                 version=__version__)
+                 living_model=_living_digest(), version=__version__)
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:32]
 
 

@@ -13,11 +13,12 @@ from pathlib import Path
 from voca_cn import VocaError
 from voca_cn.core import bounds
 from voca_cn.formats import EXPORTS, parse_exports
+from voca_cn.motion.living import Living, parse_living
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
 
 
-COLUMNS = ("id", "audio", "text", "template", "style", "export")
+COLUMNS = ("id", "audio", "text", "template", "style", "export", "living")
 
 
 # extra outputs a line can ask for, beyond animation.npz + visemes.json: OUTPUTS (OBJ sequence,
@@ -42,6 +43,7 @@ class Line:
     jaw: float = 1.0
     lip: float = 1.0
     exports: tuple[str, ...] = ()
+    living: Living = Living()  # blinks, gaze, brows, head: scales and seed
 
 
 @dataclass
@@ -130,7 +132,7 @@ def _manifest_rows(path: Path) -> list[tuple[int, object]]:
         unknown = [c for c in header if c not in COLUMNS]
         if unknown or "id" not in header or "audio" not in header:
             raise VocaError(f"manifest {path}: columns must be id, audio and any of text, template, style, "
-                            f"export; found {', '.join(map(repr, header)) or 'none'}")
+                            f"export, living; found {', '.join(map(repr, header)) or 'none'}")
         return [(n, row) for n, row in enumerate(reader, start=2)]
     except csv.Error as e:
         raise VocaError(f"manifest {path} is not valid CSV ({e})") from None
@@ -153,7 +155,8 @@ def _row_line(row: object, base: Path, defaults: Line) -> Line:
     jaw, lip = _style(get.get("style"), defaults)
     return Line(id=_check_id(get["id"]), audio=str(audio if audio.is_absolute() else base / audio),
                 text=_text(get.get("text")), template=get.get("template") or defaults.template,
-                jaw=jaw, lip=lip, exports=_exports(get["export"]) if get.get("export") is not None else defaults.exports)
+                jaw=jaw, lip=lip, exports=_exports(get["export"]) if get.get("export") is not None else defaults.exports,
+                living=_living(get.get("living"), defaults))
 
 
 def _check_id(rid: str) -> str:
@@ -189,6 +192,16 @@ def _style(value: object, defaults: Line) -> tuple[float, float]:
         except ValueError as e:
             raise ValueError(f"style {name}: {e}") from None
     return out[0], out[1]
+
+
+def _living(value: object, defaults: Line) -> Living:
+    """``living``: 'blink=0 head=0.5 seed=3', {"head": 0.5} or 'off' (mouth only), over the command line's."""
+    if value is None:
+        return defaults.living
+    try:
+        return parse_living(value, defaults.living)
+    except VocaError as e:
+        raise ValueError(str(e)) from None
 
 
 def _exports(value: object) -> tuple[str, ...]:

@@ -90,9 +90,26 @@ class Template:
             self._flat_basis = np.ascontiguousarray(self.basis.reshape(52, -1))
         return (w @ self._flat_basis).reshape(len(w), self.n_vertices, 3)
 
-    def deform(self, weights: np.ndarray) -> np.ndarray:
-        """Vertex positions (T, N, 3) float32 metres for weights (T, 52)."""
-        return self.vertices[None] + self.offsets(weights)
+    def deform(self, weights: np.ndarray, head: np.ndarray | None = None) -> np.ndarray:
+        """Vertex positions (T, N, 3) float32 metres for weights (T, 52), the head turned by
+        ``head`` (T, 3) radians (yaw, pitch, roll; see :func:`head_matrices`) when given."""
+        v = self.vertices[None] + self.offsets(weights)
+        return v if head is None or not np.any(head) else self.turn_head(v, head)
+
+    def neck_pivot(self) -> np.ndarray:
+        """(3,) float32 metres: the point the head turns about, below and behind the lips."""
+        lips = self.vertices[self.aperture_vertices].mean(0)
+        return (lips + np.array([0.0, -NECK_DROP, -NECK_DEPTH], np.float32)).astype(np.float32)
+
+    def turn_head(self, vertices: np.ndarray, head: np.ndarray) -> np.ndarray:
+        """(T, N, 3) vertices with the head rotated by (T, 3) radians about a neck point below
+        and behind the mouth; below the neck the rotation fades out over NECK_BLEND metres, so
+        a bust or a body stays put and only the head turns."""
+        pivot = self.neck_pivot()
+        share = np.clip((self.vertices[:, 1] - pivot[1] + NECK_BLEND / 2) / NECK_BLEND, 0, 1)[None, :, None]
+        rot = head_matrices(head)
+        turned = np.einsum("tij,tnj->tni", rot, vertices - pivot) + pivot
+        return (vertices + share * (turned - vertices)).astype(np.float32)
 
     def inner_lip_gap(self, vertices: np.ndarray) -> np.ndarray:
         """Inner-lip gap in metres: distance of the central (upper, lower) landmark pair.
@@ -189,6 +206,22 @@ class Template:
             raise VocaError(f"template {path} is corrupt (faces out of range or non-finite vertices); "
                             "rebuild it")
         return t
+
+
+NECK_DROP, NECK_DEPTH, NECK_BLEND = 0.09, 0.09, 0.08  # metres: the neck pivot from the lips; blend height
+
+
+def head_matrices(head: np.ndarray) -> np.ndarray:
+    """(T, 3) (yaw, pitch, roll) radians -> (T, 3, 3) R = Ry(yaw) Rx(pitch) Rz(roll) in the
+    head's frame (Y up, face toward +Z, +X the character's left): yaw > 0 turns the face to its
+    left, pitch > 0 nods the chin down, roll > 0 tilts toward its right shoulder."""
+    h = np.asarray(head, np.float64)
+    cy, sy, cp, sp, cr, sr = (f(h[:, k]) for k in range(3) for f in (np.cos, np.sin))
+    one, zero = np.ones_like(cy), np.zeros_like(cy)
+    ry = np.stack([np.stack([cy, zero, sy], -1), np.stack([zero, one, zero], -1), np.stack([-sy, zero, cy], -1)], 1)
+    rx = np.stack([np.stack([one, zero, zero], -1), np.stack([zero, cp, -sp], -1), np.stack([zero, sp, cp], -1)], 1)
+    rz = np.stack([np.stack([cr, -sr, zero], -1), np.stack([sr, cr, zero], -1), np.stack([zero, zero, one], -1)], 1)
+    return (ry @ rx @ rz).astype(np.float32)
 
 
 def mouth_range() -> np.ndarray:

@@ -20,6 +20,7 @@ from voca_cn.audio.features import FRAME_RATE, HOP, WIN, mel_frames, n_feature_f
 from voca_cn.core.phones import PHONES
 from voca_cn.core.timing import FPS, lerp_frames, n_frames
 from voca_cn.motion.lipsync import AudioAnimator, bilabial_on, close_lips, in_run
+from voca_cn.motion.living import Living, LivingStream, combine
 from voca_cn.motion.phonetic import softmax
 
 
@@ -75,15 +76,19 @@ class Stream:
 
     ``push(audio)`` takes (S,) float32 samples at 16 kHz, any number at a time, and returns the
     (k, 52) float32 ARKit weights (60 fps, Apple order) that became final; ``close()`` ends the
-    audio and returns the rest. Frame i of the whole stream covers [i/60, (i+1)/60) s;
+    audio and returns the rest. ``living``: the blink, gaze, brow and head layers
+    (:class:`voca_cn.motion.living.Living`); after each call :attr:`head` holds the returned
+    frames' head rotation (k, 3) radians (yaw, pitch, roll; zeros when the head layer is off). Frame i of the whole stream covers [i/60, (i+1)/60) s;
     :attr:`frames` counts the frames returned so far. One core per stream.
 
     >>> s = Stream()
     >>> w = np.concatenate([s.push(chunk) for chunk in chunks] + [s.close()])  # doctest: +SKIP
     """
 
-    def __init__(self, model: str | os.PathLike | None = None):
+    def __init__(self, model: str | os.PathLike | None = None, living: Living = Living()):
         animator = AudioAnimator.load(model, threads=1)
+        self._living = None if living.off else LivingStream(living)
+        self.head = np.zeros((0, 3), np.float32)  # head rotation (k, 3) rad of the frames last returned
         self.stage, self.lookahead = animator.stage, animator.lookahead_ms()
         self._phonetic = _Delay(animator.stage.net, animator.stage.lookahead)
         self._lipsync = _Delay(animator.net.net, animator.net.lookahead)
@@ -112,6 +117,8 @@ class Stream:
             raise VocaError("the pushed audio has non-finite samples (NaN/inf); pass float32 in [-1, 1]")
         self._pcm = np.concatenate([self._pcm, np.clip(audio, -1.0, 1.0)])
         self._samples += len(audio)
+        if self._living:
+            self._living.push(np.clip(audio, -1.0, 1.0))
         ready = (len(self._pcm) - WIN) // HOP + 1 if len(self._pcm) >= WIN else 0
         return self._advance(self._mel(ready), end=False)
 
@@ -120,12 +127,15 @@ class Stream:
         the end, as offline)."""
         if self.closed or self._samples == 0:
             self.closed = True
+            self.head = np.zeros((0, 3), np.float32)
             return np.zeros((0, 52), np.float32)
         self.closed = True
         total = n_feature_frames(self._samples)
         need = (total - self._mel_done - 1) * HOP + WIN
         self._pcm = np.concatenate([self._pcm, np.zeros(max(0, need - len(self._pcm)), np.float32)])
         mel = self._mel(total - self._mel_done)
+        if self._living:
+            self._living.push(np.zeros(0, np.float32), end=True, total=n_frames(self._samples))
         return self._advance(np.concatenate([mel, self.stage.tail()]), end=True)
 
     # ------------------------------------------------------------------ the steps
@@ -152,6 +162,10 @@ class Stream:
         self._e = np.concatenate([self._e, self._closure_rate(e[:, None], total)[:, 0]])
         k = min(len(self._w), len(self._e))
         out = close_lips(self._w[:k], self._e[:k])
+        self.head = np.zeros((k, 3), np.float32)
+        if self._living:  # causal: frame i's layers need audio up to (i + 1) / 60 s, within the look-ahead
+            layers, self.head = self._living.take(k)
+            out = combine(out, layers)
         self._w, self._e = self._w[k:], self._e[k:]
         self.frames += k
         return out

@@ -1,0 +1,344 @@
+"""The living face: blinks, brows, gaze and head rotation from the voice's loudness, learned from
+tracked real video (``voca_cn.training.fit_living`` writes ``assets/models/living.json``).
+
+Every layer reads only the audio up to the end of the frame it makes (causal), so a stream gets
+the same frames as the whole file, whatever the sizes of the pushed chunks, and adds no
+look-ahead. Same audio + same seed -> same curves.
+
+- loudness: per 60 fps frame, RMS in dB placed between a running noise floor (0) and a running
+  peak (1), smoothed; speech = above :data:`SPEECH`. Scale-free: any recording level or noise.
+- blinks: a renewal process in "operational time": a gamma-distributed interval elapses at a
+  hazard multiplier that depends on the voice (speaking, the first ``phrase_end_s`` after speech
+  stops, other silence), so blinks cluster at pauses and phrase ends and are never periodic. Each
+  blink is the mean real lid profile, stretched to a duration drawn from the real ones.
+- gaze: fixations of log-normal duration at targets drawn from the real gaze spread, joined by
+  ``saccade_frames``-long saccades; angles in radians (yaw, pitch), eyeLook weights = angle /
+  :data:`GAZE_FULL`.
+- expression (brows, squint): per channel a real mean-free deviation = gain x loudness features
+  + a multivariate AR(1) process with the real covariance; brows > 0 raise (browInnerUp,
+  browOuterUp), < 0 lower (browDown).
+- head: per axis (yaw, pitch, roll) a critically damped second-order process driven by white
+  noise whose strength follows the loudness as the real speakers' head speed does.
+
+Head rotation convention (``head``, (T, 3) float32 radians, the head's own frame, Y up, face
+toward +Z, +X the character's left, applied as R = Ry(yaw) Rx(pitch) Rz(roll) about the neck):
+yaw > 0 turns the face to the character's left, pitch > 0 nods the chin down, roll > 0 tilts the
+head toward the character's right shoulder.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+
+import numpy as np
+
+from voca_cn import VocaError
+from voca_cn.core.arkit import GAZE_FULL, INDEX
+from voca_cn.core.timing import FPS, SR
+
+MODEL = Path(__file__).resolve().parent.parent / "assets" / "models" / "living.json"
+SPEECH = 0.5  # loudness above which a frame counts as speech (halfway between floor and peak in dB)
+# loudness: dB per frame placed between a running noise floor (rises 1.2 dB/s, follows drops at
+# once) and a running peak (falls 3 dB/s, follows rises at once), at least MIN_SPAN_DB and at most
+# MAX_SPAN_DB apart, then smoothed over SMOOTH_S
+PEAK_DECAY_DB, FLOOR_RISE_DB, MIN_SPAN_DB, MAX_SPAN_DB, SMOOTH_S = 0.05, 0.02, 25.0, 50.0, 0.05
+
+BLINK = [INDEX["eyeBlinkLeft"], INDEX["eyeBlinkRight"]]
+LOOK = {k: INDEX[k] for k in ("eyeLookInLeft", "eyeLookOutLeft", "eyeLookUpLeft", "eyeLookDownLeft",
+                              "eyeLookInRight", "eyeLookOutRight", "eyeLookUpRight", "eyeLookDownRight")}
+BROW_UP = [INDEX["browInnerUp"], INDEX["browOuterUpLeft"], INDEX["browOuterUpRight"]]
+BROW_DOWN = [INDEX["browDownLeft"], INDEX["browDownRight"]]
+SQUINT = [INDEX["eyeSquintLeft"], INDEX["eyeSquintRight"]]
+CHANNELS = sorted(set(BLINK + list(LOOK.values()) + BROW_UP + BROW_DOWN + SQUINT))  # what this layer writes
+
+
+@dataclass(frozen=True)
+class Living:
+    """The user's controls. Each layer's scale: 0 = off, 1 = as learned, up to 2; ``intensity``
+    scales them all; ``seed`` picks the random draws (same seed, same motion)."""
+    blink: float = 1.0
+    brows: float = 1.0
+    gaze: float = 1.0
+    head: float = 1.0
+    intensity: float = 1.0
+    seed: int = 0
+
+    @property
+    def off(self) -> bool:
+        """Nothing to add: the mouth-only mode."""
+        return self.intensity == 0 or not any((self.blink, self.brows, self.gaze, self.head))
+
+
+MOUTH_ONLY = Living(blink=0.0, brows=0.0, gaze=0.0, head=0.0)
+
+
+def parse_living(value: object, base: Living = Living()) -> Living:
+    """``"blink=0 head=0.5 seed=3"`` / ``{"head": 0.5}`` / ``"off"`` (mouth only) -> Living.
+    Scales must be 0-2, the seed a whole number >= 0."""
+    from voca_cn.core import bounds
+
+    if isinstance(value, Living):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("off", "mouth-only", "none"):
+        return replace(MOUTH_ONLY, seed=base.seed)
+    if isinstance(value, str):
+        pairs = [p for p in re.split(r"[\s,;]+", value.strip()) if p]
+        try:
+            value = dict(p.split("=", 1) for p in pairs)
+        except ValueError:
+            raise VocaError(f"living {value!r} is not name=value pairs; write e.g. 'blink=1 head=0.5 seed=3' "
+                            "or 'off'") from None
+    if not isinstance(value, dict):
+        raise VocaError(f"living {value!r} is not understood; give name=value pairs or 'off'")
+    names = {f.name for f in fields(Living)}
+    bad = sorted(set(value) - names)
+    if bad:
+        raise VocaError(f"unknown living control(s) {', '.join(bad)}; use {', '.join(sorted(names))}")
+    out = {}
+    for k, v in value.items():
+        try:
+            out[k] = (bounds.SEED if k == "seed" else bounds.LIVING).check(v)
+        except ValueError as e:
+            raise VocaError(f"living {k}: {e}") from None
+    return replace(base, **out)
+
+
+# ----------------------------------------------------------------------------- loudness
+class Loudness:
+    """Streaming loudness: push 16 kHz samples, get the (k,) float32 values in [0, 1] of the
+    60 fps frames they completed (frame i covers samples [i*SR//FPS, (i+1)*SR//FPS))."""
+
+    def __init__(self):
+        self.pending = np.zeros(0, np.float32)
+        self.frames = 0
+        self.peak = self.floor = None
+        self.smooth = 0.0
+        self.alpha = float(np.exp(-1.0 / (SMOOTH_S * FPS)))
+
+    def push(self, samples: np.ndarray, end: bool = False, total: int | None = None) -> np.ndarray:
+        """Append samples; ``end``: the audio is over, so frames up to ``total`` are complete (zero padded)."""
+        self.pending = np.concatenate([self.pending, np.asarray(samples, np.float32)])
+        bounds, used, out = [], 0, []
+        while True:
+            i = self.frames + len(bounds)
+            a, b = i * SR // FPS, (i + 1) * SR // FPS
+            start = self.frames * SR // FPS
+            if b - start > len(self.pending) and not (end and total is not None and i < total):
+                break
+            if end and total is not None and i >= total:
+                break
+            bounds.append((a - start, b - start))
+        for a, b in bounds:
+            x = self.pending[a:b]
+            ms = float(np.mean(np.square(x, dtype=np.float64))) if len(x) else 0.0
+            db = 10 * np.log10(ms + 1e-10)
+            if self.peak is None:
+                self.peak = self.floor = db
+            self.peak = max(db, self.peak - PEAK_DECAY_DB)
+            self.floor = max(min(db, self.floor + FLOOR_RISE_DB), self.peak - MAX_SPAN_DB)
+            level = min(1.0, max(0.0, (db - self.floor) / max(self.peak - self.floor, MIN_SPAN_DB)))
+            self.smooth = self.alpha * self.smooth + (1 - self.alpha) * level
+            out.append(self.smooth)
+            used = b
+        self.frames += len(bounds)
+        self.pending = self.pending[used:]
+        return np.asarray(out, np.float32)
+
+
+def loudness(audio: np.ndarray, n: int) -> np.ndarray:
+    """(S,) float32 16 kHz -> (n,) float32 loudness per 60 fps frame in [0, 1] (see :class:`Loudness`)."""
+    return Loudness().push(audio, end=True, total=n)
+
+
+# ----------------------------------------------------------------------------- the model
+class LivingModel:
+    """The fitted parameters (``living.json``) and a fresh :class:`Motion` per animation."""
+
+    def __init__(self, params: dict):
+        self.p = params
+
+    @classmethod
+    def load(cls, path: str | Path | None = None) -> "LivingModel":
+        path = Path(path or MODEL)
+        try:
+            return cls(json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, ValueError) as e:
+            raise VocaError(f"the living-face model {path} is unreadable ({e}); reinstall voca_cn or "
+                            "refit it with python -m voca_cn.training.fit_living") from None
+
+    def motion(self, options: Living) -> "Motion":
+        return Motion(self.p, options)
+
+
+class Motion:
+    """One animation's non-verbal motion, frame by frame: ``step(loudness (k,))`` -> (weights
+    (k, 52) float32 with only :data:`CHANNELS` set, head (k, 3) float32 radians)."""
+
+    def __init__(self, p: dict, o: Living):
+        self.p, self.o = p, o
+        seeds = np.random.SeedSequence(o.seed).spawn(4)
+        self.rng_blink, self.rng_gaze, self.rng_expr, self.rng_head = (np.random.default_rng(s) for s in seeds)
+        self.dt = 1.0 / FPS
+        self.was_speech, self.silent_for = False, 1e9
+        self.blink_peaks: list[float] = []  # times (s) of pending blink peaks and their durations
+        self.blinks: list[tuple[float, float]] = []
+        self.t = 0.0
+        b = p["blink"]
+        age = self._equilibrium_age(b)
+        self.clock, self.target = age, age + self.rng_blink.gamma(b["shape"], b["scale"])
+        g = p["gaze"]
+        self.gaze_pos = np.zeros(2)
+        self.gaze_from, self.gaze_to, self.gaze_move = np.zeros(2), np.zeros(2), 1.0
+        self.fix_left = self._fixation(g) * self.rng_gaze.random()
+        e = p["expression"]
+        self.expr = np.zeros(len(e["channels"]))
+        self.expr_chol = np.linalg.cholesky(np.asarray(e["innovation_cov"]) + 1e-12 * np.eye(len(self.expr)))
+        self.head_x = np.zeros(3)
+        self.head_v = np.zeros(3)
+
+    # -- blinks
+    def _equilibrium_age(self, b: dict) -> float:
+        """Operational time since the last blink for a process already running (length-biased interval)."""
+        return float(self.rng_blink.gamma(b["shape"] + 1, b["scale"]) * self.rng_blink.random())
+
+    def _hazard(self, speech: bool) -> float:
+        h = self.p["blink"]["hazard"]
+        if speech:
+            return h["speech"]
+        return h["phrase_end"] if self.silent_for < self.p["blink"]["phrase_end_s"] else h["silence"]
+
+    def _blink_frame(self, speech: bool) -> float:
+        b = self.p["blink"]
+        self.clock += self.dt * self._hazard(speech)
+        if self.clock >= self.target:
+            fwhm = float(np.exp(self.rng_blink.normal(b["fwhm_log_mean"], b["fwhm_log_std"])))
+            self.blinks.append((self.t + fwhm * -b["profile_start"], fwhm))  # peak after the closing phase
+            self.clock, self.target = 0.0, float(self.rng_blink.gamma(b["shape"], b["scale"]))
+        value = 0.0
+        prof = np.asarray(b["profile"])
+        for peak, fwhm in self.blinks:
+            u = (self.t - peak) / fwhm
+            value = max(value, float(np.interp(u, b["profile_start"] + b["profile_step"] * np.arange(len(prof)),
+                                               prof, left=0.0, right=0.0)))
+        end = b["profile_start"] + b["profile_step"] * (len(prof) - 1)
+        self.blinks = [(pk, f) for pk, f in self.blinks if (self.t - pk) / f <= end]
+        return value
+
+    # -- gaze
+    def _fixation(self, g: dict) -> float:
+        return float(np.exp(self.rng_gaze.normal(g["fixation_log_mean"], g["fixation_log_std"])))
+
+    def _gaze_frame(self) -> np.ndarray:
+        g = self.p["gaze"]
+        self.fix_left -= self.dt
+        if self.fix_left <= 0:
+            self.gaze_from = self.gaze_pos.copy()
+            self.gaze_to = self.rng_gaze.normal(0.0, 1.0, 2) * np.asarray(g["std"])
+            self.gaze_move = 0.0
+            self.fix_left = self._fixation(g)
+        if self.gaze_move < 1.0:
+            self.gaze_move = min(1.0, self.gaze_move + 1.0 / g["saccade_frames"])
+            s = 0.5 - 0.5 * np.cos(np.pi * self.gaze_move)  # a saccade's smooth start and stop
+            self.gaze_pos = self.gaze_from + s * (self.gaze_to - self.gaze_from)
+        return self.gaze_pos
+
+    # -- the frame loop
+    def step(self, level: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(k,) loudness in [0, 1] of the next k frames -> (weights (k, 52), head (k, 3))."""
+        p, o = self.p, self.o
+        k = len(level)
+        w = np.zeros((k, 52), np.float32)
+        head = np.zeros((k, 3), np.float32)
+        e, hd = p["expression"], p["head"]
+        expr_noise = self.rng_expr.standard_normal((k, len(self.expr)))
+        head_noise = self.rng_head.standard_normal((k, 3))
+        a = np.asarray(e["ar"])
+        gain = np.asarray(e["gain"])
+        omega, sigma, mod = np.asarray(hd["omega"]), np.asarray(hd["sigma"]), np.asarray(hd["loudness_mod"])
+        mean_level = hd["mean_loudness"]
+        for i in range(k):
+            x = float(level[i])
+            speech = x > SPEECH
+            if self.was_speech and not speech:
+                self.silent_for = 0.0
+            self.was_speech = speech
+            blink = self._blink_frame(speech) if o.blink else 0.0
+            gaze = self._gaze_frame() if o.gaze else np.zeros(2)
+            self.expr = a * self.expr + self.expr_chol @ expr_noise[i]
+            expr = self.expr + gain @ np.array([1.0, x, x * x])
+            # head: x'' = -2 w x' - w^2 x + s(t) noise, s following the loudness (semi-implicit Euler)
+            head_step(self.head_x, self.head_v, head_noise[i], sigma * np.maximum(0.0, 1.0 + mod * (x - mean_level)),
+                      omega, self.dt)
+            self._write(w[i], blink, gaze, expr)
+            head[i] = self.head_x * (o.head * o.intensity)
+            self.silent_for += self.dt
+            self.t += self.dt
+        return w, head
+
+    def _write(self, row: np.ndarray, blink: float, gaze: np.ndarray, expr: np.ndarray) -> None:
+        """Layer values -> ARKit weights in [0, 1] (scaled by the user's controls)."""
+        o = self.o
+        row[BLINK] = min(1.0, blink * o.blink * o.intensity)
+        yaw, pitch = gaze * (o.gaze * o.intensity) / GAZE_FULL  # yaw > 0: to the character's left
+        row[[LOOK["eyeLookOutLeft"], LOOK["eyeLookInRight"]]] = max(0.0, yaw)
+        row[[LOOK["eyeLookInLeft"], LOOK["eyeLookOutRight"]]] = max(0.0, -yaw)
+        row[[LOOK["eyeLookUpLeft"], LOOK["eyeLookUpRight"]]] = max(0.0, -pitch)
+        row[[LOOK["eyeLookDownLeft"], LOOK["eyeLookDownRight"]]] = max(0.0, pitch)
+        s = o.brows * o.intensity
+        for name, v in zip(self.p["expression"]["channels"], expr * s):
+            if name == "brow":
+                row[BROW_UP] = max(0.0, v)
+                row[BROW_DOWN] = max(0.0, -v)
+            elif name == "squint":
+                row[SQUINT] = max(0.0, v)
+        np.clip(row, 0.0, 1.0, out=row)
+
+
+def head_step(x: np.ndarray, v: np.ndarray, noise: np.ndarray, strength: np.ndarray, omega: np.ndarray,
+              dt: float) -> None:
+    """One step of the head process, in place: x'' = -2 w x' - w^2 x + strength * white noise
+    (semi-implicit Euler; x, v, noise, strength, omega broadcast, e.g. (3,) per axis)."""
+    v += dt * (-2 * omega * v - omega ** 2 * x) + np.sqrt(dt) * strength * noise
+    x += dt * v
+
+
+class LivingStream:
+    """The living layers live: push audio, take the layers of the next k frames as they become final."""
+
+    def __init__(self, options: Living, model: LivingModel | None = None):
+        self.loud = Loudness()
+        self.motion = (model or LivingModel.load()).motion(options)
+        self.levels = np.zeros(0, np.float32)
+
+    def push(self, audio: np.ndarray, end: bool = False, total: int | None = None) -> None:
+        self.levels = np.concatenate([self.levels, self.loud.push(audio, end, total)])
+
+    def take(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The next k frames' (weights (k, 52), head (k, 3)); their audio must have been pushed."""
+        if k > len(self.levels):
+            raise VocaError("internal: living frames asked before their audio arrived; please report it")
+        level, self.levels = self.levels[:k], self.levels[k:]
+        return self.motion.step(level)
+
+
+def combine(weights: np.ndarray, layers: np.ndarray) -> np.ndarray:
+    """The mouth's weights (T, 52) with the living layers (T, 52) on the channels they drive
+    (added to what the mouth model gives there, within [0, 1])."""
+    out = np.array(weights, np.float32, copy=True)
+    out[:, CHANNELS] = np.clip(out[:, CHANNELS] + layers[:, CHANNELS], 0.0, 1.0)
+    return out
+
+
+def animate_living(weights: np.ndarray, audio: np.ndarray, options: Living = Living(),
+                   model: LivingModel | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Weights (T, 52) at 60 fps from the mouth model + its (S,) 16 kHz audio -> (weights with
+    blinks, gaze and brows (T, 52) float32, head rotation (T, 3) float32 radians). Mouth-only
+    (:data:`MOUTH_ONLY`): the weights unchanged (the same array) and a still head."""
+    n = len(weights)
+    if options.off:
+        return weights, np.zeros((n, 3), np.float32)
+    layers, head = (model or LivingModel.load()).motion(options).step(loudness(audio, n))
+    return combine(weights, layers), head
