@@ -142,6 +142,7 @@ def animate(audio, sr: float | None = None, text: str | None = None, *, template
     (:class:`voca_cn.motion.living.Living`, or ``"blink=0 head=0.5 seed=3"``; ``"off"`` for the
     mouth only, whose curves are then exactly the mouth model's). Bad input raises :class:`voca_cn.VocaError` with a one-line message.
     """
+    from voca_cn.audio.loudness import loudness
     from voca_cn.motion.living import animate_living, parse_living
 
     living = parse_living(living)
@@ -153,7 +154,8 @@ def animate(audio, sr: float | None = None, text: str | None = None, *, template
 
         animator = model if isinstance(model, AudioAnimator) else AudioAnimator.load(model)
         probs = animator.stage(y)
-        weights, head = animate_living(animator.weights(probs, n_frames(len(y))), y, living)
+        level = loudness(y, n_frames(len(y)))
+        weights, head = animate_living(animator.weights(probs, len(level), level), level, living)
         return Animation(weights, FPS, best_phones(probs, duration), y, path, probs, template, head)
     from voca_cn.motion.procedural import animate as procedural_animate
 
@@ -165,7 +167,8 @@ def animate(audio, sr: float | None = None, text: str | None = None, *, template
         from voca_cn.speech.recognize import PhoneRecognizer
 
         phones = PhoneRecognizer().recognize(y)
-    weights, head = animate_living(procedural_animate(phones, duration, style), y, living)
+    weights = procedural_animate(phones, duration, style)
+    weights, head = animate_living(weights, loudness(y, len(weights)), living)
     return Animation(weights, FPS, phones, y, path, None, template, head)
 
 

@@ -5,12 +5,13 @@ Every layer reads only the audio up to the end of the frame it makes (causal), s
 the same frames as the whole file, whatever the sizes of the pushed chunks, and adds no
 look-ahead. Same audio + same seed -> same curves.
 
-- loudness: per 60 fps frame, RMS in dB placed between a running noise floor (0) and a running
-  peak (1), smoothed; speech = above :data:`SPEECH`. Scale-free: any recording level or noise.
+- the voice: loudness per 60 fps frame (:mod:`voca_cn.audio.loudness`, 0 noise floor .. 1 peak);
+  speech = above :data:`SPEECH`.
 - blinks: a renewal process in "operational time": a gamma-distributed interval elapses at a
   hazard multiplier that depends on the voice (speaking, the first ``phrase_end_s`` after speech
-  stops, other silence), so blinks cluster at pauses and phrase ends and are never periodic. Each
-  blink is the mean real lid profile, stretched to a duration drawn from the real ones.
+  stops, other silence; each multiplier is the real blink rate in that state over the mean), so
+  blinks fall where the real speakers' do and are never periodic. Each blink is the mean real lid
+  profile, stretched to a duration drawn from the real ones.
 - gaze: fixations of log-normal duration at targets drawn from the real gaze spread, joined by
   ``saccade_frames``-long saccades; angles in radians (yaw, pitch), eyeLook weights = angle /
   :data:`GAZE_FULL`.
@@ -37,14 +38,10 @@ import numpy as np
 
 from voca_cn import VocaError
 from voca_cn.core.arkit import GAZE_FULL, INDEX
-from voca_cn.core.timing import FPS, SR
+from voca_cn.core.timing import FPS
 
 MODEL = Path(__file__).resolve().parent.parent / "assets" / "models" / "living.json"
 SPEECH = 0.5  # loudness above which a frame counts as speech (halfway between floor and peak in dB)
-# loudness: dB per frame placed between a running noise floor (rises 1.2 dB/s, follows drops at
-# once) and a running peak (falls 3 dB/s, follows rises at once), at least MIN_SPAN_DB and at most
-# MAX_SPAN_DB apart, then smoothed over SMOOTH_S
-PEAK_DECAY_DB, FLOOR_RISE_DB, MIN_SPAN_DB, MAX_SPAN_DB, SMOOTH_S = 0.05, 0.02, 25.0, 50.0, 0.05
 
 BLINK = [INDEX["eyeBlinkLeft"], INDEX["eyeBlinkRight"]]
 LOOK = {k: INDEX[k] for k in ("eyeLookInLeft", "eyeLookOutLeft", "eyeLookUpLeft", "eyeLookDownLeft",
@@ -104,53 +101,6 @@ def parse_living(value: object, base: Living = Living()) -> Living:
         except ValueError as e:
             raise VocaError(f"living {k}: {e}") from None
     return replace(base, **out)
-
-
-# ----------------------------------------------------------------------------- loudness
-class Loudness:
-    """Streaming loudness: push 16 kHz samples, get the (k,) float32 values in [0, 1] of the
-    60 fps frames they completed (frame i covers samples [i*SR//FPS, (i+1)*SR//FPS))."""
-
-    def __init__(self):
-        self.pending = np.zeros(0, np.float32)
-        self.frames = 0
-        self.peak = self.floor = None
-        self.smooth = 0.0
-        self.alpha = float(np.exp(-1.0 / (SMOOTH_S * FPS)))
-
-    def push(self, samples: np.ndarray, end: bool = False, total: int | None = None) -> np.ndarray:
-        """Append samples; ``end``: the audio is over, so frames up to ``total`` are complete (zero padded)."""
-        self.pending = np.concatenate([self.pending, np.asarray(samples, np.float32)])
-        bounds, used, out = [], 0, []
-        while True:
-            i = self.frames + len(bounds)
-            a, b = i * SR // FPS, (i + 1) * SR // FPS
-            start = self.frames * SR // FPS
-            if b - start > len(self.pending) and not (end and total is not None and i < total):
-                break
-            if end and total is not None and i >= total:
-                break
-            bounds.append((a - start, b - start))
-        for a, b in bounds:
-            x = self.pending[a:b]
-            ms = float(np.mean(np.square(x, dtype=np.float64))) if len(x) else 0.0
-            db = 10 * np.log10(ms + 1e-10)
-            if self.peak is None:
-                self.peak = self.floor = db
-            self.peak = max(db, self.peak - PEAK_DECAY_DB)
-            self.floor = max(min(db, self.floor + FLOOR_RISE_DB), self.peak - MAX_SPAN_DB)
-            level = min(1.0, max(0.0, (db - self.floor) / max(self.peak - self.floor, MIN_SPAN_DB)))
-            self.smooth = self.alpha * self.smooth + (1 - self.alpha) * level
-            out.append(self.smooth)
-            used = b
-        self.frames += len(bounds)
-        self.pending = self.pending[used:]
-        return np.asarray(out, np.float32)
-
-
-def loudness(audio: np.ndarray, n: int) -> np.ndarray:
-    """(S,) float32 16 kHz -> (n,) float32 loudness per 60 fps frame in [0, 1] (see :class:`Loudness`)."""
-    return Loudness().push(audio, end=True, total=n)
 
 
 # ----------------------------------------------------------------------------- the model
@@ -305,25 +255,6 @@ def head_step(x: np.ndarray, v: np.ndarray, noise: np.ndarray, strength: np.ndar
     x += dt * v
 
 
-class LivingStream:
-    """The living layers live: push audio, take the layers of the next k frames as they become final."""
-
-    def __init__(self, options: Living, model: LivingModel | None = None):
-        self.loud = Loudness()
-        self.motion = (model or LivingModel.load()).motion(options)
-        self.levels = np.zeros(0, np.float32)
-
-    def push(self, audio: np.ndarray, end: bool = False, total: int | None = None) -> None:
-        self.levels = np.concatenate([self.levels, self.loud.push(audio, end, total)])
-
-    def take(self, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """The next k frames' (weights (k, 52), head (k, 3)); their audio must have been pushed."""
-        if k > len(self.levels):
-            raise VocaError("internal: living frames asked before their audio arrived; please report it")
-        level, self.levels = self.levels[:k], self.levels[k:]
-        return self.motion.step(level)
-
-
 def combine(weights: np.ndarray, layers: np.ndarray) -> np.ndarray:
     """The mouth's weights (T, 52) with the living layers (T, 52) on the channels they drive
     (added to what the mouth model gives there, within [0, 1])."""
@@ -332,13 +263,14 @@ def combine(weights: np.ndarray, layers: np.ndarray) -> np.ndarray:
     return out
 
 
-def animate_living(weights: np.ndarray, audio: np.ndarray, options: Living = Living(),
+def animate_living(weights: np.ndarray, level: np.ndarray, options: Living = Living(),
                    model: LivingModel | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Weights (T, 52) at 60 fps from the mouth model + its (S,) 16 kHz audio -> (weights with
-    blinks, gaze and brows (T, 52) float32, head rotation (T, 3) float32 radians). Mouth-only
-    (:data:`MOUTH_ONLY`): the weights unchanged (the same array) and a still head."""
+    """Weights (T, 52) at 60 fps from the mouth model + the audio's loudness (T,)
+    (:func:`voca_cn.audio.loudness.loudness`) -> (weights with blinks, gaze and brows (T, 52)
+    float32, head rotation (T, 3) float32 radians). Mouth-only (:data:`MOUTH_ONLY`): the weights
+    unchanged (the same array) and a still head."""
     n = len(weights)
     if options.off:
         return weights, np.zeros((n, 3), np.float32)
-    layers, head = (model or LivingModel.load()).motion(options).step(loudness(audio, n))
+    layers, head = (model or LivingModel.load()).motion(options).step(level)
     return combine(weights, layers), head

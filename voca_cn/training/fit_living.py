@@ -23,7 +23,8 @@ import numpy as np
 from voca_cn.core.arkit import INDEX
 from voca_cn.core.timing import FPS, resample_frames
 from voca_cn.core.arkit import gaze_angles
-from voca_cn.motion.living import BLINK, BROW_DOWN, BROW_UP, SPEECH, SQUINT, head_step, loudness
+from voca_cn.audio.loudness import loudness
+from voca_cn.motion.living import BLINK, BROW_DOWN, BROW_UP, SPEECH, SQUINT, head_step
 
 BLINK_ON, BLINK_OFF = 0.25, 0.12  # blink score above the clip's median: a blink starts / has ended
 PROFILE_START, PROFILE_STEP, PROFILE_END = -1.5, 0.25, 3.0  # blink profile grid, in FWHMs from the peak
