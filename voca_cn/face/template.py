@@ -246,6 +246,9 @@ def mouth_range() -> np.ndarray:
     return np.array(rows)
 
 
+UPPER_TEETH_DROP = 0.0025  # metres: upper incisal edges 2.5 mm below the upper lip's inner edge
+
+
 def seat_teeth(template: Template, interior: np.ndarray, margin: float = 0.0005) -> Template:
     """Move the teeth and the given interior vertices (gums, tongue: what must stay with them) back
     along -Z just enough that no tooth pokes out in front of the lips anywhere in ``mouth_range()``,
@@ -256,6 +259,19 @@ def seat_teeth(template: Template, interior: np.ndarray, margin: float = 0.0005)
     v = template.vertices.copy()
     v[interior, 2] -= depth + margin
     return template.with_vertices(v)
+
+
+def show_upper_teeth(template: Template, drop: float = UPPER_TEETH_DROP) -> Template:
+    """Lower the upper teeth (teeth that stay when the jaw opens) by ``drop`` metres, so that
+    their edges show under the upper lip whenever the lips part, as a real speaker's do; then
+    seat them behind the lips again (:func:`seat_teeth`), so closed lips still hide them."""
+    from voca_cn.core.arkit import INDEX
+
+    teeth = np.flatnonzero(template.vertex_parts == PARTS.index("teeth"))
+    upper = teeth[np.linalg.norm(template.basis[INDEX["jawOpen"]][teeth], axis=1) < 1e-6]
+    v = template.vertices.copy()
+    v[upper, 1] -= drop
+    return seat_teeth(template.with_vertices(v), upper)
 
 
 def _points_in_front(points: np.ndarray, tris: np.ndarray, chunk: int = 256) -> np.ndarray:

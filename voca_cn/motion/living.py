@@ -15,9 +15,10 @@ look-ahead. Same audio + same seed -> same curves.
 - gaze: fixations of log-normal duration at targets drawn from the real gaze spread, joined by
   ``saccade_frames``-long saccades; angles in radians (yaw, pitch), eyeLook weights = angle /
   :data:`GAZE_FULL`.
-- expression (brows, squint): per channel a real mean-free deviation = gain x loudness features
-  + a multivariate AR(1) process with the real covariance; brows > 0 raise (browInnerUp,
-  browOuterUp), < 0 lower (browDown).
+- expression (brows, squint): per channel a deviation = gain x loudness features [1, x, x^2]
+  (where the data shows a link) + a smooth second-order process (as the head's) driven by noise
+  with the channels' real correlation; brows > 0 raise (browInnerUp, browOuterUp), < 0 lower
+  (browDown).
 - head: per axis (yaw, pitch, roll) a critically damped second-order process driven by white
   noise whose strength follows the loudness as the real speakers' head speed does.
 
@@ -137,22 +138,23 @@ class Motion:
         self.blinks: list[tuple[float, float]] = []
         self.t = 0.0
         b = p["blink"]
-        age = self._equilibrium_age(b)
-        self.clock, self.target = age, age + self.rng_blink.gamma(b["shape"], b["scale"])
+        self.clock, self.target = self._running_start(b)
         g = p["gaze"]
         self.gaze_pos = np.zeros(2)
         self.gaze_from, self.gaze_to, self.gaze_move = np.zeros(2), np.zeros(2), 1.0
         self.fix_left = self._fixation(g) * self.rng_gaze.random()
         e = p["expression"]
-        self.expr = np.zeros(len(e["channels"]))
-        self.expr_chol = np.linalg.cholesky(np.asarray(e["innovation_cov"]) + 1e-12 * np.eye(len(self.expr)))
+        self.expr, self.expr_v = np.zeros(len(e["channels"])), np.zeros(len(e["channels"]))
+        self.expr_chol = np.linalg.cholesky(np.asarray(e["noise_corr"]) + 1e-9 * np.eye(len(self.expr)))
         self.head_x = np.zeros(3)
         self.head_v = np.zeros(3)
 
     # -- blinks
-    def _equilibrium_age(self, b: dict) -> float:
-        """Operational time since the last blink for a process already running (length-biased interval)."""
-        return float(self.rng_blink.gamma(b["shape"] + 1, b["scale"]) * self.rng_blink.random())
+    def _running_start(self, b: dict) -> tuple[float, float]:
+        """(time since the last blink, its interval) for a process already running when the audio
+        starts: the interval under way is length-biased (gamma shape + 1), the moment uniform in it."""
+        interval = float(self.rng_blink.gamma(b["shape"] + 1, b["scale"]))
+        return interval * float(self.rng_blink.random()), interval
 
     def _hazard(self, speech: bool) -> float:
         h = self.p["blink"]["hazard"]
@@ -205,8 +207,7 @@ class Motion:
         e, hd = p["expression"], p["head"]
         expr_noise = self.rng_expr.standard_normal((k, len(self.expr)))
         head_noise = self.rng_head.standard_normal((k, 3))
-        a = np.asarray(e["ar"])
-        gain = np.asarray(e["gain"])
+        e_omega, e_sigma, gain = np.asarray(e["omega"]), np.asarray(e["sigma"]), np.asarray(e["gain"])
         omega, sigma, mod = np.asarray(hd["omega"]), np.asarray(hd["sigma"]), np.asarray(hd["loudness_mod"])
         mean_level = hd["mean_loudness"]
         for i in range(k):
@@ -217,7 +218,7 @@ class Motion:
             self.was_speech = speech
             blink = self._blink_frame(speech) if o.blink else 0.0
             gaze = self._gaze_frame() if o.gaze else np.zeros(2)
-            self.expr = a * self.expr + self.expr_chol @ expr_noise[i]
+            head_step(self.expr, self.expr_v, self.expr_chol @ expr_noise[i], e_sigma, e_omega, self.dt)
             expr = self.expr + gain @ np.array([1.0, x, x * x])
             # head: x'' = -2 w x' - w^2 x + s(t) noise, s following the loudness (semi-implicit Euler)
             head_step(self.head_x, self.head_v, head_noise[i], sigma * np.maximum(0.0, 1.0 + mod * (x - mean_level)),

@@ -27,6 +27,7 @@ from voca_cn.audio.loudness import loudness
 from voca_cn.motion.living import BLINK, BROW_DOWN, BROW_UP, SPEECH, SQUINT, head_step
 
 BLINK_ON, BLINK_OFF = 0.25, 0.12  # blink score above the clip's median: a blink starts / has ended
+BLINK_SPLIT = 0.5  # ... or has fallen below this share of its peak (two blinks in a row are two)
 PROFILE_START, PROFILE_STEP, PROFILE_END = -1.5, 0.25, 3.0  # blink profile grid, in FWHMs from the peak
 PHRASE_END_S = 0.6  # after speech stops, this long counts as a phrase end
 
@@ -65,15 +66,18 @@ def blink_score(weights: np.ndarray) -> np.ndarray:
 
 def blinks(score: np.ndarray, fps: float) -> list[tuple[float, float, float]]:
     """(N,) blink score -> blinks as (onset s, peak s, full width at half maximum s): runs above
-    the clip's median + BLINK_ON (ending below median + BLINK_OFF), widths interpolated."""
+    the clip's median + BLINK_ON, ending below median + BLINK_OFF or below BLINK_SPLIT of the run's
+    peak (whatever the scale of the score: MediaPipe's lids peak near 0.6, a full blink at 1),
+    widths interpolated."""
     base = float(np.median(score))
     out, i, n = [], 0, len(score)
     while i < n:
         if score[i] - base <= BLINK_ON:
             i += 1
             continue
-        j = i
-        while j < n and score[j] - base > BLINK_OFF:
+        j, top = i, 0.0
+        while j < n and score[j] - base > max(BLINK_OFF, BLINK_SPLIT * top):
+            top = max(top, score[j] - base)
             j += 1
         a = i
         while a > 0 and score[a - 1] - base > BLINK_OFF and score[a - 1] < score[a]:
@@ -203,6 +207,9 @@ def fit_blinks(clips: list[Clip]) -> dict:
     shape = _gamma_shape(np.array(intervals), 1 / rate)
     prof = np.clip(np.mean(profiles, 0), 0, None)
     prof = prof / prof.max()
+    k = int(np.argmax(prof))
+    own = _cross(prof[k:], 0.5) + _cross(prof[:k + 1][::-1], 0.5)  # the mean is wider than its blinks
+    step, start = PROFILE_STEP / (own * PROFILE_STEP), PROFILE_START / (own * PROFILE_STEP)
     taper = np.minimum(1.0, np.minimum(np.arange(len(prof)), np.arange(len(prof))[::-1]) / 3)
     prof = prof * taper  # neighbouring blinks leak into the mean's ends: fade them to rest
     logw = np.log(widths)
@@ -210,8 +217,8 @@ def fit_blinks(clips: list[Clip]) -> dict:
                 hazard=dict(speech=round(float(hazard[0]), 3), phrase_end=round(float(hazard[1]), 3),
                             silence=round(float(hazard[2]), 3)),
                 phrase_end_s=PHRASE_END_S, fwhm_log_mean=round(float(logw.mean()), 4),
-                fwhm_log_std=round(float(logw.std()), 4), profile_start=PROFILE_START,
-                profile_step=PROFILE_STEP, profile=[round(float(v), 4) for v in prof],
+                fwhm_log_std=round(float(logw.std()), 4), profile_start=round(float(start), 4),
+                profile_step=round(float(step), 4), profile=[round(float(v), 4) for v in prof],
                 blinks=int(n_state.sum()), seconds=round(float(t_state.sum()), 1))
 
 
@@ -255,10 +262,14 @@ def fit_gaze(clips: list[Clip]) -> dict:
                 saccade_frames=3, fixations=len(fixations))
 
 
-def fit_expression(clips: list[Clip]) -> dict:
+def fit_expression(clips: list[Clip], seed: int = 0) -> dict:
     """Brow and squint deviations: gain on loudness features [1, x, x^2] (kept where the
-    prediction correlates with the data at r >= 0.1), AR(1) residual with its covariance."""
-    ys, xs, lag = [], [], []
+    prediction correlates with the data at r >= 0.1), and an AR(1) residual with the real
+    correlation between channels whose 60 fps coefficient and strength are found by simulation
+    so that its within-clip std and speed, measured at the video's rate, are the real ones. The
+    residual is the head's smooth second-order process (an AR(1) is rougher than the tracked
+    curves at any coefficient), driven by noise with the channels' real correlation."""
+    ys, xs = [], []
     for c in clips:
         keep = ~blink_mask(blink_score(c.scores), c.fps)
         if keep.sum() < 10:
@@ -274,15 +285,31 @@ def fit_expression(clips: list[Clip]) -> dict:
             gain[:, k] = [y[:, k].mean(), 0.0, 0.0]
     fps = clips[0].fps
     res = [yy - xx @ gain for yy, xx in zip(ys, xs)]
-    for r in res:
-        lag.append((r[1:] * r[:-1]).sum(0) / np.maximum((r[:-1] ** 2).sum(0), 1e-12))
-    a25 = np.clip(np.median(lag, 0), 0.0, 0.995)
-    a = a25 ** (fps / FPS)
-    cov = np.cov(np.concatenate(res).T)
-    q = cov * (1 - np.outer(a, a))
+    std = np.median([r.std(0) for r in res], 0)
+    speed = np.median([np.abs(np.diff(r, axis=0)).mean(0) * fps for r in res], 0)
+    corr_res = np.corrcoef(np.concatenate(res).T)
+    levels = [resample_frames(c.level[:, None], c.fps, FPS)[:, 0] for c in clips]
+    omega, sigma = _calibrate(levels, std, speed, np.zeros(len(std)), 0.0, fps, seed)
     return dict(channels=["brow", "squint"], gain=np.round(gain.T, 6).tolist(), loudness_r=np.round(corr, 3).tolist(),
-                ar=np.round(a, 5).tolist(), innovation_cov=np.round(q, 9).tolist(),
-                std=np.round(np.sqrt(np.diag(cov)), 5).tolist())
+                omega=np.round(omega, 4).tolist(), sigma=np.round(sigma, 6).tolist(),
+                noise_corr=np.round(corr_res, 4).tolist(),
+                real_std=np.round(std, 5).tolist(), real_speed=np.round(speed, 5).tolist())
+
+
+def _calibrate(levels: list[np.ndarray], std: np.ndarray, speed: np.ndarray, mod: np.ndarray, mean_level: float,
+               fps: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per channel, (omega, sigma) of the second-order process whose simulated within-clip std
+    and speed (at ``fps``) are ``std`` and ``speed``: omega sets their ratio, sigma the scale."""
+    omega, sigma = np.zeros(len(std)), np.zeros(len(std))
+    for k in range(len(std)):
+        best = None
+        for w in np.geomspace(0.5, 40, 48):
+            s_std, s_speed = _simulate(levels, w, 1.0, mod[k], mean_level, fps, seed)
+            err = abs(np.log(s_speed / s_std) - np.log(speed[k] / std[k]))
+            if best is None or err < best[0]:
+                best = (err, w, std[k] / s_std)
+        omega[k], sigma[k] = best[1], best[2]
+    return omega, sigma
 
 
 def head_stats(head: np.ndarray, fps: float) -> tuple[np.ndarray, np.ndarray]:
@@ -303,15 +330,7 @@ def fit_head(clips: list[Clip], seed: int = 0) -> dict:
         slope, icpt = np.polyfit(lv - mean_level, sp[:, k], 1)
         mod[k] = max(0.0, slope / max(icpt, 1e-9))
     levels = [resample_frames(c.level[:, None], c.fps, FPS)[:, 0] for c in clips]
-    omega, sigma = np.zeros(3), np.zeros(3)
-    for k in range(3):
-        best = None
-        for w in np.geomspace(0.5, 30, 40):
-            s_std, s_speed = _simulate(levels, w, 1.0, mod[k], mean_level, clips[0].fps, seed)
-            err = abs(np.log(s_speed / s_std) - np.log(speed[k] / std[k]))
-            if best is None or err < best[0]:
-                best = (err, w, std[k] / s_std)
-        omega[k], sigma[k] = best[1], best[2]
+    omega, sigma = _calibrate(levels, std, speed, mod, mean_level, clips[0].fps, seed)
     return dict(omega=np.round(omega, 4).tolist(), sigma=np.round(sigma, 6).tolist(),
                 loudness_mod=np.round(mod, 4).tolist(), mean_loudness=round(mean_level, 4),
                 real_std=np.round(std, 5).tolist(), real_speed=np.round(speed, 5).tolist())
@@ -319,18 +338,19 @@ def fit_head(clips: list[Clip], seed: int = 0) -> dict:
 
 def _simulate(levels: list[np.ndarray], omega: float, sigma: float, mod: float, mean_level: float,
               fps_out: float, seed: int) -> tuple[float, float]:
-    """Median within-clip std and speed of one head axis simulated over the clips' loudness (60 fps),
-    measured at ``fps_out``."""
+    """Median within-clip std and speed of one head axis simulated over the clips' loudness (60 fps,
+    all clips at once), measured at ``fps_out``."""
     rng = np.random.default_rng(seed)
+    n = max(len(lv) for lv in levels)
+    level = np.stack([np.pad(lv, (0, n - len(lv)), mode="edge") for lv in levels])
+    x, v, out = np.zeros(len(levels)), np.zeros(len(levels)), np.empty((len(levels), n))
+    noise = rng.standard_normal((n, len(levels)))
+    for i in range(n):
+        head_step(x, v, noise[i], sigma * np.maximum(0.0, 1 + mod * (level[:, i] - mean_level)), omega, 1 / FPS)
+        out[:, i] = x
     stds, speeds = [], []
-    for level in levels:
-        x, v = np.zeros(1), np.zeros(1)
-        out = np.empty(len(level))
-        noise = rng.standard_normal(len(level))
-        for i, lv in enumerate(level):
-            head_step(x, v, noise[i:i + 1], sigma * max(0.0, 1 + mod * (lv - mean_level)), omega, 1 / FPS)
-            out[i] = x[0]
-        o = resample_frames(out[:, None], FPS, fps_out)
+    for k, lv in enumerate(levels):
+        o = resample_frames(out[k, :len(lv), None].astype(np.float32), FPS, fps_out)
         s, p = head_stats(o, fps_out)
         stds.append(s[0])
         speeds.append(p[0])
