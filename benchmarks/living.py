@@ -108,7 +108,6 @@ def raw_weights(animator, y: np.ndarray, n: int) -> np.ndarray:
 def main() -> None:
     import voca_cn
     from voca_cn.audio.load import load
-    from voca_cn.audio.loudness import loudness
     from voca_cn.core.timing import SR, n_frames
     from voca_cn.formats import resolve
     from voca_cn.motion.lipsync import AudioAnimator

@@ -31,7 +31,15 @@ from pathlib import Path
 from typing import Iterator
 
 from voca_cn import VocaError, __version__
+from voca_cn.api import animate
 from voca_cn.apps.manifest import OUTPUTS, Line, Result, read_lines
+from voca_cn.core.timing import SR
+from voca_cn.formats import resolve
+from voca_cn.formats.library import known_templates
+from voca_cn.motion.lipsync import AudioAnimator
+from voca_cn.motion.living import MODEL as LIVING_MODEL
+from voca_cn.motion.onnx import MODELS
+from voca_cn.motion.procedural import Style
 
 
 @dataclass(frozen=True)
@@ -49,9 +57,6 @@ def animate_line(line: Line, settings: Settings, out: Path) -> float:
     """One line's work, through the library API as ``voca-cn animate`` does:
     :func:`voca_cn.api.animate` (with this process's loaded model and template) ->
     :meth:`~voca_cn.api.Animation.save` (atomic). Returns the audio's length in seconds."""
-    from voca_cn.api import animate
-    from voca_cn.core.timing import SR
-    from voca_cn.motion.procedural import Style
 
     model = _animator(settings.model) if line.text is None and not settings.procedural else settings.model
     animation = animate(line.audio, text=line.text, template=_template(line.template),
@@ -71,8 +76,6 @@ class ModelFolderError(VocaError):
 def _animator(model: str | None):
     """The model, loaded once per worker process, with one ONNX Runtime thread: the workers
     already use every core."""
-    from voca_cn.motion.lipsync import AudioAnimator
-
     try:
         return AudioAnimator.load(model, threads=1)
     except VocaError as e:
@@ -81,8 +84,6 @@ def _animator(model: str | None):
 
 @lru_cache(maxsize=8)
 def _template(spec: str):
-    from voca_cn.formats import resolve
-
     return resolve(spec)
 
 
@@ -113,8 +114,6 @@ def _file_digest(path: Path) -> str:
 
 
 def _model_digest(settings: Settings) -> str:
-    from voca_cn.motion.onnx import MODELS
-
     folder = Path(settings.model or MODELS)
     files = sorted(p for p in folder.glob("*") if p.is_file()) if folder.is_dir() else []
     return hashlib.sha256("".join(f"{p.name}:{_file_digest(p)}" for p in files).encode()).hexdigest()
@@ -122,8 +121,6 @@ def _model_digest(settings: Settings) -> str:
 
 @lru_cache(maxsize=64)
 def _template_digest(spec: str) -> str:
-    from voca_cn.formats.library import known_templates
-
     try:
         return _file_digest(known_templates().get(spec) or Path(spec))
     except OSError:
@@ -132,9 +129,7 @@ def _template_digest(spec: str) -> str:
 
 @lru_cache(maxsize=1)
 def _living_digest() -> str:
-    from voca_cn.motion.living import MODEL
-
-    return _file_digest(MODEL)
+    return _file_digest(LIVING_MODEL)
 
 
 def line_key(line: Line, settings: Settings, model_digest: str) -> str:

@@ -23,8 +23,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from voca_cn import VocaError
+from voca_cn.audio import load as audio
 from voca_cn.core.arkit import NAMES
 from voca_cn.core.timing import SR
+from voca_cn.face.template import head_matrices
+from voca_cn.motion.living import Living
+from voca_cn.motion.stream import Stream
 
 VMC_NAMES = tuple(n[0].upper() + n[1:] for n in NAMES)
 
@@ -81,8 +85,6 @@ def unity_quaternion(head: np.ndarray) -> np.ndarray:
     the mirror in X keeps x and w and negates y and z."""
     from scipy.spatial.transform import Rotation
 
-    from voca_cn.face.template import head_matrices
-
     q = Rotation.from_matrix(head_matrices(np.asarray(head, np.float64)[None])[0].astype(np.float64)).as_quat()
     return np.array([q[0], -q[1], -q[2], q[3]])
 
@@ -90,8 +92,6 @@ def unity_quaternion(head: np.ndarray) -> np.ndarray:
 # ----------------------------------------------------------------------------- sources
 def paced_file(path: str, chunk: int, stop: threading.Event):
     """(arrival time, samples) chunks of a file, each released when it would have been heard."""
-    from voca_cn.audio import load as audio
-
     y = audio.load(path)
     start = time.perf_counter()
     for s in range(0, len(y), chunk):
@@ -147,12 +147,9 @@ class Stats:
                 f"max {lat.max():.2f} ms")
 
 
-def run(args, living=None) -> None:
+def run(args, living: Living | None = None) -> None:
     """The ``stream`` command: source -> Stream (with the ``living`` layers,
     :class:`voca_cn.motion.living.Living`) -> sinks until the audio ends or Ctrl-C."""
-    from voca_cn.motion.living import Living
-    from voca_cn.motion.stream import Stream
-
     sinks = [Vmc(args.osc)] if args.osc else []
     if args.jsonl or not args.osc:
         sinks.append(JsonLines())

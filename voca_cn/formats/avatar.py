@@ -400,8 +400,6 @@ def _avatar_document(a: Avatar) -> tuple[_Builder, list[tuple[int, list[int]]]]:
 def _head_bone(doc: dict) -> int | None:
     """The node to turn: the one named like a head bone (``Head``, ``J_Bip_C_Head``,
     ``mixamorig:Head``; not ``HeadTop_End``), else a neck, else the scene's first root."""
-    from voca_cn.formats.gltf import node_matrices
-
     reachable = node_matrices(doc)
     names = {i: str(doc["nodes"][i].get("name", "")).lower() for i in reachable}
     for pattern in (r"(^|[^a-z])head$", r"(^|[^a-z])neck$", r"head(?!.*(top|end|wear|set|phone))", r"neck"):
@@ -418,8 +416,6 @@ def _bone_rotations(doc: dict, bone: int, rot: np.ndarray, flip: bool) -> np.nda
     head rotation ``rot`` (T, 3, 3), given in voca_cn's head frame (world axes, face toward +Z;
     ``flip``: the file faces -Z, as VRM 0.x does), carried into the bone's parent frame."""
     from scipy.spatial.transform import Rotation
-
-    from voca_cn.formats.gltf import node_matrices
 
     node = doc["nodes"][bone]
     if "matrix" in node:  # an animated node needs TRS

@@ -38,6 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from voca_cn import VocaError
+from voca_cn.core import bounds
 from voca_cn.core.arkit import GAZE_FULL, INDEX
 from voca_cn.core.timing import FPS
 
@@ -76,8 +77,6 @@ MOUTH_ONLY = Living(blink=0.0, brows=0.0, gaze=0.0, head=0.0)
 def parse_living(value: object, base: Living = Living()) -> Living:
     """``"blink=0 head=0.5 seed=3"`` / ``{"head": 0.5}`` / ``"off"`` (mouth only) -> Living.
     Scales must be 0-2, the seed a whole number >= 0."""
-    from voca_cn.core import bounds
-
     if isinstance(value, Living):
         return value
     if isinstance(value, str) and value.strip().lower() in ("off", "mouth-only", "none"):

@@ -17,9 +17,9 @@ import numpy as np
 
 from voca_cn import VocaError
 from voca_cn.audio.features import FRAME_RATE, HOP, WIN, mel_frames, n_feature_frames
+from voca_cn.audio.loudness import Loudness
 from voca_cn.core.phones import PHONES
 from voca_cn.core.timing import FPS, lerp_frames, n_frames
-from voca_cn.audio.loudness import Loudness
 from voca_cn.motion.lipsync import AudioAnimator, Rest, bilabial_on, close_lips, in_run, to_rest
 from voca_cn.motion.living import Living, LivingModel, combine
 from voca_cn.motion.phonetic import softmax

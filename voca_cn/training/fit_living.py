@@ -20,11 +20,14 @@ from pathlib import Path
 
 import numpy as np
 
-from voca_cn.core.arkit import INDEX
-from voca_cn.core.timing import FPS, resample_frames
-from voca_cn.core.arkit import gaze_angles
+from voca_cn.audio.load import VIDEO_SUFFIXES, load
 from voca_cn.audio.loudness import loudness
-from voca_cn.motion.living import BLINK, BROW_DOWN, BROW_UP, SPEECH, SQUINT, head_step
+from voca_cn.core.arkit import gaze_angles
+from voca_cn.core.files import atomic_write
+from voca_cn.core.timing import FPS, SR, resample_frames
+from voca_cn.motion.living import BLINK, BROW_DOWN, BROW_UP, MODEL, SPEECH, SQUINT, head_step
+from voca_cn.training.corpus import split_of_prompt
+from voca_cn.video.tracking import Tracking, track_video
 
 BLINK_ON, BLINK_OFF = 0.25, 0.12  # blink score above the clip's median: a blink starts / has ended
 BLINK_SPLIT = 0.5  # ... or has fallen below this share of its peak (two blinks in a row are two)
@@ -153,9 +156,6 @@ def speech_state(level: np.ndarray, fps: float) -> np.ndarray:
 # ----------------------------------------------------------------------------- data
 def clip_splits(video: Path) -> dict[str, list[Path]]:
     """The folder's videos by split (train/val/test), as the corpus splits them."""
-    from voca_cn.audio.load import VIDEO_SUFFIXES
-    from voca_cn.training.corpus import split_of_prompt
-
     out: dict[str, list[Path]] = {"train": [], "val": [], "test": []}
     for p in sorted(q for q in video.rglob("*") if q.suffix.lower() in VIDEO_SUFFIXES):
         out[split_of_prompt(p.stem)].append(p)
@@ -164,10 +164,6 @@ def clip_splits(video: Path) -> dict[str, list[Path]]:
 
 def load_clip(path: Path, cache: Path) -> Clip:
     """Track (or read the cached tracking of) one video -> :class:`Clip`."""
-    from voca_cn.audio.load import load
-    from voca_cn.core.timing import SR
-    from voca_cn.video.tracking import Tracking, track_video
-
     cached = cache / f"{path.stem}.npz"
     if cached.is_file():
         tracking = Tracking.load(cached)
@@ -364,9 +360,6 @@ def fit(clips: list[Clip]) -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from voca_cn.core.files import atomic_write
-    from voca_cn.motion.living import MODEL
-
     ap = argparse.ArgumentParser(prog="python -m voca_cn.training.fit_living", description=__doc__.split("\n")[0])
     ap.add_argument("--video", type=Path, required=True, help="folder of talking-face videos (e.g. grid-s1)")
     ap.add_argument("--cache", type=Path, required=True, help="folder for the trackings (reused)")
