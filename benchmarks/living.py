@@ -9,7 +9,9 @@ Both sides are measured the same way at the video's frame rate (generated curves
 blinks by :func:`voca_cn.training.fit_living.blinks` (rate per minute, median width at half maximum,
 intervals within a clip, compared by the two-sample KS distance), head rotation per-axis std about
 the clip mean and mean speed (median over clips), the correlation of head speed with loudness,
-the brow signal (up shapes minus down shapes, about the clip median) and gaze spread. Clip i is
+the brow signal (up shapes minus down shapes, about the clip median) and gaze spread. MediaPipe's
+lid score peaks near 0.55 where a generated blink closes the lids (1.0), so generated blink curves
+are measured at the real median amplitude (``living.json`` blink.amplitude, from the train clips). Clip i is
 animated with seed i, as different takes of a speaker blink at different moments. Lips: the
 template's aperture r against the tracked aperture in the speech window (GRID word timings),
 for the network's raw output (before: no clamp, no rest), the shipped output, and mouth-only.
@@ -26,6 +28,7 @@ import numpy as np
 
 from voca_cn.core.arkit import NAMES, gaze_angles
 from voca_cn.core.timing import FPS, resample_frames
+from voca_cn.motion.living import BLINK, MODEL
 from voca_cn.training import fit_living as F
 
 MOUTH = [i for i, n in enumerate(NAMES) if n.startswith(("jaw", "mouth")) or n in ("tongueOut", "cheekPuff")]
@@ -121,6 +124,7 @@ def main() -> None:
     ap.add_argument("--plot", type=Path, help="PNG of real vs generated curves for the first clip")
     a = ap.parse_args()
     template = resolve("makehuman")
+    amplitude = json.loads(MODEL.read_text())["blink"]["amplitude"]
     animator = AudioAnimator.load()
     test = F.clip_splits(a.video)["test"][:a.limit]
     real, gen, lips, bounds_seen, plotted = [], [], {"before": [], "after": [], "mouth_only_same": True}, [], None
@@ -135,6 +139,7 @@ def main() -> None:
         bounds_seen.append((float(anim.weights.min()), float(anim.weights.max())))
         m = len(clip.scores)
         w25 = resample_frames(anim.weights, FPS, clip.fps, m)
+        w25[:, BLINK] *= amplitude
         h25 = resample_frames(anim.head, FPS, clip.fps, m)
         real.append(measure(clip.scores, clip.head, clip.level, clip.fps))
         gen.append(measure(w25, h25, clip.level, clip.fps))
@@ -156,6 +161,8 @@ def main() -> None:
                blink_interval_ks=round(float(stats.ks_2samp(iv_r, iv_g).statistic), 3),
                blink_interval_cv=dict(real=round(float(np.std(iv_r) / np.mean(iv_r)), 3),
                                       generated=round(float(np.std(iv_g) / np.mean(iv_g)), 3)),
+               blink_interval_quartiles_s=dict(real=np.round(np.percentile(iv_r, [25, 50, 75]), 3).tolist(),
+                                               generated=np.round(np.percentile(iv_g, [25, 50, 75]), 3).tolist()),
                lips=dict(aperture_r_before=round(float(np.nanmean(lips["before"])), 4),
                          aperture_r_after=round(float(np.nanmean(lips["after"])), 4),
                          mouth_only_identical=lips["mouth_only_same"]),

@@ -182,7 +182,7 @@ def load_clip(path: Path, cache: Path) -> Clip:
 # ----------------------------------------------------------------------------- the fit
 def fit_blinks(clips: list[Clip]) -> dict:
     """Rate, hazard by speech state, gamma shape of the intervals, duration and profile."""
-    n_state, t_state, widths, intervals, profiles = np.zeros(3), np.zeros(3), [], [], []
+    n_state, t_state, widths, intervals, profiles, peaks = np.zeros(3), np.zeros(3), [], [], [], []
     grid = np.arange(PROFILE_START, PROFILE_END + 1e-9, PROFILE_STEP)
     for c in clips:
         score = blink_score(c.scores)
@@ -195,6 +195,7 @@ def fit_blinks(clips: list[Clip]) -> dict:
                 widths.append(fwhm)
                 u = (np.arange(len(score)) / c.fps - peak) / fwhm
                 base = np.median(score)
+                peaks.append(score[int(round(peak * c.fps))] - base)
                 profiles.append(np.interp(grid, u, (score - base) / (score[int(round(peak * c.fps))] - base)))
             if k + 1 < len(found):
                 intervals.append((found[k + 1][0] - onset, c.duration - onset))
@@ -215,6 +216,7 @@ def fit_blinks(clips: list[Clip]) -> dict:
                 phrase_end_s=PHRASE_END_S, fwhm_log_mean=round(float(logw.mean()), 4),
                 fwhm_log_std=round(float(logw.std()), 4), profile_start=round(float(start), 4),
                 profile_step=round(float(step), 4), profile=[round(float(v), 4) for v in prof],
+                amplitude=round(float(np.median(peaks)), 4),  # the tracker's lid score at a blink's peak
                 blinks=int(n_state.sum()), seconds=round(float(t_state.sum()), 1))
 
 
