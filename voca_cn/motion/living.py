@@ -10,8 +10,9 @@ look-ahead. Same audio + same seed -> same curves.
 - blinks: a renewal process in "operational time": a gamma-distributed interval elapses at a
   hazard multiplier that depends on the voice (speaking, the first ``phrase_end_s`` after speech
   stops, other silence; each multiplier is the real blink rate in that state over the mean), so
-  blinks fall where the real speakers' do and are never periodic. Each blink is the mean real lid
-  profile, stretched to a duration drawn from the real ones.
+  blinks fall where the real speakers' do and are never periodic; with the real probability a blink
+  is doubled (a second one a real double-blink gap later). Each blink is the mean real lid profile,
+  stretched to a duration drawn from the real ones.
 - gaze: fixations of log-normal duration at targets drawn from the real gaze spread, joined by
   ``saccade_frames``-long saccades; angles in radians (yaw, pitch), eyeLook weights = angle /
   :data:`GAZE_FULL`.
@@ -165,8 +166,13 @@ class Motion:
         b = self.p["blink"]
         self.clock += self.dt * self._hazard(speech)
         if self.clock >= self.target:
-            fwhm = float(np.exp(self.rng_blink.normal(b["fwhm_log_mean"], b["fwhm_log_std"])))
-            self.blinks.append((self.t + fwhm * -b["profile_start"], fwhm))  # peak after the closing phase
+            start = self.t
+            for _ in range(2):  # a blink, and with probability `double` a second one soon after
+                fwhm = float(np.exp(self.rng_blink.normal(b["fwhm_log_mean"], b["fwhm_log_std"])))
+                self.blinks.append((start + fwhm * -b["profile_start"], fwhm))  # peak after the closing phase
+                if self.rng_blink.random() >= b["double"]:
+                    break
+                start += float(np.exp(self.rng_blink.normal(b["double_gap_log_mean"], b["double_gap_log_std"])))
             self.clock, self.target = 0.0, float(self.rng_blink.gamma(b["shape"], b["scale"]))
         value = 0.0
         prof = np.asarray(b["profile"])

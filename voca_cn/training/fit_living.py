@@ -33,6 +33,7 @@ BLINK_ON, BLINK_OFF = 0.25, 0.12  # blink score above the clip's median: a blink
 BLINK_SPLIT = 0.5  # ... or has fallen below this share of its peak (two blinks in a row are two)
 PROFILE_START, PROFILE_STEP, PROFILE_END = -1.5, 0.25, 3.0  # blink profile grid, in FWHMs from the peak
 PHRASE_END_S = 0.6  # after speech stops, this long counts as a phrase end
+BURST_S = 0.6  # a blink this soon after another is its double (real speakers often blink twice)
 
 
 @dataclass
@@ -181,8 +182,10 @@ def load_clip(path: Path, cache: Path) -> Clip:
 
 # ----------------------------------------------------------------------------- the fit
 def fit_blinks(clips: list[Clip]) -> dict:
-    """Rate, hazard by speech state, gamma shape of the intervals, duration and profile."""
+    """Rate, hazard by speech state, double blinks (share and gap), gamma shape of the other
+    intervals, duration and profile."""
     n_state, t_state, widths, intervals, profiles, peaks = np.zeros(3), np.zeros(3), [], [], [], []
+    eligible, gaps = 0, []
     grid = np.arange(PROFILE_START, PROFILE_END + 1e-9, PROFILE_STEP)
     for c in clips:
         score = blink_score(c.scores)
@@ -197,11 +200,15 @@ def fit_blinks(clips: list[Clip]) -> dict:
                 base = np.median(score)
                 peaks.append(score[int(round(peak * c.fps))] - base)
                 profiles.append(np.interp(grid, u, (score - base) / (score[int(round(peak * c.fps))] - base)))
+            eligible += c.duration - onset >= BURST_S  # a double could have been seen
             if k + 1 < len(found):
-                intervals.append((found[k + 1][0] - onset, c.duration - onset))
+                gap = found[k + 1][0] - onset
+                (gaps if gap < BURST_S else intervals).append(gap if gap < BURST_S else (gap, c.duration - onset))
     rate = n_state.sum() / t_state.sum()
     hazard = (n_state / np.maximum(t_state, 1e-9)) / rate
-    shape = _gamma_shape(np.array(intervals), 1 / rate)
+    double = len(gaps) / max(eligible, 1)
+    primary_rate = rate / (1 + double)  # each renewal blink brings 1 + double blinks
+    shape = _gamma_shape(np.array(intervals), 1 / primary_rate)
     prof = np.clip(np.mean(profiles, 0), 0, None)
     prof = prof / prof.max()
     k = int(np.argmax(prof))
@@ -210,7 +217,10 @@ def fit_blinks(clips: list[Clip]) -> dict:
     taper = np.minimum(1.0, np.minimum(np.arange(len(prof)), np.arange(len(prof))[::-1]) / 3)
     prof = prof * taper  # neighbouring blinks leak into the mean's ends: fade them to rest
     logw = np.log(widths)
-    return dict(rate_hz=round(float(rate), 4), shape=round(shape, 3), scale=round(float(1 / rate / shape), 4),
+    return dict(rate_hz=round(float(rate), 4), shape=round(shape, 3),
+                scale=round(float(1 / primary_rate / shape), 4), double=round(double, 4),
+                double_gap_log_mean=round(float(np.log(gaps).mean()), 4),
+                double_gap_log_std=round(float(np.log(gaps).std()), 4),
                 hazard=dict(speech=round(float(hazard[0]), 3), phrase_end=round(float(hazard[1]), 3),
                             silence=round(float(hazard[2]), 3)),
                 phrase_end_s=PHRASE_END_S, fwhm_log_mean=round(float(logw.mean()), 4),
@@ -221,15 +231,16 @@ def fit_blinks(clips: list[Clip]) -> dict:
 
 
 def _gamma_shape(intervals: np.ndarray, mean: float) -> float:
-    """Gamma shape (mean fixed) maximising the likelihood of within-clip intervals, each
-    truncated at the time its clip had left (longer intervals cannot be seen in a short clip)."""
+    """Gamma shape (mean fixed) maximising the likelihood of within-clip intervals of at least
+    BURST_S (shorter ones are doubles), each truncated at the time its clip had left (longer
+    intervals cannot be seen in a short clip)."""
     from scipy import stats
 
     x, limit = intervals[:, 0], intervals[:, 1]
     best, best_ll = 1.0, -np.inf
     for k in np.arange(0.5, 8.01, 0.1):
         d = stats.gamma(k, scale=mean / k)
-        ll = float(np.sum(d.logpdf(x) - np.log(np.maximum(d.cdf(limit), 1e-12))))
+        ll = float(np.sum(d.logpdf(x) - np.log(np.maximum(d.cdf(limit) - d.cdf(BURST_S), 1e-12))))
         if ll > best_ll:
             best, best_ll = float(k), ll
     return best
