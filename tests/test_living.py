@@ -153,3 +153,15 @@ def test_preview_turns_the_head():
     still, turned = render_frames(t, np.zeros((2, 52), np.float32), width=128, height=128,
                                   head=np.array([[0, 0, 0], [0.3, 0.0, 0.0]], np.float32))
     assert np.abs(still.astype(int) - turned.astype(int)).mean() > 2
+
+
+def test_batch_manifest_sets_the_living_layers_per_line(ten_seconds, tmp_path):
+    _, path = ten_seconds
+    manifest = tmp_path / "lines.csv"
+    manifest.write_text(f"id,audio,living\nfull,{path},seed=2\nmouth,{path},off\nbad,{path},head=9\n")
+    proc = run_cli("batch", manifest, "--out", tmp_path / "out", "--jobs", "1", check=False)
+    assert proc.returncode == 1 and "bad" in (tmp_path / "out" / "failures.jsonl").read_text()
+    with np.load(tmp_path / "out" / "full" / "animation.npz") as full, \
+            np.load(tmp_path / "out" / "mouth" / "animation.npz") as mouth:
+        assert np.any(full["head"]) and not np.any(mouth["head"])
+        assert np.array_equal(full["weights"][:, MOUTH], mouth["weights"][:, MOUTH])
