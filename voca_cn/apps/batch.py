@@ -58,10 +58,11 @@ def animate_line(line: Line, settings: Settings, out: Path) -> float:
     :func:`voca_cn.api.animate` (with this process's loaded model and template) ->
     :meth:`~voca_cn.api.Animation.save` (atomic). Returns the audio's length in seconds."""
 
-    model = _animator(settings.model) if line.text is None and not settings.procedural else settings.model
+    # a transcript outside English is aligned with the model's phonetic stage: keep it loaded too
+    model = settings.model if settings.procedural else _animator(settings.model)
     animation = animate(line.audio, text=line.text, template=_template(line.template),
                         style=Style(jaw=line.jaw, lip=line.lip), model=model, procedural=settings.procedural,
-                        living=line.living)
+                        language=line.language, living=line.living)
     out.parent.mkdir(parents=True, exist_ok=True)
     animation.save(out, obj="obj" in line.exports, video="video" in line.exports, size=settings.size,
                    fps=settings.fps, overwrite=True, exports=tuple(e for e in line.exports if e not in OUTPUTS))
