@@ -43,11 +43,11 @@ def test_noisy_take_with_its_transcript_is_animated_and_the_confidence_said(grid
     assert "alignment by" in proc.stderr and "confidence" in proc.stderr
     assert (tmp_path / "out" / "animation.npz").is_file()
     # the words land where the clean take's alignment puts them (within 100 ms at the median)
-    from voca_cn.api import align
+    from voca_cn.motion.transcript import align
     from voca_cn.speech.align import Aligner, boundary_differences
 
     clean = Aligner().align(y, words)[0]
-    assert np.median(boundary_differences(clean, align(noisy, words, quiet=True)[0])) < 0.1
+    assert np.median(boundary_differences(clean, align(noisy, words, "en").phones)) < 0.1
 
 
 def test_a_transcript_of_other_words_gets_one_line(grid_clip, tmp_path):

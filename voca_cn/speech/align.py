@@ -2,12 +2,8 @@
 
 Robustness, in order: text normalisation (punctuation, case); letter-to-sound for words missing
 from CMUdict (espeak-ng's IPA, mapped into the ARPAbet set of the acoustic model); faint dither
-against digital silence; retries over silence paddings and wider beams. Where pocketsphinx finds
-no path at all (noise, echo, a phone line), :func:`align_probabilities` aligns the same
-pronunciations to per-frame phone probabilities (the caller's phonetic stage) by Viterbi, with
-optional silence between words, so the words are timed inside the detected speech; and
-:func:`confidence` scores any alignment against those probabilities (a transcript that does not
-match the audio scores low).
+against digital silence; retries over silence paddings and wider beams. Where it finds no path at
+all it raises :class:`NoPath` (:mod:`voca_cn.motion.transcript` then aligns by Viterbi).
 """
 
 from __future__ import annotations
@@ -82,13 +78,6 @@ class Aligner:
         # how the last utterance was aligned: "utterance" (both passes on the whole), "per-word"
         # (phone pass word by word), and how many words got spread phones (last resort)
         self.method, self.spread_words = "", 0
-
-    def pronunciations(self, text: str) -> list[tuple[str, list[str]]]:
-        """(word, ARPAbet phones) for each word of ``text``: CMUdict's first pronunciation, else
-        letter-to-sound."""
-        dec = self._make(0)
-        words = self._prepare(normalise(text), dec)
-        return [(w, dec.lookup_word(w).split()) for w in words]
 
     def _prepare(self, words: list[str], dec) -> list[str]:
         for w in words:
@@ -204,144 +193,6 @@ def _spread(pron: list[str], start: int, end: int) -> list[tuple[str, int, int]]
     w = np.array([_WEIGHT.get(re.sub(r"\d", "", p), 1.0) for p in pron])
     edges = np.round(start + np.concatenate([[0], np.cumsum(w)]) / w.sum() * (end - start)).astype(int)
     return [(p, int(a), int(b - a)) for p, a, b in zip(pron, edges[:-1], edges[1:])]
-
-
-MIN_PHONE_FRAMES = 3  # 30 ms: the shortest phone the probability alignment allows
-PROB_FLOOR = 1e-3  # probabilities below this count as this (one misheard frame must not veto a path)
-
-
-def speech_presence(audio: np.ndarray) -> np.ndarray:
-    """(S,) float32 16 kHz -> (F,) float in (0, 1), 100/s: how likely each 10 ms frame is speech,
-    from its loudness between the recording's floor (10th percentile of frame power, the noise)
-    and its peaks (97th percentile), a sharp step 40 % of the way up; smoothed over 50 ms."""
-    from voca_cn.audio.features import log_mel
-
-    mel = log_mel(audio).astype(np.float64)
-    top = mel.max(axis=1, keepdims=True)
-    e = top[:, 0] + np.log(np.exp(mel - top).sum(axis=1))
-    e = np.convolve(np.pad(e, 2, mode="edge"), np.ones(5) / 5, "valid")
-    lo, hi = np.percentile(e, [10, 97])
-    mid, width = lo + 0.4 * (hi - lo), max(hi - lo, 1e-3) / 24
-    return 1 / (1 + np.exp(-np.clip((e - mid) / width, -30, 30)))
-
-
-def align_probabilities(probs: np.ndarray, words: list[tuple[str, list[str]]], duration: float,
-                        presence: np.ndarray | None = None, rate: float = 100.0) -> tuple[list[Segment], list[Segment]]:
-    """Viterbi alignment of pronunciations to (F, P) phone probabilities over the inventory
-    (``rate`` frames/s, row t describing the audio around t / rate s).
-
-    The path runs through every word's phones in order (each at least :data:`MIN_PHONE_FRAMES`
-    frames), with optional silence before, between and after words; a phone's score per frame is
-    the log of its viseme class's probability (the phones one viseme shares are confused most),
-    plus, with ``presence`` ((F,) from :func:`speech_presence`), the log of the frame being
-    speech (silence: of it not being), so the words are timed inside the detected speech.
-    Returns (phones, words) as :meth:`Aligner.align` does, covering [0, duration]."""
-    from voca_cn.audio.features import VISEME_OF_PHONE, viseme_probabilities
-    from voca_cn.core.phones import PHONE_INDEX
-
-    logv = np.log(np.maximum(viseme_probabilities(probs), PROB_FLOOR))  # (F, 22)
-    labels, owner, optional = ["sil"], [-1], [True]
-    for k, (_, pron) in enumerate(words):
-        for a in pron:
-            labels += [from_arpabet(a)] * MIN_PHONE_FRAMES
-            owner += [k] * MIN_PHONE_FRAMES
-            optional += [False] * MIN_PHONE_FRAMES
-        labels, owner, optional = labels + ["sil"], owner + [-1], optional + [True]
-    if len(probs) < sum(not o for o in optional):
-        raise VocaError(f"the audio ({duration:.2f} s) is too short for the transcript's "
-                        f"{len(words)} words; check that the transcript matches the audio")
-    visemes = VISEME_OF_PHONE[[PHONE_INDEX[p] for p in labels]]
-    scores = logv[:, visemes]
-    if presence is not None:
-        p = np.clip(presence[:len(scores)], PROB_FLOOR, 1 - PROB_FLOOR)
-        p = np.pad(p, (0, len(scores) - len(p)), constant_values=0.5)
-        scores = scores + np.where(visemes == 0, np.log(1 - p)[:, None], np.log(p)[:, None])
-    first = _first_of_run(labels, owner)
-    path = viterbi(scores, np.array(optional), first)
-    return _path_segments(path, labels, owner, first, words, duration, rate)
-
-
-def _first_of_run(labels: list[str], owner: list[int]) -> np.ndarray:
-    """(N,) bool: state i begins a phone (a phone's repeated states may only be entered in order,
-    and its last one may loop)."""
-    first = np.ones(len(labels), bool)
-    for i in range(1, len(labels)):
-        first[i] = not (labels[i] == labels[i - 1] and owner[i] == owner[i - 1] and owner[i] >= 0)
-    return first
-
-
-def viterbi(scores: np.ndarray, optional: np.ndarray, first: np.ndarray) -> np.ndarray:
-    """Best left-to-right path through N states over F frames: (F,) state per frame.
-
-    scores (F, N): log score of state n at frame t. A state may repeat only if it is the last of
-    its run (``first`` marks the start of each run of a phone's states, so a phone lasts at
-    least its run's length); an ``optional`` state (silence) may be skipped. Starts in state 0
-    or 1 (if 0 is optional), ends in N - 1 or N - 2 (if N - 1 is optional)."""
-    n_frames, n = scores.shape
-    last_of_run = np.append(first[1:], True)
-    stay_ok = last_of_run | optional
-    skip_from = np.zeros(n, bool)
-    skip_from[2:] = optional[1:-1]  # n can be reached from n - 2 over an optional n - 1
-    neg = -np.inf
-    d = np.full(n, neg)
-    d[0] = scores[0, 0]
-    if optional[0] and n > 1:
-        d[1] = scores[0, 1]
-    back = np.zeros((n_frames, n), np.int8)  # 0 stay, 1 from n - 1, 2 from n - 2
-    for t in range(1, n_frames):
-        stay = np.where(stay_ok, d, neg)
-        step = np.concatenate([[neg], d[:-1]])
-        skip = np.where(skip_from, np.concatenate([[neg, neg], d[:-2]]), neg)
-        best = np.argmax(np.stack([stay, step, skip]), axis=0)
-        d = np.choose(best, [stay, step, skip]) + scores[t]
-        back[t] = best
-    end = n - 1 if not (optional[-1] and n > 1 and d[n - 2] > d[n - 1]) else n - 2
-    if not np.isfinite(d[end]):
-        raise VocaError("the transcript has more phones than the audio has frames; check that it matches the audio")
-    path = np.empty(n_frames, np.int64)
-    for t in range(n_frames - 1, -1, -1):
-        path[t] = end
-        end -= int(back[t, end])
-    return path
-
-
-def _path_segments(path, labels, owner, first, words, duration, rate):
-    """Per-frame states -> (phones, words) Segments, phone runs merged, times in seconds."""
-    phones, spans = [], {}
-    change = np.flatnonzero(np.diff(path)) + 1
-    bounds = np.concatenate([[0], change, [len(path)]])
-    for a, b in zip(bounds[:-1], bounds[1:]):
-        i = int(path[a])
-        start, end = min(a / rate, duration), min(b / rate, duration)
-        if end <= start:
-            continue
-        if phones and not first[i]:
-            phones[-1] = Segment(phones[-1].label, phones[-1].start, end)  # the same phone's next state
-        else:
-            phones.append(Segment(labels[i], start, end))
-        if owner[i] >= 0:
-            lo, hi = spans.get(owner[i], (start, end))
-            spans[owner[i]] = (min(lo, start), max(hi, end))
-    word_segs = [Segment(words[k][0], *spans[k]) for k in sorted(spans)]
-    return merge_silences([p for p in phones if p.label != "sil"], duration), word_segs
-
-
-def confidence(probs: np.ndarray, phones: list[Segment], rate: float = 100.0) -> float:
-    """How well an alignment matches (F, P) phone probabilities, 0-1: over the frames inside its
-    phones (silence left out), the geometric mean of the aligned phone's viseme-class probability
-    divided by the most probable class's (1: the phonetic stage hears exactly the aligned
-    visemes; each frame counts at least 0.001, so one misheard frame does not zero it). On clean
-    grid-s1 clips a matching transcript scores 0.7-0.9, another clip's transcript 0.06-0.12."""
-    from voca_cn.audio.features import VISEME_OF_PHONE, frame_labels, viseme_probabilities
-
-    spoken = [p for p in phones if p.label != "sil"]
-    lab = frame_labels([p.label for p in spoken], [p.start for p in spoken], [p.end for p in spoken], len(probs))
-    inside = VISEME_OF_PHONE[lab] != 0
-    if not inside.any():
-        return 0.0
-    v = viseme_probabilities(probs[inside])
-    ratio = v[np.arange(len(v)), VISEME_OF_PHONE[lab[inside]]] / np.maximum(v.max(axis=1), 1e-9)
-    return float(np.exp(np.mean(np.log(np.maximum(ratio, PROB_FLOOR)))))
 
 
 def boundary_differences(a: list[Segment], b: list[Segment]) -> np.ndarray:

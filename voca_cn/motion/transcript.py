@@ -1,0 +1,104 @@
+"""Transcript -> phone timings in any language: the one entry point for ``--text``.
+
+The transcript's words and phones come from :mod:`voca_cn.speech.g2p` (Mandarin through pypinyin,
+other languages through espeak-ng). English goes to pocketsphinx's forced aligner
+(:mod:`voca_cn.speech.align`), every other language to Viterbi decoding of the phonetic stage's
+phone probabilities (:mod:`voca_cn.speech.viterbi`). Where pocketsphinx finds no path for an English
+transcript (noise, echo, a phone line: after its wider beams and paddings), the transcript is
+aligned by that Viterbi decoding too, with a speech-presence term that keeps its words inside the
+detected speech, so a matching transcript is never refused. Every alignment gets a confidence
+(pocketsphinx's timing is scored as Viterbi's is); low confidence is said on stderr; a transcript
+that matches almost nothing of the audio is an error.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+
+import numpy as np
+
+from voca_cn import VocaError
+from voca_cn.core.timing import SR, Segment
+from voca_cn.motion.phonetic import PhoneticStage
+from voca_cn.speech import g2p, viterbi
+from voca_cn.speech.align import Aligner, NoPath
+
+# Languages pocketsphinx aligns (its shipped en-us model); the others use the phonetic stage.
+POCKETSPHINX = {"en"}
+# Thresholds from benchmarks/languages.py and Kathleen's real speech: right transcripts scored
+# 0.45-0.9 on Kathleen and >= 0.17 on held-out voices; other sentences and languages <= 0.17.
+LOW_CONFIDENCE = 0.35  # below: say so on stderr, naming the words that fit worst
+NO_MATCH = 0.08  # below: the transcript is not what was said (another language, other text)
+BAD_WORD, BAD_RUN = 0.1, 3  # this many words in a row scoring below BAD_WORD: a stretch that disagrees
+
+
+@dataclass
+class TranscriptAlignment:
+    """phones, words: segments covering the audio; language: the code used; method: pocketsphinx
+    or viterbi; confidence: 0-1; fallback: pocketsphinx found no path, Viterbi aligned it."""
+    phones: list[Segment]
+    words: list[Segment]
+    language: str
+    method: str
+    confidence: float | None = None
+    fallback: bool = False
+
+
+def align(audio: np.ndarray, text: str, language: str | None = "auto", stage=None,
+          method: str | None = None) -> TranscriptAlignment:
+    """Align 16 kHz mono (S,) float32 ``audio`` to ``text`` in ``language`` (auto: Chinese script
+    or toned pinyin -> cmn, else en). ``stage``: a loaded :class:`PhoneticStage` to reuse;
+    ``method``: force ``pocketsphinx`` or ``viterbi`` (benchmarks)."""
+    code = g2p.resolve(language, text)
+    method = method or ("pocketsphinx" if code in POCKETSPHINX else "viterbi")
+    if method == "pocketsphinx" and code not in POCKETSPHINX:
+        raise VocaError(f"pocketsphinx has no {code!r} model here; use the viterbi aligner")
+    probs = (stage or PhoneticStage.load())(audio)
+    if method == "pocketsphinx":
+        try:
+            phones, words = Aligner().align(audio, text)
+        except NoPath:
+            result = _viterbi(audio, probs, text, code, viterbi.speech_presence(audio))
+            return TranscriptAlignment(result.phones, result.words, code, "viterbi", result.confidence, True)
+        score = viterbi.confidence(probs, phones)
+        if score < NO_MATCH:
+            raise _no_match(score, code)
+        return TranscriptAlignment(phones, words, code, method, score)
+    result = _viterbi(audio, probs, text, code)
+    return TranscriptAlignment(result.phones, result.words, code, "viterbi", result.confidence)
+
+
+def _viterbi(audio, probs, text: str, code: str, presence=None):
+    entries = g2p.words(text, code)
+    result = viterbi.align(probs, entries, len(audio) / SR, presence)
+    check(result, entries, code)
+    return result
+
+
+def _no_match(score: float, code: str) -> VocaError:
+    return VocaError(f"the transcript does not match the audio (alignment confidence "
+                     f"{score:.2f}, language {code}); check the text and --language")
+
+
+def note(result: dict) -> str:
+    """The stderr line saying how a transcript was aligned and how confidently (``result``: the
+    fields of a :class:`TranscriptAlignment`, or an ``Animation.alignment``)."""
+    how = ("the phonetic stage (pocketsphinx found no path)" if result.get("fallback")
+           else "pocketsphinx" if result["method"] == "pocketsphinx" else "the phonetic stage")
+    return f"voca-cn: alignment by {how}, confidence {result['confidence']:.2f}"
+
+
+def check(result, entries, code: str) -> None:
+    """Raise when the transcript fits nothing; warn on stderr when it fits badly in places."""
+    if result.confidence < NO_MATCH:
+        raise _no_match(result.confidence, code)
+    bad = result.word_confidence < BAD_WORD
+    run = longest = 0
+    for b in bad:
+        run = run + 1 if b else 0
+        longest = max(longest, run)
+    if result.confidence < LOW_CONFIDENCE or longest >= BAD_RUN:
+        worst = [entries[k][0] for k in np.argsort(result.word_confidence)[:6]]
+        print(f"voca-cn: low confidence {result.confidence:.2f} aligning the {code} transcript: text and "
+              f"audio disagree in places (worst words: {' '.join(worst)})", file=sys.stderr)
