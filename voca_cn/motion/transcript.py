@@ -31,6 +31,10 @@ POCKETSPHINX = {"en"}
 LOW_CONFIDENCE = 0.35  # below: say so on stderr, naming the words that fit worst
 NO_MATCH = 0.08  # below: the transcript is not what was said (another language, other text)
 BAD_WORD, BAD_RUN = 0.1, 3  # this many words in a row scoring below BAD_WORD: a stretch that disagrees
+# Below this dynamic range (dB, loud frames over the floor: ~48 clean, 17 at 10 dB SNR) the phonetic
+# stage hears too little to judge a transcript, so where pocketsphinx found no path either, a low
+# score is said, not refused (a matching transcript of a noisy take must still animate).
+NOISY_RANGE_DB = 25.0
 
 
 @dataclass
@@ -59,26 +63,21 @@ def align(audio: np.ndarray, text: str, language: str | None = "auto", stage=Non
         try:
             phones, words = Aligner().align(audio, text)
         except NoPath:
-            result = _viterbi(audio, probs, text, code, viterbi.speech_presence(audio))
+            result = _viterbi(audio, probs, text, code, viterbi.speech_presence(audio),
+                              refuse=viterbi.dynamic_range_db(audio) >= NOISY_RANGE_DB)
             return TranscriptAlignment(result.phones, result.words, code, "viterbi", result.confidence, True)
-        score = viterbi.confidence(probs, phones)
-        if score < NO_MATCH:
-            raise _no_match(score, code)
-        return TranscriptAlignment(phones, words, code, method, score)
+        # pocketsphinx's complete path is kept whatever the phonetic stage thinks of it (on a phone
+        # line or in babble the stage scores matching transcripts below NO_MATCH)
+        return TranscriptAlignment(phones, words, code, method, viterbi.confidence(probs, phones))
     result = _viterbi(audio, probs, text, code)
     return TranscriptAlignment(result.phones, result.words, code, "viterbi", result.confidence)
 
 
-def _viterbi(audio, probs, text: str, code: str, presence=None):
+def _viterbi(audio, probs, text: str, code: str, presence=None, refuse: bool = True):
     entries = g2p.words(text, code)
     result = viterbi.align(probs, entries, len(audio) / SR, presence)
-    check(result, entries, code)
+    check(result, entries, code, refuse)
     return result
-
-
-def _no_match(score: float, code: str) -> VocaError:
-    return VocaError(f"the transcript does not match the audio (alignment confidence "
-                     f"{score:.2f}, language {code}); check the text and --language")
 
 
 def note(result: dict) -> str:
@@ -89,10 +88,12 @@ def note(result: dict) -> str:
     return f"voca-cn: alignment by {how}, confidence {result['confidence']:.2f}"
 
 
-def check(result, entries, code: str) -> None:
-    """Raise when the transcript fits nothing; warn on stderr when it fits badly in places."""
-    if result.confidence < NO_MATCH:
-        raise _no_match(result.confidence, code)
+def check(result, entries, code: str, refuse: bool = True) -> None:
+    """Raise when the transcript fits nothing (warn only, unless ``refuse``); warn on stderr when
+    it fits badly in places."""
+    if result.confidence < NO_MATCH and refuse:
+        raise VocaError(f"the transcript does not match the audio (alignment confidence "
+                        f"{result.confidence:.2f}, language {code}); check the text and --language")
     bad = result.word_confidence < BAD_WORD
     run = longest = 0
     for b in bad:
