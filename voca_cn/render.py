@@ -1,15 +1,18 @@
 """Headless preview rendering: moderngl on EGL (Mesa llvmpipe on CPU, the GPU where one exists).
 
-TensorFlow and Mesa's LLVM crash when loaded in one process, so rendering always runs in a
-*spawned* worker (``render_video`` / ``render_frames`` start it); the worker imports numpy and
-moderngl only. Frames are piped straight into ffmpeg (imageio-ffmpeg's binary), so memory stays
-bounded whatever the length.
+TensorFlow and Mesa's LLVM crash when loaded in one process, so drawing always runs in *spawned*
+workers (``render_video`` / ``render_frames`` start them), which import numpy and moderngl only: one per
+core, frame i drawn by worker i mod K, the frames taken back in order and piped straight into ffmpeg
+(imageio-ffmpeg's binary), which encodes while the workers draw. The frame order, and so the file, does
+not depend on K; memory stays bounded whatever the length.
 """
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import os
+import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -134,6 +137,8 @@ class RenderMesh:
     mouth      (4,) int32 or None: upper and lower inner-lip vertices, right and left mouth corner;
                the mouth cavity darkens with depth behind them, framing centres on them
     chin       vertex id or None: the lowest point of the face, for framing
+    closed     True when every surface is wound counter-clockwise seen from outside and no back side
+               is ever seen (the built-in and imported heads): back faces are then not drawn
     Without ``eyes``/``mouth``/``chin`` the camera frames the mesh's bounding box.
     """
 
@@ -143,6 +148,7 @@ class RenderMesh:
     eyes: list = field(default_factory=list)
     mouth: np.ndarray | None = None
     chin: int | None = None
+    closed: bool = False
 
     @classmethod
     def from_template(cls, template: Template) -> "RenderMesh":
@@ -159,7 +165,8 @@ class RenderMesh:
         return cls(faces=template.faces[~hidden[template.faces].any(axis=1)].astype(np.int32),
                    material=material, albedo=albedo, eyes=eyeballs(template.vertices, template.faces,
                                                                    material == MATERIALS.index("eye")),
-                   mouth=mouth, chin=chin_vertex(template))
+                   mouth=mouth, chin=chin_vertex(template),
+                   closed=template.vertex_colors is None)  # an avatar's cards and lashes show both sides
 
 
 def eyeballs(vertices: np.ndarray, faces: np.ndarray, is_eye: np.ndarray) -> list:
@@ -213,12 +220,17 @@ def face_incidence(faces: np.ndarray, n_vertices: int):
 
 
 def vertex_normals(vertices: np.ndarray, faces: np.ndarray, incidence=None) -> np.ndarray:
-    """Area-weighted smooth normals (N, 3) for one frame's vertices (N, 3)."""
+    """Area-weighted smooth normals (N, 3) float32 for one frame's vertices (N, 3)."""
     if incidence is None:
         incidence = face_incidence(faces, len(vertices))
     a, b, c = vertices[faces[:, 0]], vertices[faces[:, 1]], vertices[faces[:, 2]]
-    n = incidence @ np.cross(b - a, c - a)
-    return (n / np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-20)).astype(np.float32)
+    u, v = b - a, c - a
+    cross = np.empty_like(u)  # np.cross's general path costs twice these three lines
+    cross[:, 0] = u[:, 1] * v[:, 2] - u[:, 2] * v[:, 1]
+    cross[:, 1] = u[:, 2] * v[:, 0] - u[:, 0] * v[:, 2]
+    cross[:, 2] = u[:, 0] * v[:, 1] - u[:, 1] * v[:, 0]
+    n = incidence @ cross
+    return (n / np.maximum(np.sqrt(np.einsum("ij,ij->i", n, n)), 1e-20)[:, None]).astype(np.float32)
 
 
 def _look_at(eye, target, up=(0.0, 1.0, 0.0)) -> np.ndarray:
@@ -287,10 +299,16 @@ def project(template: Template, points: np.ndarray, width: int, height: int, vie
 
 
 class Renderer:
-    """Draws one mesh at a time into an offscreen framebuffer. Use inside the worker only.
+    """Draws one mesh at a time into an offscreen framebuffer. Use inside a worker only.
 
     ``mesh``: a Template or a RenderMesh; ``neutral``: (N, 3) vertices the camera frames (the
-    template's own when a Template is given)."""
+    template's own when a Template is given).
+
+    What costs is llvmpipe shading fragments on the CPU, so only what the frame shows is shaded:
+    triangles go nearest first (sorted once on the neutral head, seen from the camera), so the depth
+    test rejects what lies behind before the fragment shader runs, and a closed mesh's back faces are
+    not drawn at all. The image is drawn upside down so that it reads back top row first, without a
+    copy."""
 
     def __init__(self, mesh: Template | RenderMesh, width: int, height: int, view: str = "face",
                  neutral: np.ndarray | None = None):
@@ -308,7 +326,7 @@ class Renderer:
         self.incidence = face_incidence(mesh.faces, n)
         self.prog = self.ctx.program(vertex_shader=VERTEX_SHADER, fragment_shader=FRAGMENT_SHADER)
         model_view, mvp = camera(neutral, mesh, width, height, view)
-        self.prog["mvp"].write(mvp.T.tobytes())
+        self.prog["mvp"].write((np.diag([1, -1, 1, 1]).astype("f4") @ mvp).T.tobytes())  # y down: top row first
         self.prog["model_view"].write(model_view.T.tobytes())
         lights = np.array([np.asarray(d) / np.linalg.norm(d) for d in LIGHTS], "f4")
         self.prog["light_dirs"].write(lights.tobytes())  # rows written = columns in GLSL
@@ -319,13 +337,19 @@ class Renderer:
         self.pos = self.ctx.buffer(reserve=n * 12)
         self.nrm = self.ctx.buffer(reserve=n * 12)
         attrs = self.ctx.buffer(np.c_[mesh.albedo, mesh.material, eye_index].astype("f4").tobytes())
-        ibo = self.ctx.buffer(mesh.faces.astype(np.int32).tobytes())
+        nearness = (neutral @ model_view[:3, :3].T)[:, 2]  # view-space z: larger is nearer the camera
+        faces = mesh.faces[np.argsort(-nearness[mesh.faces].max(1), kind="stable")]
+        ibo = self.ctx.buffer(faces.astype(np.int32).tobytes())
         self.vao = self.ctx.vertex_array(
             self.prog, [(self.pos, "3f", "in_pos"), (self.nrm, "3f", "in_normal"),
                         (attrs, "3f 1f 1f", "in_color", "in_material", "in_eye")],
             index_buffer=ibo, index_element_size=4)
         self.fbo = self.ctx.simple_framebuffer((width, height), components=3)
         self.ctx.enable(moderngl.DEPTH_TEST)
+        if mesh.closed:
+            self.ctx.enable(moderngl.CULL_FACE)
+            self.ctx.front_face = "cw"  # counter-clockwise from outside, mirrored by the y flip
+        self.image = bytearray(width * height * 3)
 
     def _pose_uniforms(self, v: np.ndarray) -> None:
         """Per-frame mouth and eye positions: the cavity and the irises follow the animation."""
@@ -348,49 +372,67 @@ class Renderer:
             self.prog["eye_axis"].write(axes.tobytes())
 
     def frame(self, vertices: np.ndarray) -> np.ndarray:
-        """Render vertices (N, 3) metres -> RGB image (H, W, 3) uint8, top row first."""
+        """Render vertices (N, 3) metres -> RGB image (H, W, 3) uint8, top row first; valid until the
+        next call (the read-back buffer is reused)."""
         v = np.ascontiguousarray(vertices, dtype="f4")
-        self.pos.write(v.tobytes())
-        self.nrm.write(vertex_normals(v, self.mesh.faces, self.incidence).tobytes())
+        self.pos.write(v)
+        self.nrm.write(vertex_normals(v, self.mesh.faces, self.incidence))
         self._pose_uniforms(v)
         self.fbo.use()
         self.fbo.clear(*BACKGROUND, 1.0)
         self.vao.render()
-        img = np.frombuffer(self.fbo.read(components=3), np.uint8)
-        return np.ascontiguousarray(img.reshape(self.height, self.width, 3)[::-1])
+        self.fbo.read_into(self.image, components=3)
+        return np.frombuffer(self.image, np.uint8).reshape(self.height, self.width, 3)
 
 
-# ------------------------------------------------------------------ worker entry points
-def _frames_worker(template, weights, width, height, view, conn):
+# ------------------------------------------------------------------ workers
+def _draw_worker(template, weights, width, height, view, conn):
+    """Spawned: draw weights (T_k, 52), this worker's frames in order, and send each image's bytes
+    (H x W x 3); an error goes back pickled, as a message of another length."""
+    os.environ.setdefault("LP_NUM_THREADS", "1")  # one drawing thread beside this one: a worker per core
     try:
         r = Renderer(template, width, height, view)
-        conn.send(("ok", np.stack([r.frame(v) for v in template.deform(weights)])))
-    except BaseException as e:  # report everything back; the parent turns it into one line
-        conn.send(("error", e if isinstance(e, VocaError) else VocaError(f"renderer failed: {e!r}")))
+        for s in range(0, len(weights), 64):  # deformed a chunk at a time: bounded memory
+            for v in template.deform(weights[s:s + 64]):
+                r.frame(v)
+                conn.send_bytes(r.image)
+    except BaseException as e:  # report everything back; the parent raises it as one line
+        with contextlib.suppress(OSError):
+            conn.send_bytes(pickle.dumps(e if isinstance(e, VocaError) else VocaError(f"renderer failed: {e!r}")))
 
 
-def _video_worker(template, weights, audio_path, out_path, width, height, fps, view, beside, conn):
+def _frames(template: Template, weights: np.ndarray, width: int, height: int, view: str):
+    """Yield the images (H, W, 3) uint8 of weights (T, 52) in frame order, drawn by spawned workers,
+    one per core: frame i by worker i mod K, each a frame ahead of the one being taken."""
+    ctx = mp.get_context("spawn")
+    k = max(1, min(os.cpu_count() or 1, len(weights)))
+    conns, procs = [], []
     try:
-        import imageio_ffmpeg
-
-        r = Renderer(template, width, height, view)
-        ref = beside and reference_frames(beside, fps, height)
-        writer = imageio_ffmpeg.write_frames(
-            str(out_path), (width + (beside.width_at(height) if beside else 0), height), fps=fps,
-            codec="libx264", quality=None,
-            bitrate=None, pix_fmt_out="yuv420p", macro_block_size=1,
-            audio_path=str(audio_path) if audio_path else None, audio_codec="aac",
-            output_params=["-crf", "20", "-preset", "veryfast", "-movflags", "+faststart"],
-            ffmpeg_log_level="error")
-        writer.send(None)
-        chunk = 256  # frames deformed at once: bounded memory for long inputs
-        for s in range(0, len(weights), chunk):
-            for v in template.deform(weights[s:s + chunk]):
-                writer.send(np.concatenate([r.frame(v), next(ref)], axis=1) if ref else r.frame(v))
-        writer.close()
-        conn.send(("ok", None))
-    except BaseException as e:
-        conn.send(("error", e if isinstance(e, VocaError) else VocaError(f"video writing failed: {e!r}")))
+        for i in range(k):
+            parent, child = ctx.Pipe(duplex=False)
+            procs.append(ctx.Process(target=_draw_worker, args=(template, weights[i::k], width, height, view, child),
+                                     daemon=True))
+            procs[-1].start()
+            child.close()
+            conns.append(parent)
+        for i in range(len(weights)):
+            try:
+                msg = conns[i % k].recv_bytes()
+            except EOFError:
+                procs[i % k].join()
+                raise VocaError(f"the render worker died (exit code {procs[i % k].exitcode}); check that EGL/Mesa "
+                                "is installed (see README setup) or pass --no-video") from None
+            if len(msg) != width * height * 3:
+                raise pickle.loads(msg)
+            yield np.frombuffer(msg, np.uint8).reshape(height, width, 3)
+    finally:
+        for c in conns:
+            c.close()  # a worker still sending stops on the broken pipe
+        for proc in procs:
+            proc.join(timeout=5)
+            if proc.is_alive():
+                proc.terminate()
+                proc.join()
 
 
 @dataclass
@@ -447,28 +489,11 @@ def reference_frames(ref: Reference, fps: int, height: int):
         yield last
 
 
-def _run_spawned(target, *args):
-    ctx = mp.get_context("spawn")
-    parent, child = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=target, args=(*args, child), daemon=True)
-    proc.start()
-    child.close()
-    try:
-        status, payload = parent.recv()
-    except EOFError:
-        proc.join()
-        raise VocaError(f"the render worker died (exit code {proc.exitcode}); check that EGL/Mesa "
-                        "is installed (see README setup) or pass --no-video") from None
-    proc.join()
-    if status == "error":
-        raise payload
-    return payload
-
-
 def render_frames(template: Template, weights: np.ndarray, width: int = 512, height: int = 512,
                   view: str = "face") -> np.ndarray:
-    """Render weights (T, 52) on a template -> images (T, H, W, 3) uint8, in a spawned worker."""
-    return _run_spawned(_frames_worker, template, np.asarray(weights, np.float32), width, height, view)
+    """Render weights (T, 52) on a template -> images (T, H, W, 3) uint8, in spawned workers."""
+    with contextlib.closing(_frames(template, np.asarray(weights, np.float32), width, height, view)) as frames:
+        return np.stack(list(frames))
 
 
 def render_video(template: Template, weights: np.ndarray, out_path: str | os.PathLike,
@@ -476,8 +501,27 @@ def render_video(template: Template, weights: np.ndarray, out_path: str | os.Pat
                  width: int = 512, height: int = 512, view: str = "face",
                  beside: Reference | None = None) -> None:
     """Write an H.264 (+ AAC when audio is given) MP4 of weights (T, 52) at ``fps``; with ``beside``,
-    that video's frames (same time from 0, scaled to ``height``) to the right of the head."""
+    that video's frames (same time from 0, scaled to ``height``) to the right of the head. ffmpeg
+    encodes while the workers draw; the same input gives the same file."""
+    import imageio_ffmpeg
+
     if width % 2 or height % 2 or width < 16 or height < 16:
         raise VocaError(f"video size {width}x{height} is invalid: use even sizes >= 16, e.g. 512x512")
-    _run_spawned(_video_worker, template, np.asarray(weights, np.float32), audio_path,
-                 Path(out_path), width, height, fps, view, beside)
+    ref = beside and reference_frames(beside, fps, height)
+    try:
+        writer = imageio_ffmpeg.write_frames(
+            str(out_path), (width + (beside.width_at(height) if beside else 0), height), fps=fps,
+            codec="libx264", quality=None,
+            bitrate=None, pix_fmt_out="yuv420p", macro_block_size=1,
+            audio_path=str(audio_path) if audio_path else None, audio_codec="aac",
+            output_params=["-crf", "20", "-preset", "veryfast", "-movflags", "+faststart"],
+            ffmpeg_log_level="error")
+        writer.send(None)
+        with contextlib.closing(_frames(template, np.asarray(weights, np.float32), width, height, view)) as frames:
+            for image in frames:
+                writer.send(np.concatenate([image, next(ref)], axis=1) if ref else image)
+        writer.close()
+    except VocaError:
+        raise
+    except Exception as e:  # ffmpeg refused or died: one line
+        raise VocaError(f"video writing failed: {e!r}"[:300]) from None
