@@ -61,7 +61,7 @@ def ict_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def ict_template(ict_dir, tmp_path_factory):
-    from voca_cn.ict import import_ict
+    from voca_cn.formats.ict import import_ict
 
     return import_ict(ict_dir)
 

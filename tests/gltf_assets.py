@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from voca_cn.arkit import NAMES
-from voca_cn.templates import PARTS
+from voca_cn.core.arkit import NAMES
+from voca_cn.face.template import PARTS
 
 REPO = Path(__file__).resolve().parent.parent
 BLENDER_PYTHON = REPO / ".venv-blender" / "bin" / "python"
@@ -133,7 +133,7 @@ def build(work: Path, templates: dict) -> dict[str, Path]:
 
 def _add_vrm0_extension(src: Path, dst: Path) -> None:
     """What a VRM 0.x file adds to glTF: the ``VRM`` extension (meta, humanoid, blend shape master)."""
-    from voca_cn import gltf
+    from voca_cn.formats import gltf
 
     g = gltf.read(src)
     doc = dict(g.doc)
@@ -146,6 +146,6 @@ def _add_vrm0_extension(src: Path, dst: Path) -> None:
 
 def rewrite_glb(g, doc: dict, dst: Path) -> None:
     """Write a GLB with JSON ``doc`` and the binary buffer of parsed file ``g``."""
-    from voca_cn.gltf import _Builder
+    from voca_cn.formats.gltf import _Builder
 
     dst.write_bytes(_Builder(doc, g.buffers[0]).glb())

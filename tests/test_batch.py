@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import run_cli, speak
 
 TEXTS = ["Bob bought a map.", "Pam may buy my puppy.", "The weather was calm and snowy."]
@@ -176,7 +175,7 @@ def test_bad_sources_are_one_line(tmp_path, lines):
 
 
 def _damaged_models(tmp_path: Path) -> dict[str, Path]:
-    from voca_cn.runtime import MODELS
+    from voca_cn.motion.onnx import MODELS
 
     cases = {}
     for name in ("corrupt", "inventory", "meta", "no-onnx"):

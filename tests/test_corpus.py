@@ -4,11 +4,11 @@ import json
 
 import numpy as np
 import pytest
-
 from conftest import run_cli
-from voca_cn.alignment import Aligner, boundary_differences
-from voca_cn.corpus import load_item, read_manifest, texts
-from voca_cn.synthesis import synthesize, voice
+
+from voca_cn.speech.align import Aligner, boundary_differences
+from voca_cn.speech.tts import synthesize, voice
+from voca_cn.training.corpus import load_item, read_manifest, texts
 
 
 def test_small_corpus_has_many_voices_and_languages_in_speaker_disjoint_splits(small_corpus):
@@ -53,7 +53,7 @@ def test_engine_timings_agree_with_forced_alignment(voice_id):
 
 def test_real_speech_the_utterance_pass_fails_on_still_aligns_word_by_word(kathleen):
     """pocketsphinx's phone pass fails on this Kathleen utterance; the per-word pass recovers it."""
-    from voca_cn import audio
+    from voca_cn.audio import load as audio
 
     path = kathleen / "arctic_a0473_1592704845.flac"
     aligner = Aligner()

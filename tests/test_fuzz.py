@@ -1,7 +1,7 @@
 """Property-based tests of every loader and writer: whatever the input, either a one-line
 VocaError or a finite result; never another exception, never a non-finite value on disk.
 
-CI runs a few dozen examples per test (profile ``ci``); ``python data/benchmark_fuzz.py`` runs the
+CI runs a few dozen examples per test (profile ``ci``); ``python benchmarks/fuzz.py`` runs the
 same properties on >= 10,000 generated inputs (profile ``benchmark``).
 """
 
@@ -23,10 +23,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from voca_cn import VocaError
-from voca_cn.audio import load
-from voca_cn.batch import Line, read_lines
-from voca_cn.export import OutputOptions, load_animation, write_outputs
-from voca_cn.templates import read_mesh, resolve
+from voca_cn.apps.batch import Line, read_lines
+from voca_cn.audio.load import load
+from voca_cn.formats import load_animation, resolve
+from voca_cn.formats.obj import read_mesh
+from voca_cn.formats.outputs import OutputOptions, write_outputs
 
 settings.register_profile("ci", max_examples=40, deadline=None, derandomize=True,
                           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -147,7 +148,7 @@ _OBJ: list[str] = []
 
 def _makehuman_obj() -> str:
     if not _OBJ:
-        from voca_cn.export import ObjWriter
+        from voca_cn.formats.obj import ObjWriter
 
         t = resolve("makehuman")
         path = _scratch("head.obj", b"")
@@ -214,7 +215,7 @@ def test_animation_loader(arrays, kind, noise):
 @given(st.integers(1, 4).flatmap(lambda n: st.lists(FLOATS, min_size=n * 52, max_size=n * 52)),
        st.sampled_from([30, 60, 24]), st.booleans())
 def test_writer_never_writes_non_finite_values(values, fps, obj):
-    from voca_cn.templates import read_obj
+    from voca_cn.formats.obj import read_obj
 
     w = np.array(values, np.float32).reshape(-1, 52)
     out = SCRATCH / "out"
@@ -244,7 +245,7 @@ def _template():
 # ---------------------------------------------------------------------------- transcripts
 @given(st.text(max_size=200))
 def test_transcript_words_from_any_unicode(text):
-    from voca_cn.alignment import normalise
+    from voca_cn.speech.align import normalise
 
     words = normalise(text)
     assert all(w.isascii() and w for w in words)
@@ -257,7 +258,7 @@ def test_transcript_words_from_any_unicode(text):
                           st.text(max_size=8)), max_size=8).map(" ".join))
 def test_forced_alignment_of_any_transcript(speech_clip, text):
     """Full alignment (pocketsphinx + espeak-ng letter-to-sound) of any text against real speech."""
-    from voca_cn.alignment import Aligner
+    from voca_cn.speech.align import Aligner
 
     try:
         phones, _ = Aligner().align(speech_clip, text)
@@ -312,7 +313,7 @@ def test_manifest_reader(rows, kind, noise):
 
 def test_zip_members_are_what_numpy_reads(tmp_path):
     """save_npz writes a plain NPZ (fixed member timestamps only)."""
-    from voca_cn.export import save_npz
+    from voca_cn.core.files import save_npz
 
     save_npz(tmp_path / "a.npz", x=np.arange(3.0), s=np.str_("hi"))
     with np.load(tmp_path / "a.npz") as z:
@@ -324,7 +325,7 @@ def test_zip_members_are_what_numpy_reads(tmp_path):
 def test_streamed_file_reading_gives_the_samples_of_one_shot_resampling(tmp_path):
     """audio.load resamples block by block (soxr's stream): the same samples as audio.prepare on
     the whole signal, over block seams (70 s = 3 blocks), for stereo 44.1 kHz and mono 22.05 kHz."""
-    from voca_cn.audio import prepare
+    from voca_cn.audio.load import prepare
 
     rng = np.random.default_rng(3)
     for rate, channels in ((44100, 2), (22050, 1)):

@@ -6,16 +6,16 @@ import subprocess
 
 import numpy as np
 import pytest
-from scipy.spatial import cKDTree
-
 from conftest import mouth_crop, run_cli
 from gltf_assets import GREEN, LIFT, REPO, blender, build, rewrite_glb
-from voca_cn import gltf
-from voca_cn.arkit import INDEX, NAMES, match
-from voca_cn.curves import read_arkit_json, read_livelink
-from voca_cn.export import save_animation
+from scipy.spatial import cKDTree
+
+from voca_cn.core.arkit import INDEX, NAMES, match
+from voca_cn.formats import gltf, resolve
+from voca_cn.formats.animation import save_animation
+from voca_cn.formats.avatar import load_avatar, write_animation_glb
+from voca_cn.formats.curves import read_arkit_json, read_livelink
 from voca_cn.render import render_frames
-from voca_cn.templates import resolve
 
 
 @pytest.fixture(scope="session")
@@ -61,7 +61,7 @@ def test_blender_written_head_animates_like_the_native_template(name, assets):
     paths, templates = assets
     if name not in paths:
         pytest.skip("ICT-FaceKit not available (../shared absent)")
-    native, avatar = templates[name], gltf.load_avatar(paths[name])
+    native, avatar = templates[name], load_avatar(paths[name])
     assert avatar.missing == native.missing
     dist, idx = cKDTree(native.vertices).query(avatar.vertices)
     assert dist.max() < 1e-5, "Blender splits vertices at seams but moves none"
@@ -73,7 +73,7 @@ def test_blender_written_head_animates_like_the_native_template(name, assets):
 def test_multi_mesh_skinned_avatar_stays_in_place_and_moves_each_mesh(assets, capsys):
     paths, templates = assets
     native = templates["makehuman"]
-    avatar = gltf.load_avatar(paths["avatar"])
+    avatar = load_avatar(paths["avatar"])
     assert avatar.missing == [] and "missing" not in capsys.readouterr().err  # found across the meshes
     dist, idx = cKDTree(native.vertices + LIFT).query(avatar.vertices)
     assert dist.max() < 1e-5, "skinned head, scaled teeth and rotated eyes land where the file puts them"
@@ -87,10 +87,10 @@ def test_multi_mesh_skinned_avatar_stays_in_place_and_moves_each_mesh(assets, ca
 
 def test_vrm0_avatar_faces_the_camera_and_keeps_its_extension(assets, tmp_path):
     paths, templates = assets
-    native, avatar = templates["makehuman"], gltf.load_avatar(paths["vrm"])
+    native, avatar = templates["makehuman"], load_avatar(paths["vrm"])
     dist, _ = cKDTree(native.vertices).query(avatar.vertices)
     assert dist.max() < 1e-5, "VRM 0.x looks down -Z in the file; turned to face +Z"
-    gltf.write_animation_glb(tmp_path / "a.glb", avatar, _speech_curves(10), 60)
+    write_animation_glb(tmp_path / "a.glb", avatar, _speech_curves(10), 60)
     out = gltf.read(tmp_path / "a.glb")
     assert "VRM" in out.doc["extensions"] and len(out.doc["images"]) == 1
     assert len(out.doc["nodes"]) == len(avatar.source.doc["nodes"])
@@ -98,7 +98,7 @@ def test_vrm0_avatar_faces_the_camera_and_keeps_its_extension(assets, tmp_path):
 
 def test_avatar_preview_shows_its_texture_and_moves_its_mouth(assets):
     paths, _ = assets
-    avatar = gltf.load_avatar(paths["vrm"])
+    avatar = load_avatar(paths["vrm"])
     w = np.zeros((2, 52), np.float32)
     w[1, INDEX["jawOpen"]] = 0.8
     closed, opened = render_frames(avatar, w)
@@ -112,9 +112,9 @@ def test_glb_export_is_valid_and_blender_plays_it(assets, tmp_path):
     paths, templates = assets
     w = _speech_curves(90)
     mh = tmp_path / "mh.glb"
-    gltf.write_animation_glb(mh, templates["makehuman"], w, 60)
+    write_animation_glb(mh, templates["makehuman"], w, 60)
     av = tmp_path / "avatar.glb"
-    gltf.write_animation_glb(av, gltf.load_avatar(paths["avatar"]), w, 60)
+    write_animation_glb(av, load_avatar(paths["avatar"]), w, 60)
     for path in (mh, av):
         report = _validate(path)
         assert report["numErrors"] == 0, report["messages"][:5]

@@ -5,10 +5,11 @@ import numpy as np
 
 from conftest import run_cli
 from gltf_assets import blender
-from voca_cn.arkit import INDEX
-from voca_cn.export import ObjWriter, save_animation, vertex_lines, write_obj_sequence
+from voca_cn.core.arkit import INDEX
+from voca_cn.formats import resolve
+from voca_cn.formats.animation import save_animation
+from voca_cn.formats.obj import ObjWriter, read_mesh, vertex_lines, write_obj_sequence
 from voca_cn.formats.pc2 import read_pc2
-from voca_cn.templates import read_mesh, resolve
 
 
 def _printf(vertices):

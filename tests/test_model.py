@@ -3,11 +3,12 @@
 import json
 
 import numpy as np
-
 from conftest import mouth_crop, mouth_interior, run_cli, speak
-from voca_cn import audio
-from voca_cn.alignment import Aligner
-from voca_cn.templates import resolve
+
+from voca_cn.audio import load as audio
+from voca_cn.core.timing import n_frames
+from voca_cn.formats import resolve
+from voca_cn.speech.align import Aligner
 
 
 def test_tiny_model_learns_on_a_tiny_corpus(small_corpus, tmp_path):
@@ -31,7 +32,7 @@ def test_shipped_model_closes_the_lips_on_p_from_audio_alone(tmp_path, speech):
     run_cli("animate", "--audio", wav, "--out", tmp_path / "out", "--no-obj")
     z = np.load(tmp_path / "out" / "animation.npz")
     y = audio.load(wav)
-    assert len(z["weights"]) == audio.n_frames(len(y))
+    assert len(z["weights"]) == n_frames(len(y))
     phones, _ = Aligner().align(y, text)  # only to know when the p's are
     t = resolve("makehuman")
     gaps = t.inner_lip_gap(t.deform(z["weights"])) * 1000
@@ -46,7 +47,7 @@ def test_shipped_model_closes_the_lips_on_p_from_audio_alone(tmp_path, speech):
 
 def test_long_audio_is_chunked_without_seams():
     """Offline inference cuts long input into overlapping batched chunks: same frames as one pass."""
-    from voca_cn import runtime
+    from voca_cn.motion import onnx as runtime
 
     net = runtime.load(None, "lipsync")
     x = np.random.default_rng(0).dirichlet(np.ones(net.session.get_inputs()[0].shape[-1]), 5000).astype(np.float32)

@@ -6,12 +6,14 @@ import subprocess
 import numpy as np
 import pytest
 import soundfile as sf
-
 from conftest import run_cli
-from voca_cn.arkit import INDEX
-from voca_cn.export import save_animation
-from voca_cn.render import BACKGROUND, render_frames
-from voca_cn.templates import read_mesh, resolve
+
+from voca_cn.core.arkit import INDEX
+from voca_cn.formats import resolve
+from voca_cn.formats.animation import save_animation
+from voca_cn.formats.obj import read_mesh
+from voca_cn.render import render_frames
+from voca_cn.render.preview import BACKGROUND
 
 
 def _face_mask(img):

@@ -6,12 +6,13 @@ import subprocess
 import imageio_ffmpeg
 import numpy as np
 import pytest
-
 from conftest import run_cli
-from voca_cn.arkit import INDEX, NAMES
-from voca_cn.export import save_animation
+
+from voca_cn.core.arkit import INDEX, NAMES
+from voca_cn.face.template import mouth_range
+from voca_cn.formats import resolve
+from voca_cn.formats.animation import save_animation
 from voca_cn.render import RenderMesh, project, render_frames, render_video
-from voca_cn.templates import mouth_range, resolve
 
 
 def _template(name, request):
@@ -33,7 +34,7 @@ def _talking(n: int) -> np.ndarray:
 def test_face_tracker_reads_the_mouth_opening_in_the_preview(name, request, tmp_path):
     """MediaPipe's FaceLandmarker on our own MP4 finds the face in every frame and sees the mouth
     open and close as far as the mesh does (not a dark-pink blob read as thick lips)."""
-    from voca_cn.tracking import track_video
+    from voca_cn.video.tracking import track_video
 
     t = _template(name, request)
     w = _talking(120)

@@ -6,7 +6,6 @@ import time
 
 import numpy as np
 import pytest
-
 from conftest import run_cli, speak
 
 
@@ -15,14 +14,15 @@ def test_runtime_graphs_match_keras_on_real_speech(tmp_path):
     converting the Keras checkpoints again reproduces them."""
     import keras
 
-    from voca_cn import audio, runtime
-    from voca_cn.lipsync import AudioAnimator
-    from voca_cn.phonetic import softmax
+    from voca_cn.audio import load as audio
+    from voca_cn.motion import onnx as runtime
+    from voca_cn.motion.lipsync import AudioAnimator
+    from voca_cn.motion.phonetic import softmax
 
     y = audio.load(speak("Bob bought a map. Pam may buy my puppy.", tmp_path / "s.wav"))
     animator = AudioAnimator.load()
     stage = animator.stage
-    from voca_cn.features import log_mel
+    from voca_cn.audio.features import log_mel
 
     x = stage.normalise(log_mel(y))
     keras_phonetic = keras.saving.load_model(runtime.MODELS / "phonetic.keras", compile=False)
@@ -31,7 +31,7 @@ def test_runtime_graphs_match_keras_on_real_speech(tmp_path):
     assert np.abs(got[0] - expected).max() < 1e-4
     probs = np.asarray(softmax(expected))
     keras_lipsync = keras.saving.load_model(runtime.MODELS / "lipsync.keras", compile=False)
-    p60 = np.asarray(__import__("voca_cn.export", fromlist=["x"]).resample_frames(probs, 100, 60))
+    p60 = np.asarray(__import__("voca_cn.core.timing", fromlist=["x"]).resample_frames(probs, 100, 60))
     expected = keras_lipsync.predict(p60[None], verbose=0)[0]
     got, _ = animator.net.net(p60[None], animator.net.net.zero_state(1))
     assert np.abs(got[0] - expected).max() < 1e-4
@@ -40,7 +40,7 @@ def test_runtime_graphs_match_keras_on_real_speech(tmp_path):
         (tmp_path / "m").mkdir(exist_ok=True)
         for ext in ("keras", "json"):
             (tmp_path / "m" / f"{name}.{ext}").write_bytes((runtime.MODELS / f"{name}.{ext}").read_bytes())
-    out = subprocess.run([sys.executable, "-m", "voca_cn.runtime", "convert", tmp_path / "m"],
+    out = subprocess.run([sys.executable, "-m", "voca_cn.training.to_onnx", "convert", tmp_path / "m"],
                          capture_output=True, text=True, check=True)
     assert len(out.stdout.split()) == 2
     again = runtime.load(tmp_path / "m", "lipsync")
@@ -61,7 +61,7 @@ def test_api_animation_is_what_the_command_line_writes(tmp_path, speech):
     import soundfile as sf
 
     import voca_cn
-    from voca_cn.arkit import NAMES
+    from voca_cn.core.arkit import NAMES
 
     wav, _ = speech
     samples, sr = sf.read(wav, dtype="float32")

@@ -6,14 +6,15 @@ import subprocess
 import numpy as np
 import pytest
 import soundfile as sf
-
 from conftest import mouth_crop, mouth_interior, run_cli, speak
-from voca_cn import VocaError, audio
-from voca_cn.alignment import Aligner
-from voca_cn.animator import Style, animate
-from voca_cn.arkit import INDEX
-from voca_cn.phones import AZURE, from_arpabet, parse_ipa
-from voca_cn.templates import resolve
+
+from voca_cn import VocaError
+from voca_cn.audio import load as audio
+from voca_cn.core.arkit import INDEX
+from voca_cn.core.phones import AZURE, from_arpabet, parse_ipa
+from voca_cn.formats import resolve
+from voca_cn.motion.procedural import Style, animate
+from voca_cn.speech.align import Aligner
 
 
 @pytest.fixture(scope="module")

@@ -10,13 +10,12 @@ import time
 
 import numpy as np
 import pytest
-
 from conftest import run_cli, speak
 
 
 @pytest.fixture(scope="module")
 def samples(tmp_path_factory):
-    from voca_cn import audio
+    from voca_cn.audio import load as audio
 
     wav = speak("Bob bought a map. Pam may buy my puppy.", tmp_path_factory.mktemp("s") / "s.wav")
     return wav, audio.load(wav)
@@ -25,7 +24,7 @@ def samples(tmp_path_factory):
 @pytest.fixture(scope="module")
 def model_4_1(tmp_path_factory):
     """The shipped networks run with the default config's look-ahead (phonetic 4, lip-sync 1)."""
-    from voca_cn.runtime import MODELS
+    from voca_cn.motion.onnx import MODELS
 
     out = tmp_path_factory.mktemp("m41")
     for name, lookahead in (("phonetic", 4), ("lipsync", 1)):
@@ -75,7 +74,7 @@ def test_stream_command_sends_vmc_blendshapes_over_osc(samples):
     from pythonosc.osc_server import ThreadingOSCUDPServer
 
     import voca_cn
-    from voca_cn.arkit import NAMES
+    from voca_cn.core.arkit import NAMES
 
     wav, y = samples
     values, applied = [], []

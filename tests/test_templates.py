@@ -2,11 +2,13 @@
 
 import numpy as np
 import pytest
-
 from conftest import run_cli
+
 from voca_cn import VocaError
-from voca_cn.arkit import NAMES
-from voca_cn.templates import Template, read_mesh, resolve
+from voca_cn.core.arkit import NAMES
+from voca_cn.face.template import Template
+from voca_cn.formats import resolve
+from voca_cn.formats.obj import read_mesh
 
 
 def test_makehuman_is_a_small_complete_head():
@@ -53,13 +55,13 @@ def test_unknown_topology_lists_accepted_ones(tmp_path):
 
 
 def test_import_ict_keeps_upstream_order_and_units(ict_dir, ict_template, tmp_path):
-    from voca_cn.ict import read_obj_vertices
+    from voca_cn.formats.ict import read_obj_vertices
 
     t = ict_template
     assert t.n_vertices == 26719
     assert t.missing == ["tongueOut"]
     raw = read_obj_vertices(ict_dir / "generic_neutral_mesh.obj")
-    from voca_cn.ict import INTERIOR
+    from voca_cn.formats.ict import INTERIOR
 
     inside = np.zeros(len(raw), bool)
     inside[INTERIOR[0]:INTERIOR[1] + 1] = True

@@ -5,12 +5,11 @@ import subprocess
 
 import imageio_ffmpeg
 import numpy as np
-
 from conftest import run_cli
-from voca_cn.arkit import INDEX
-from voca_cn.corpus import split_of_prompt
-from voca_cn.export import load_animation
-from voca_cn.templates import resolve
+
+from voca_cn.core.arkit import INDEX
+from voca_cn.formats import load_animation, resolve
+from voca_cn.training.corpus import split_of_prompt
 
 
 def _clip(grid, stem):
@@ -114,7 +113,7 @@ def test_tracking_file_is_the_same_bytes_for_the_same_tracking(tmp_path):
     """tracking.npz is written with fixed zip timestamps (numpy's stamp the wall clock) and reads back."""
     import time
 
-    from voca_cn.tracking import Tracking
+    from voca_cn.video.tracking import Tracking
 
     rng = np.random.default_rng(0)
     landmarks = rng.uniform(0, 100, (5, 478, 3)).astype(np.float32)

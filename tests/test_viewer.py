@@ -7,12 +7,12 @@ import sys
 import numpy as np
 import pytest
 import soundfile as sf
-
 from chromium import Browser
 from conftest import run_cli
-from voca_cn.arkit import INDEX
-from voca_cn.export import save_animation
-from voca_cn.templates import resolve
+
+from voca_cn.core.arkit import INDEX
+from voca_cn.formats import resolve
+from voca_cn.formats.animation import save_animation
 
 READY = "document.body && document.body.dataset.ready === '1'"
 

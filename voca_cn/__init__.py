@@ -6,7 +6,7 @@ They load on first use, so ``import voca_cn`` stays instant.
 
 __version__ = "0.1.0"
 __all__ = ["Animation", "Stream", "VocaError", "animate", "load"]
-_LAZY = {"animate": "voca_cn.api", "Animation": "voca_cn.api", "load": "voca_cn.api", "Stream": "voca_cn.stream"}
+_LAZY = {"animate": "voca_cn.api", "Animation": "voca_cn.api", "load": "voca_cn.api", "Stream": "voca_cn.motion.stream"}
 
 
 def __getattr__(name: str):

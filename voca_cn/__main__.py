@@ -1,3 +1,3 @@
-from voca_cn.cli import main
+from voca_cn.apps.cli import main
 
 raise SystemExit(main())

@@ -8,7 +8,7 @@
     anim.save("out/", video=False)                  # animation.npz, visemes.json, meshes/, preview.mp4
 
 The command line, the evaluation and the batch tools all call :func:`animate` and
-:meth:`Animation.save`; :class:`voca_cn.stream.Stream` runs the same steps live.
+:meth:`Animation.save`; :class:`voca_cn.motion.stream.Stream` runs the same steps live.
 """
 
 from __future__ import annotations
@@ -21,15 +21,15 @@ from pathlib import Path
 import numpy as np
 
 from voca_cn import VocaError
-from voca_cn.animator import FPS, Style
-from voca_cn.audio import SR
+from voca_cn.core.timing import FPS, SR
+from voca_cn.motion.procedural import Style
 
 
 @dataclass
 class Animation:
     """ARKit blendshape weights over time, with what they were made from.
 
-    weights: (T, 52) float32 in Apple's ARKit order (:data:`voca_cn.arkit.NAMES`), frame i covering
+    weights: (T, 52) float32 in Apple's ARKit order (:data:`voca_cn.core.arkit.NAMES`), frame i covering
     [i / fps, (i + 1) / fps) s. phones: timed phone segments (seconds; recognised, aligned or
     ``None`` when unknown). audio: (S,) float32 at 16 kHz, or None. probabilities: the phonetic
     stage's (F, P) phone probabilities at 100 frames/s (audio-only model only).
@@ -50,7 +50,7 @@ class Animation:
     def visemes(self, format: str = "azure"):
         """Viseme events from the phones: ``azure`` (VisemeReceived-like list), ``oculus`` (list)
         or ``rhubarb`` (mouthCues dict)."""
-        from voca_cn.visemes import events
+        from voca_cn.speech.visemes import events
 
         if self.phones is None:
             raise VocaError("this animation has no phone timings, so no visemes; animate it from audio")
@@ -60,7 +60,7 @@ class Animation:
 
     def vertices(self, template=None) -> np.ndarray:
         """(T, V, 3) float32 deformed vertex positions in metres on ``template`` (a name, file or
-        :class:`voca_cn.templates.Template`; default: the animation's). Memory: T x V x 12 bytes."""
+        :class:`voca_cn.face.template.Template`; default: the animation's). Memory: T x V x 12 bytes."""
         return _template(template or self.template).deform(self.weights)
 
     def save(self, out: str | os.PathLike, template=None, *, obj: bool | None = None, video: bool = True,
@@ -69,12 +69,13 @@ class Animation:
              beside: str | os.PathLike | None = None) -> Path:
         """Write ``out/``: animation.npz (weights resampled to ``fps``), visemes.json (when phones
         are known), meshes/000000.obj... (``obj``; None: unless it would pass
-        :data:`voca_cn.export.OBJ_LIMIT` bytes, which is refused), preview.mp4 with the audio (``video``, at
+        :data:`voca_cn.formats.outputs.OBJ_LIMIT` bytes, which is refused), preview.mp4 with the audio (``video``, at
         ``size`` WxH pixels), and the ``exports`` asked for (keys of
-        :data:`voca_cn.export.EXPORTS`: glb, livelink, arkit-json). ``view``: preview framing, face
+        :data:`voca_cn.formats.EXPORTS`: glb, livelink, arkit-json, pc2). ``view``: preview framing, face
         (eyes to chin) or head; ``beside``: a video (e.g. the real speaker) shown to the right of
         the head in preview.mp4, time-aligned from 0. All or nothing: written beside ``out`` and renamed into place."""
-        from voca_cn.export import OutputOptions, check_output_dir, write_outputs
+        from voca_cn.core.files import check_output_dir
+        from voca_cn.formats.outputs import OutputOptions, write_outputs
 
         out = Path(out)
         check_output_dir(out, overwrite)
@@ -102,14 +103,15 @@ class Animation:
 
 
 def _template(spec):
-    from voca_cn.templates import Template, resolve
+    from voca_cn.face.template import Template
+    from voca_cn.formats import resolve
 
     return spec if isinstance(spec, Template) else resolve(spec)
 
 
 def read_audio(audio, sr: float | None = None) -> tuple[np.ndarray, Path | None]:
     """A path or an array at ``sr`` Hz -> ((S,) float32 16 kHz samples, the path or None)."""
-    from voca_cn import audio as audio_io
+    from voca_cn.audio import load as audio_io
 
     if isinstance(audio, (str, os.PathLike)):
         return audio_io.load(audio), Path(audio)
@@ -126,7 +128,7 @@ def animate(audio, sr: float | None = None, text: str | None = None, *, template
     audio: a WAV/FLAC/OGG/MP3 path, or (S,) / (S, channels) float samples at ``sr`` Hz.
     Without ``text`` the trained model animates from the audio alone (any voice, any language;
     ``model`` = a model folder, default the shipped one, or a loaded
-    :class:`voca_cn.lipsync.AudioAnimator`, as a worker that animates many lines keeps one). With ``text`` (English) the transcript's
+    :class:`voca_cn.motion.lipsync.AudioAnimator`, as a worker that animates many lines keeps one). With ``text`` (English) the transcript's
     forced alignment drives the procedural animator; ``procedural=True`` uses phone recognition
     instead of the model. ``style`` (jaw, lip) scales the procedural animator's articulation.
     ``template`` is the head :meth:`Animation.vertices` and :meth:`Animation.save` use by default.
@@ -135,21 +137,21 @@ def animate(audio, sr: float | None = None, text: str | None = None, *, template
     y, path = read_audio(audio, sr)
     duration = len(y) / SR
     if text is None and not procedural:
-        from voca_cn.audio import n_frames
-        from voca_cn.lipsync import AudioAnimator, best_phones
+        from voca_cn.core.timing import n_frames
+        from voca_cn.motion.lipsync import AudioAnimator, best_phones
 
         animator = model if isinstance(model, AudioAnimator) else AudioAnimator.load(model)
         probs = animator.stage(y)
         return Animation(animator.weights(probs, n_frames(len(y))), FPS, best_phones(probs, duration), y, path,
                          probs, template)
-    from voca_cn.animator import animate as procedural_animate
+    from voca_cn.motion.procedural import animate as procedural_animate
 
     if text is not None:
-        from voca_cn.alignment import Aligner
+        from voca_cn.speech.align import Aligner
 
         phones = Aligner().align(y, text)[0]
     else:
-        from voca_cn.recognition import PhoneRecognizer
+        from voca_cn.speech.recognize import PhoneRecognizer
 
         phones = PhoneRecognizer().recognize(y)
     return Animation(procedural_animate(phones, duration, style), FPS, phones, y, path, None, template)
@@ -158,7 +160,7 @@ def animate(audio, sr: float | None = None, text: str | None = None, *, template
 def load(path: str | os.PathLike, audio=None, template="makehuman") -> Animation:
     """An ``animation.npz`` (from :meth:`Animation.save`) as an :class:`Animation`, optionally
     with its audio (a path) for the preview."""
-    from voca_cn.export import load_animation
+    from voca_cn.formats import load_animation
 
     weights, fps = load_animation(path)
     y, audio_path = read_audio(audio) if audio is not None else (None, None)

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from voca_cn.templates import Template
+from voca_cn.face.template import Template
+from voca_cn.formats.obj import ObjWriter, deformed_chunks
 
 SIGNATURE = b"POINTCACHE2\0"
 HEADER = struct.Struct("<12siiffi")  # signature, version, vertices, start frame, sampling, frames
@@ -27,8 +28,6 @@ HEADER = struct.Struct("<12siiffi")  # signature, version, vertices, start frame
 def write_pc2(path: Path, template: Template, weights: np.ndarray, fps: float) -> None:
     """``path`` (animation.pc2) for weights (T, 52) on ``template``, and its base mesh ``path``.obj.
     ``fps`` is not stored: PC2 counts frames (the scene's rate plays them)."""
-    from voca_cn.export import ObjWriter, deformed_chunks
-
     with open(path, "wb") as fh:
         fh.write(HEADER.pack(SIGNATURE, 1, template.n_vertices, 0.0, 1.0, len(weights)))
         for _, vertices in deformed_chunks(template, weights):

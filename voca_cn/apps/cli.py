@@ -1,0 +1,514 @@
+"""``voca-cn`` command line. Logs and progress go to stderr; data to files or stdout."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from voca_cn import VocaError, __version__
+from voca_cn.apps.manifest import export_list
+from voca_cn.core import bounds
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors (a missing flag, a number out of range) as the one ``voca-cn: error:`` line
+    every other bad input gets, exit 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"voca-cn: error: {message} (see `{self.prog} --help`)\n")
+
+
+def _output_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--template", default="makehuman",
+                   help="built-in/imported name, template .npz, an OBJ/PLY of a known topology, or an "
+                        "ARKit-rigged avatar .glb/.gltf/.vrm (default: makehuman)")
+    p.add_argument("--out", required=True, type=Path, help="output directory (refused if it exists)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
+    p.add_argument("--no-video", action="store_true", help="skip preview.mp4")
+    obj = p.add_mutually_exclusive_group()
+    obj.add_argument("--no-obj", dest="obj", action="store_false", default=None,
+                     help="skip the per-frame OBJ sequence")
+    obj.add_argument("--obj", dest="obj", action="store_true",
+                     help="write the OBJ sequence even when it is large (by default it is written up to "
+                          "10 GB, ~5 min of makehuman; beyond that --export pc2 is the compact choice)")
+    _video_flags(p)
+    p.add_argument("--view", choices=["face", "head"], default="face",
+                   help="preview framing: face (eyes to chin, default) or head")
+    p.add_argument("--beside", type=Path, metavar="VIDEO",
+                   help="show this video (e.g. the real speaker) beside the preview, time-aligned")
+    _export_flag(p)
+
+
+def _export_flag(p: argparse.ArgumentParser, extra: str = "") -> None:
+    p.add_argument("--export", default="", metavar="LIST",
+                   help=f"also write, comma-separated: {extra}glb (animation.glb: mesh or whole avatar + animation), "
+                        "livelink (livelink.csv, Live Link Face), arkit-json (arkit.json), "
+                        "pc2 (animation.pc2 point cache + its base mesh animation.obj)")
+
+
+def _video_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--size", type=bounds.size, default=(512, 512), help="video size WxH (default 512x512)")
+    p.add_argument("--fps", type=bounds.FPS.arg, default=60, help="output frame rate (default 60)")
+
+
+def _style_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--jaw", type=bounds.JAW.arg, default=1.0,
+                   help="jaw articulation of the procedural animator (JALI style; 0-2, 1 = normal)")
+    p.add_argument("--lip", type=bounds.LIP.arg, default=1.0,
+                   help="lip articulation of the procedural animator (JALI style; 0-2, 1 = normal)")
+
+
+def _identity(text: str) -> list[float]:
+    """argparse type for ``--identity a0,a1,...``: each coefficient checked by bounds.IDENTITY."""
+    return [bounds.IDENTITY.arg(x) for x in text.split(",")]
+
+
+def _check_output(args) -> None:
+    """Refuse a bad --out or --export before any work (numbers are checked by the parser)."""
+    from voca_cn.core.files import check_output_dir
+
+    check_output_dir(args.out, args.overwrite)
+    _exports(args)
+
+
+def _exports(args) -> tuple[str, ...]:
+    from voca_cn.formats import parse_exports
+
+    return parse_exports(args.export)
+
+
+def _save(animation, args) -> None:
+    out = animation.save(args.out, obj=args.obj, video=not args.no_video, size=args.size,
+                         fps=args.fps, overwrite=args.overwrite, exports=_exports(args),
+                         view=args.view, beside=args.beside)
+    print(out)
+
+
+def _text(args) -> str | None:
+    if getattr(args, "transcript", None):
+        path = Path(args.transcript)
+        if not path.is_file():
+            raise VocaError(f"transcript {path} does not exist; check the path")
+        return path.read_text(encoding="utf-8", errors="replace")
+    return args.text
+
+
+# ---------------------------------------------------------------------------- commands
+def cmd_animate(args) -> None:
+    from voca_cn.api import animate
+    from voca_cn.formats import resolve
+    from voca_cn.motion.procedural import Style
+
+    _check_output(args)
+    template = resolve(args.template)
+    _save(animate(args.audio, text=_text(args), template=template, style=Style(jaw=args.jaw, lip=args.lip),
+                  model=args.model, procedural=args.procedural), args)
+
+
+def cmd_batch(args) -> int:
+    from voca_cn.apps.batch import Line, Settings, run_batch
+
+    defaults = Line(id="", audio="", template=args.template, jaw=args.jaw, lip=args.lip, exports=args.export)
+    settings = Settings(model=args.model, procedural=args.procedural, size=args.size, fps=args.fps)
+    use_ray = args.ray is not None
+    jobs = args.jobs if args.jobs or use_ray else os.cpu_count() or 1
+    summary = run_batch(args.source, args.out, defaults, settings, jobs, args.ray or None, use_ray)
+    print(json.dumps(summary))
+    if summary["failed"]:
+        print(f"voca-cn: {summary['failed']} of {summary['lines']} lines failed; "
+              f"see {args.out / 'failures.jsonl'}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_render(args) -> None:
+    from voca_cn.api import load
+    from voca_cn.formats import resolve
+
+    _check_output(args)
+    _save(load(args.animation, args.audio, resolve(args.template)), args)
+
+
+def cmd_track(args) -> None:
+    import numpy as np
+    import soundfile as sf
+
+    from voca_cn.audio.load import video_audio
+    from voca_cn.core.files import atomic_dir, check_output_dir
+    from voca_cn.core.timing import SR
+    from voca_cn.formats import resolve
+    from voca_cn.formats.animation import save_animation
+    from voca_cn.video.tracking import calibrate, track_video
+
+    check_output_dir(args.out, args.overwrite)
+    template = resolve(args.template)
+    tracking = track_video(args.video)
+    weights = calibrate(tracking, template)
+    audio = video_audio(args.video) if not args.no_audio else None
+    with atomic_dir(args.out, args.overwrite) as tmp:
+        save_animation(tmp / "animation.npz", weights, 60, template)
+        tracking.save(tmp / "tracking.npz")
+        if audio is not None:
+            sf.write(tmp / "audio.wav", audio, SR, subtype="PCM_16")
+    missing = int((~tracking.found).sum())
+    if missing:
+        print(f"no face in {missing} of {len(tracking.found)} frames: interpolated from their neighbours",
+              file=sys.stderr)
+    json.dump({"out": str(args.out), "frames": len(tracking.found), "fps": tracking.fps,
+               "duration_s": round(tracking.duration, 3), "faces_found": int(tracking.found.sum()),
+               "interpolated": missing, "animation_frames": len(weights),
+               "aperture_p10_p90": [round(float(v), 4) for v in np.percentile(tracking.aperture, [10, 90])]},
+              sys.stdout, indent=1)
+    print()
+
+
+def cmd_sync(args) -> None:
+    from voca_cn.audio.load import load
+    from voca_cn.formats import resolve
+    from voca_cn.motion.lipsync import AudioAnimator
+    from voca_cn.video.sync import audio_aperture, offset
+    from voca_cn.video.tracking import track_video
+
+    audio = load(args.audio or args.video)
+    tracking = track_video(args.video)
+    predicted = audio_aperture(audio, AudioAnimator.load(args.model), resolve(args.template))
+    result = offset(tracking.aperture, tracking.fps, predicted, 60.0, args.max_lag)
+    json.dump({"video": str(args.video), "offset_ms": round(result["offset_ms"], 1),
+               "confidence": round(result["confidence"], 4), "peak_r": round(result["peak_r"], 4),
+               "convention": "offset_ms > 0: audio late (heard after the mouth moves); "
+                             "shift the audio earlier by offset_ms to fix",
+               "frames": len(tracking.found), "faces_found": int(tracking.found.sum()),
+               "lags_ms": result["lags_ms"], "r": result["r"]}, sys.stdout)
+    print()
+
+
+def cmd_align(args) -> None:
+    from voca_cn.audio import load as audio_mod
+    from voca_cn.speech.align import Aligner
+
+    text = _text(args)
+    if text is None:
+        raise VocaError("align needs the words: pass --text \"...\" or --transcript FILE")
+    phones, _ = Aligner().align(audio_mod.load(args.audio), text)
+    if args.format == "json":
+        json.dump([{"phone": p.label, "start": round(p.start, 3), "end": round(p.end, 3)} for p in phones],
+                  sys.stdout, ensure_ascii=False, indent=1)
+        print()
+    else:
+        print("start\tend\tphone")
+        for p in phones:
+            print(f"{p.start:.3f}\t{p.end:.3f}\t{p.label}")
+
+
+def cmd_visemes(args) -> None:
+    from voca_cn.api import animate
+
+    json.dump(animate(args.audio, text=_text(args)).visemes(args.format), sys.stdout, ensure_ascii=False, indent=1)
+    print()
+
+
+def cmd_stream(args) -> None:
+    from voca_cn.apps.live import run
+
+    run(args)
+
+
+def cmd_template(args) -> None:
+    from voca_cn.face.template import Template
+    from voca_cn.formats import resolve
+    from voca_cn.formats.library import known_templates, user_template_dir
+
+    if args.action == "list":
+        for name, path in known_templates().items():
+            t = Template.load(path)
+            missing = ", ".join(t.missing) or "none"
+            print(f"{name}\t{t.n_vertices} vertices\t{len(t.faces)} triangles\tmissing: {missing}\t"
+                  f"{t.licence}\t{path}")
+    elif args.action == "export":
+        from voca_cn.formats.obj import ObjWriter
+
+        t = resolve(args.name)
+        out = Path(args.path)
+        tmp = out.with_name(out.name + ".part")
+        ObjWriter(t).write(tmp, t.vertices)
+        tmp.replace(out)
+        print(out)
+    elif args.action == "import-ict":
+        from voca_cn.formats.ict import identity_coefficients, import_ict
+
+        identity = None
+        if args.identity_seed is not None:
+            identity = identity_coefficients(args.identity_seed)
+        if args.identity is not None:
+            identity = args.identity
+        name = args.name or ("ict" if identity is None else
+                             f"ict-{args.identity_seed}" if args.identity_seed is not None else "ict-custom")
+        t = import_ict(args.dir, identity, name=name)
+        out = Path(args.out) if args.out else user_template_dir() / f"{name}.npz"
+        t.save(out)
+        print(out)
+
+
+def cmd_data(args) -> None:
+    from voca_cn.training.corpus import DEFAULT_KATHLEEN, DEFAULT_VIDEO, build
+
+    kathleen = args.kathleen if args.kathleen is not None else DEFAULT_KATHLEEN
+    if kathleen and not (Path(kathleen) / "utterances").is_dir():
+        if args.kathleen is not None:
+            raise VocaError(f"{kathleen} has no utterances/ folder; give the Kathleen corpus folder")
+        print(f"voca-cn: note: no Kathleen corpus at {kathleen}; building synthetic speech only",
+              file=sys.stderr)
+        kathleen = None
+    video = args.video if args.video is not None else DEFAULT_VIDEO
+    if video and not Path(video).is_dir():
+        if args.video is not None:
+            raise VocaError(f"video folder {video} does not exist; give a folder of talking-face videos "
+                            "with same-named .txt transcripts")
+        print(f"voca-cn: note: no talking-face videos at {video}; no real lip curves in this corpus",
+              file=sys.stderr)
+        video = None
+    hours, limit = (0.1, 8) if args.small else (args.hours, None)
+    result = build(args.out, hours, Path(kathleen) if kathleen else None, limit, args.jobs, args.seed,
+                   Path(video) if video else None, limit)
+    print(json.dumps(result))
+
+
+def cmd_train(args) -> None:
+    from voca_cn.training.train import install, load_config, train
+
+    state = train(load_config(args.config), args.data, args.out)
+    if args.install:
+        install(args.out)
+    print(json.dumps({k: v for k, v in state.items() if not k.endswith("history") and k != "config"}))
+
+
+def cmd_fit_animator(args) -> None:
+    from voca_cn.training.fit_animator import FIT_FILE, fit
+
+    print(json.dumps(fit(args.data, args.out or FIT_FILE)))
+
+
+def cmd_features(args) -> None:
+    from voca_cn.audio import load as audio_mod
+    from voca_cn.core.phones import PHONES
+    from voca_cn.motion.phonetic import PhoneticStage
+
+    probs = PhoneticStage.load(args.model)(audio_mod.load(args.audio))
+    if args.out:
+        out = Path(args.out)
+        tmp = out.with_name(out.name + ".part.npz")
+        import numpy as np
+
+        np.savez(tmp, probabilities=probs, phones=np.array(PHONES), rate=100.0)
+        tmp.replace(out)
+        print(out)
+    else:
+        print("time\tbest\tp\t" + "\t".join(PHONES))
+        for i, row in enumerate(probs):
+            k = int(row.argmax())
+            print(f"{i / 100:.2f}\t{PHONES[k]}\t{row[k]:.3f}\t" + "\t".join(f"{v:.3f}" for v in row))
+
+
+def cmd_view(args) -> None:
+    from voca_cn.apps.viewer import serve
+
+    serve(args.dir, args.port, args.audio)
+
+
+def cmd_evaluate(args) -> None:
+    from voca_cn.formats import resolve
+    from voca_cn.training.evaluation import METHODS, corpus_cases, evaluate, pair_cases, table
+
+    if sum(map(bool, (args.data, args.pairs, args.video))) != 1:
+        raise VocaError("evaluate needs one of --data CORPUS, --pairs DIR or --video DIR")
+    methods = tuple(args.methods.split(",")) if args.methods else METHODS
+    bad = set(methods) - set(METHODS)
+    if bad:
+        raise VocaError(f"unknown method(s) {', '.join(sorted(bad))}; choose from {', '.join(METHODS)}")
+    template = resolve(args.template)
+    if args.video or args.source == "video":
+        from voca_cn.training.evaluation import evaluate_real, video_cases, video_corpus_cases
+
+        cases = (video_cases(Path(args.video), None if args.split == "all" else args.split, template, args.limit)
+                 if args.video else video_corpus_cases(Path(args.data), args.split, args.limit))
+        res = evaluate_real(list(cases), template, methods, args.model)
+    else:
+        cases = (corpus_cases(Path(args.data), args.split, args.limit, args.source) if args.data
+                 else pair_cases(Path(args.pairs)))
+        res = evaluate(list(cases), template, methods, args.model)
+    print(table(res))
+    if args.json:
+        Path(args.json).write_text(json.dumps(res, indent=1))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = _Parser(prog="voca-cn", description="Speech-driven 3D face animation.")
+    ap.add_argument("--version", action="version", version=f"voca-cn {__version__}")
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("animate", help="audio (+ optional transcript) -> OBJs, MP4, curves, visemes")
+    p.add_argument("--audio", required=True, help="WAV/FLAC/OGG/MP3, any rate")
+    p.add_argument("--text", help="transcript: animate from its forced alignment (English)")
+    p.add_argument("--transcript", help="file holding the transcript")
+    p.add_argument("--procedural", action="store_true",
+                   help="no transcript: pocketsphinx phone recognition + procedural animator "
+                        "instead of the learned model")
+    p.add_argument("--model", default=None, help="trained model folder (default: the shipped one)")
+    _style_flags(p)
+    _output_flags(p)
+    p.set_defaults(func=cmd_animate)
+
+    p = sub.add_parser("batch", help="many lines (folder or manifest) on local processes or a Ray cluster")
+    p.add_argument("source", type=Path, help="folder of audio files (+ same-named .txt transcripts) "
+                                             "or a .csv/.jsonl manifest (id, audio, text, template, style, export)")
+    p.add_argument("--out", required=True, type=Path, help="output folder: OUT/ID/ per line (a rerun resumes)")
+    p.add_argument("--jobs", type=bounds.JOBS.arg, default=None,
+                   help="worker processes (default: all cores; with --ray: all CPUs of the cluster)")
+    p.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                   help="run on Ray: a local Ray without ADDRESS, else the cluster at ADDRESS (e.g. auto)")
+    p.add_argument("--template", default="makehuman", help="default template for lines that name none")
+    p.add_argument("--model", default=None, help="trained model folder (default: the shipped one)")
+    p.add_argument("--procedural", action="store_true",
+                   help="lines without a transcript: phone recognition + procedural animator")
+    _style_flags(p)
+    p.add_argument("--export", type=export_list, default=(), metavar="LIST",
+                   help="extra outputs per line, comma-separated: obj (meshes/), video (preview.mp4), glb, "
+                        "livelink, arkit-json (default: only animation.npz + visemes.json)")
+    _video_flags(p)
+    p.set_defaults(func=cmd_batch)
+
+    p = sub.add_parser("render", help="animation.npz -> OBJ sequence and MP4 preview")
+    p.add_argument("--animation", required=True, help="animation.npz (weights T x 52, fps)")
+    p.add_argument("--audio", help="audio to mux into the preview")
+    _output_flags(p)
+    p.set_defaults(func=cmd_render)
+
+    p = sub.add_parser("track", help="track a face in video -> real ARKit curves, landmarks, audio")
+    p.add_argument("video", help="talking-face video (MP4, MOV, AVI, MPG, WebM)")
+    p.add_argument("--out", required=True, type=Path, help="output directory (refused if it exists)")
+    p.add_argument("--template", default="makehuman",
+                   help="head the curves are calibrated on (default: makehuman)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
+    p.add_argument("--no-audio", action="store_true", help="do not extract the soundtrack")
+    p.set_defaults(func=cmd_track)
+
+    p = sub.add_parser("sync", help="audio-visual offset of a talking-face video (ms, + = audio late)")
+    p.add_argument("video", help="talking-face video with sound (MP4, MOV, AVI, MPG, WebM)")
+    p.add_argument("--audio", help="judge this audio against the video's face instead of its soundtrack")
+    p.add_argument("--max-lag", type=bounds.MAX_LAG.arg, default=1.0, help="largest offset searched, seconds (default 1)")
+    p.add_argument("--model", help="trained model folder (default: the shipped one)")
+    p.add_argument("--template", default="makehuman", help="head the predicted aperture is read on")
+    p.set_defaults(func=cmd_sync)
+
+    p = sub.add_parser("view", help="web viewer: play DIR/animation.glb with its audio in a browser")
+    p.add_argument("dir", type=Path, help="output folder holding animation.glb (from --export glb)")
+    p.add_argument("--audio", help="audio to play along (default: DIR/preview.mp4's sound track)")
+    p.add_argument("--port", type=bounds.PORT.arg, default=8000, help="port on 127.0.0.1 (default 8000; 0 = any free)")
+    p.set_defaults(func=cmd_view)
+
+    p = sub.add_parser("align", help="forced alignment: per-phone start/end times")
+    p.add_argument("--audio", required=True)
+    p.add_argument("--text")
+    p.add_argument("--transcript")
+    p.add_argument("--format", choices=["tsv", "json"], default="tsv")
+    p.set_defaults(func=cmd_align)
+
+    p = sub.add_parser("visemes", help="viseme events as JSON (Azure-like by default)")
+    p.add_argument("--audio", required=True)
+    p.add_argument("--text")
+    p.add_argument("--transcript")
+    p.add_argument("--format", choices=["azure", "oculus", "rhubarb"], default="azure")
+    p.set_defaults(func=cmd_visemes)
+
+    p = sub.add_parser("stream", help="live: microphone or a file in real time -> ARKit frames as JSON "
+                                      "lines and/or VMC over OSC")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--audio", help="a file, played in real time")
+    src.add_argument("--mic", nargs="?", const="", metavar="DEVICE",
+                     help="a microphone (default input, or a device name/number); Ctrl-C ends")
+    p.add_argument("--osc", metavar="HOST:PORT",
+                   help="send VMC blendshapes (/VMC/Ext/Blend/Val + Apply) over OSC, e.g. 127.0.0.1:39539")
+    p.add_argument("--jsonl", action="store_true", help="also write JSON lines on stdout when sending OSC")
+    p.add_argument("--chunk-ms", type=bounds.CHUNK_MS.arg, default=10.0, help="audio per read in ms (default 10)")
+    p.add_argument("--stats", action="store_true", help="print compute and latency figures on stderr at the end")
+    p.add_argument("--model", help="trained model folder (default: the shipped one)")
+    p.set_defaults(func=cmd_stream)
+
+    p = sub.add_parser("data", help="build the training corpus")
+    dsub = p.add_subparsers(dest="action", required=True)
+    b = dsub.add_parser("build", help="synthetic speech from every engine + Kathleen, animated")
+    b.add_argument("--out", required=True, type=Path, help="corpus folder (an unfinished one resumes)")
+    b.add_argument("--hours", type=bounds.HOURS.arg, default=4.0, help="hours of synthetic speech (default 4)")
+    b.add_argument("--small", action="store_true", help="a tiny corpus for tests (~6 min of speech)")
+    b.add_argument("--kathleen", help="Kathleen corpus folder, '' to leave it out "
+                                      "(default ../shared/corpora/kathleen where present)")
+    b.add_argument("--video", help="talking-face videos (with .txt transcripts or GRID align/ files) "
+                                   "whose tracked lips become real curves; '' to leave them out "
+                                   "(default ../shared/corpora/grid-s1 where present)")
+    b.add_argument("--jobs", type=bounds.JOBS.arg, default=os.cpu_count() or 1, help="worker processes")
+    b.add_argument("--seed", type=bounds.SEED.arg, default=0)
+    p.set_defaults(func=cmd_data)
+
+    p = sub.add_parser("train", help="train the phonetic stage and the lip-sync network")
+    p.add_argument("--config", default="default", help="config JSON, or 'default' / 'small'")
+    p.add_argument("--data", required=True, type=Path, help="corpus from voca-cn data build")
+    p.add_argument("--out", required=True, type=Path, help="model folder (a rerun resumes)")
+    p.add_argument("--install", action="store_true", help="copy the result into the package's models")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("fit-animator", help="fit the procedural animator's poses and timing to tracked real lips")
+    p.add_argument("--data", required=True, type=Path, help="corpus with video items (data build --video)")
+    p.add_argument("--out", type=Path, help="where the fit goes (default: the shipped voca_cn/models/animator.json)")
+    p.set_defaults(func=cmd_fit_animator)
+
+    p = sub.add_parser("features", help="the phonetic stage's per-frame phone probabilities")
+    p.add_argument("audio")
+    p.add_argument("--out", help="write an .npz (probabilities F x P, phones, rate) instead of TSV")
+    p.add_argument("--model", help="trained model folder (default: the shipped one)")
+    p.set_defaults(func=cmd_features)
+
+    p = sub.add_parser("evaluate", help="LVE, visemes, bilabials, lag, jitter, speed vs baselines")
+    p.add_argument("--data", help="corpus folder")
+    p.add_argument("--split", default="test", choices=["train", "val", "test", "all"],
+                   help="corpus split (with --video: the clips the corpus puts there; 'all' for every video)")
+    p.add_argument("--source", choices=["synthetic", "kathleen", "video"],
+                   help="only these corpus items (video: against the tracked real lips)")
+    p.add_argument("--video", help="folder of talking-face videos with transcripts: tracked, then every "
+                                   "method is measured against the real lips")
+    p.add_argument("--limit", type=bounds.LIMIT.arg, help="at most this many items, spread over voices")
+    p.add_argument("--pairs", help="folder of audio files with same-named .txt transcripts")
+    p.add_argument("--methods", help="comma-separated subset of: model, aligned, recognition, amplitude")
+    p.add_argument("--template", default="makehuman")
+    p.add_argument("--model", help="trained model folder (default: the shipped one)")
+    p.add_argument("--json", help="also write the figures as JSON")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("template", help="list, export or import templates")
+    tsub = p.add_subparsers(dest="action", required=True)
+    tsub.add_parser("list", help="built-in and imported templates")
+    e = tsub.add_parser("export", help="write a template's neutral head as OBJ")
+    e.add_argument("name")
+    e.add_argument("path")
+    i = tsub.add_parser("import-ict", help="import an ICT-FaceKit FaceXModel folder")
+    i.add_argument("dir")
+    i.add_argument("--identity-seed", type=bounds.SEED.arg, help="bake a random identity (reproducible per seed)")
+    i.add_argument("--identity", type=_identity, help="comma-separated identity coefficients a0,a1,...")
+    i.add_argument("--name", help="template name (default ict, or ict-SEED)")
+    i.add_argument("--out", help="template file (default $VOCA_CN_HOME/templates/NAME.npz)")
+    p.set_defaults(func=cmd_template)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args) or 0
+    except VocaError as e:
+        print(f"voca-cn: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("voca-cn: interrupted", file=sys.stderr)
+        return 130

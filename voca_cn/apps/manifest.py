@@ -1,0 +1,209 @@
+"""The lines of a batch: a folder of audio files (same-named ``.txt`` files are transcripts) or a
+manifest (``.csv`` with a header row, or ``.jsonl``) with ``id, audio`` and optionally ``text,
+template, style, export``; every row checked, bad rows returned as failures with their reason."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from voca_cn import VocaError
+from voca_cn.core import bounds
+from voca_cn.formats import EXPORTS, parse_exports
+
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
+
+
+COLUMNS = ("id", "audio", "text", "template", "style", "export")
+
+
+# extra outputs a line can ask for, beyond animation.npz + visemes.json: OUTPUTS (OBJ sequence,
+# preview video) and the exporters' formats (voca_cn.formats.EXPORTS: glb, livelink, arkit-json)
+OUTPUTS = ("obj", "video")
+
+
+RESERVED = {"done.jsonl", "failures.jsonl", "summary.json", ".lock"}
+
+
+_ID_PART = re.compile(r"[^/\\\x00-\x1f]{1,200}")
+
+
+@dataclass(frozen=True)
+class Line:
+    """One dialogue line: its id (a relative folder name under OUT), audio path and options."""
+
+    id: str
+    audio: str
+    text: str | None = None
+    template: str = "makehuman"
+    jaw: float = 1.0
+    lip: float = 1.0
+    exports: tuple[str, ...] = ()
+
+
+@dataclass
+class Result:
+    """What a worker reports for one line. ``fatal`` marks a problem no line can get past
+    (the model folder), which stops the batch."""
+
+    id: str
+    seconds: float = 0.0
+    reason: str | None = None
+    fatal: bool = False
+
+
+def read_lines(source: Path, defaults: Line) -> tuple[list[Line], list[Result]]:
+    """Lines of a folder or manifest, validated; rows that are not valid come back as failures.
+
+    ``defaults`` holds the command line's template, style and exports (``id``/``audio`` unused).
+    Raises VocaError when the source itself cannot be read (no such file, unknown columns,
+    duplicate ids): then there is nothing to start."""
+    if source.is_dir():
+        lines, bad = _folder_lines(source, defaults)
+    elif source.is_file():
+        rows = _manifest_rows(source)
+        lines, bad = [], []
+        for n, row in rows:
+            try:
+                lines.append(_row_line(row, source.parent, defaults))
+            except ValueError as e:
+                rid = row.get("id") if isinstance(row, dict) and isinstance(row.get("id"), str) else f"row {n}"
+                bad.append(Result(rid, reason=f"{source.name} row {n}: {e}"))
+    else:
+        raise VocaError(f"{source} does not exist; give a folder of audio files or a .csv/.jsonl manifest")
+    seen: dict[str, str] = {}
+    for line in lines:
+        key = line.id.lower()  # case-insensitive file systems would merge these folders
+        if key in seen:
+            raise VocaError(f"line id {line.id!r} appears twice ({seen[key]} and {line.audio}); "
+                            "give every line its own id")
+        seen[key] = line.audio
+    return lines, bad
+
+
+def _folder_lines(folder: Path, defaults: Line) -> tuple[list[Line], list[Result]]:
+    """Audio files under ``folder`` (any depth, sorted); id = relative path without suffix.
+    Lines whose name or transcript is unusable come back as failures."""
+    lines, bad = [], []
+    for path in sorted(folder.rglob("*")):
+        if path.suffix.lower() not in AUDIO_SUFFIXES or not path.is_file():
+            continue
+        rel = path.relative_to(folder).with_suffix("").as_posix()
+        if any(part.startswith(".") for part in rel.split("/")):
+            continue  # hidden files and folders (editors' and our own temporaries)
+        transcript = path.with_suffix(".txt")
+        try:
+            text = transcript.read_text(encoding="utf-8", errors="replace") if transcript.is_file() else None
+            lines.append(replace(defaults, id=_check_id(rel), audio=str(path), text=_text(text)))
+        except (OSError, ValueError) as e:
+            bad.append(Result(rel, reason=f"{path.name}: {e}"))
+    if not lines and not bad:
+        raise VocaError(f"{folder} holds no audio files ({', '.join(AUDIO_SUFFIXES)}); give the folder of lines")
+    return lines, bad
+
+
+def _manifest_rows(path: Path) -> list[tuple[int, object]]:
+    """(row number, dict or the reason it is not one) for each data row of a CSV or JSONL file."""
+    try:
+        raw = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as e:
+        raise VocaError(f"cannot read manifest {path} ({e}); give a UTF-8 .csv or .jsonl file") from None
+    if path.suffix.lower() == ".jsonl":
+        rows = []
+        for n, text in enumerate(raw.splitlines(), start=1):
+            if not text.strip():
+                continue
+            try:
+                row = json.loads(text)
+            except ValueError:
+                row = "is not valid JSON"
+            rows.append((n, row if isinstance(row, (dict, str)) else "is not a JSON object"))
+        return rows
+    if path.suffix.lower() != ".csv":
+        raise VocaError(f"manifest {path} must end in .csv or .jsonl (or give a folder of audio files)")
+    try:
+        reader = csv.DictReader(raw.splitlines())
+        header = reader.fieldnames or []
+        unknown = [c for c in header if c not in COLUMNS]
+        if unknown or "id" not in header or "audio" not in header:
+            raise VocaError(f"manifest {path}: columns must be id, audio and any of text, template, style, "
+                            f"export; found {', '.join(map(repr, header)) or 'none'}")
+        return [(n, row) for n, row in enumerate(reader, start=2)]
+    except csv.Error as e:
+        raise VocaError(f"manifest {path} is not valid CSV ({e})") from None
+
+
+def _row_line(row: object, base: Path, defaults: Line) -> Line:
+    """A manifest row -> Line, every field checked; ValueError names the bad field."""
+    if isinstance(row, str):
+        raise ValueError(row)
+    unknown = [k for k in row if k not in COLUMNS]
+    if unknown:
+        raise ValueError(f"unknown field(s) {', '.join(map(repr, unknown))}; use {', '.join(COLUMNS)}")
+    get = {k: (None if v is None or v == "" else v) for k, v in row.items()}
+    for k in ("id", "audio", "text", "template"):
+        if get.get(k) is not None and not isinstance(get[k], str):
+            raise ValueError(f"{k} must be text, not {get[k]!r}")
+    if get.get("id") is None or get.get("audio") is None:
+        raise ValueError("needs an id and an audio path")
+    audio = Path(get["audio"])
+    jaw, lip = _style(get.get("style"), defaults)
+    return Line(id=_check_id(get["id"]), audio=str(audio if audio.is_absolute() else base / audio),
+                text=_text(get.get("text")), template=get.get("template") or defaults.template,
+                jaw=jaw, lip=lip, exports=_exports(get["export"]) if get.get("export") is not None else defaults.exports)
+
+
+def _check_id(rid: str) -> str:
+    """Line ids become folders under OUT: relative, no '..', no hidden or reserved names."""
+    parts = rid.split("/")
+    if not all(_ID_PART.fullmatch(p) and not p.startswith(".") and p.strip() == p for p in parts) \
+            or rid.lower() in RESERVED:
+        raise ValueError(f"id {rid!r} cannot be a folder name; use letters, digits, '-', '_' "
+                         "(and '/' between folder levels), not starting with '.'")
+    return rid
+
+
+def _text(text: str | None) -> str | None:
+    """A transcript, or None when there are no words in it (then the audio alone drives the line)."""
+    return text if text is not None and text.strip() else None
+
+
+def _style(value: object, defaults: Line) -> tuple[float, float]:
+    """``style``: 'jaw=1.2 lip=0.8' (space, comma or semicolon separated) or {"jaw": 1.2, ...}."""
+    if value is None:
+        return defaults.jaw, defaults.lip
+    if isinstance(value, str):
+        pairs = [p.split("=", 1) for p in re.split(r"[\s,;]+", value.strip()) if p]
+        if not all(len(p) == 2 for p in pairs):
+            raise ValueError(f"style {value!r} must look like 'jaw=1.2 lip=0.8'")
+        value = dict(pairs)
+    if not isinstance(value, dict) or set(value) - {"jaw", "lip"}:
+        raise ValueError(f"style {value!r} may set only jaw and lip, e.g. 'jaw=1.2 lip=0.8'")
+    out = []
+    for name, bound, default in (("jaw", bounds.JAW, defaults.jaw), ("lip", bounds.LIP, defaults.lip)):
+        try:
+            out.append(bound.check(value[name]) if name in value else default)
+        except ValueError as e:
+            raise ValueError(f"style {name}: {e}") from None
+    return out[0], out[1]
+
+
+def _exports(value: object) -> tuple[str, ...]:
+    """``export``: 'obj,glb' or ["obj", "glb"]; 'none' for only animation.npz + visemes.json."""
+    try:
+        return parse_exports(value, OUTPUTS + tuple(EXPORTS))
+    except VocaError as e:
+        raise ValueError(str(e)) from None
+
+
+def export_list(text: str) -> tuple[str, ...]:
+    """argparse type for ``batch --export``."""
+    import argparse
+
+    try:
+        return _exports(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None

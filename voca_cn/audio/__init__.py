@@ -1,0 +1,1 @@
+"""Audio in: files and soundtracks at any rate -> 16 kHz mono float32; log-mel features."""

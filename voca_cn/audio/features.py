@@ -1,0 +1,97 @@
+"""Acoustic features and frame targets for the phonetic stage.
+
+Log-mel spectra: 25 ms Hann windows, 10 ms hop (100 frames/s), 40 mel bands from 60 Hz to
+7.6 kHz, natural log of power. Frame i is centred at i * 10 ms, so frame times line up with
+phone timings without an offset.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from voca_cn.core.phones import AZURE, PHONE_INDEX, PHONES
+from voca_cn.core.timing import SR
+
+HOP = 160  # samples: 10 ms at 16 kHz
+WIN = 400  # samples: 25 ms
+N_FFT = 512
+N_MELS = 40
+FRAME_RATE = SR // HOP  # 100 frames/s
+
+
+def _mel(hz):
+    return 2595.0 * np.log10(1.0 + np.asarray(hz) / 700.0)
+
+
+def _hz(mel):
+    return 700.0 * (10.0 ** (np.asarray(mel) / 2595.0) - 1.0)
+
+
+def mel_filterbank(n_mels: int = N_MELS, fmin: float = 60.0, fmax: float = 7600.0) -> np.ndarray:
+    """(n_mels, N_FFT // 2 + 1) triangular HTK-mel filters."""
+    bins = np.fft.rfftfreq(N_FFT, 1.0 / SR)
+    edges = _hz(np.linspace(_mel(fmin), _mel(fmax), n_mels + 2))
+    lo, mid, hi = edges[:-2, None], edges[1:-1, None], edges[2:, None]
+    return np.maximum(0.0, np.minimum((bins - lo) / (mid - lo), (hi - bins) / (hi - mid))).astype(np.float32)
+
+
+_FILTERS = mel_filterbank()
+_WINDOW = np.hanning(WIN).astype(np.float32)
+
+
+def n_feature_frames(n_samples: int) -> int:
+    """Feature frames for ``n_samples`` of 16 kHz audio (one per started 10 ms)."""
+    return max(1, -(-n_samples // HOP))
+
+
+def log_mel(audio: np.ndarray, block: int = 6000) -> np.ndarray:
+    """(S,) float32 at 16 kHz -> (F, 40) float32 log-mel, F = ceil(S / 160), 100 frames/s.
+
+    Computed ``block`` frames at a time, so an hour of audio needs ~60 MB beyond its output."""
+    n = n_feature_frames(len(audio))
+    out = np.empty((n, N_MELS), np.float32)
+    for s in range(0, n, block):
+        out[s:s + block] = log_mel_rows(audio, s, min(s + block, n))
+    return out
+
+
+def log_mel_rows(audio: np.ndarray, a: int, b: int) -> np.ndarray:
+    """Rows [a, b) of ``log_mel(audio)`` -> (b - a, 40) float32, computed from those rows' audio
+    alone (frame i covers samples [i * 160 - 200, i * 160 + 200), zeros outside the signal), so a
+    network can read hours of features chunk by chunk."""
+    lo, hi = a * HOP - WIN // 2, (b - 1) * HOP + WIN // 2
+    chunk = np.zeros(hi - lo, np.float32)
+    s, e = max(lo, 0), min(hi, len(audio))
+    if e > s:
+        chunk[s - lo:e - lo] = audio[s:e]
+    return mel_frames(chunk)
+
+
+def mel_frames(samples: np.ndarray) -> np.ndarray:
+    """(m * 160 + 240,) float32 samples, padded as in :func:`log_mel` -> (m, 40) log-mel of the
+    m windows starting every 160 samples (a stream calls this on what it has)."""
+    frames = np.lib.stride_tricks.sliding_window_view(samples, WIN)[::HOP] * _WINDOW
+    power = np.abs(np.fft.rfft(frames, N_FFT)) ** 2
+    return np.log(power @ _FILTERS.T + 1e-8)
+
+
+def frame_labels(labels, starts, ends, n_frames: int) -> np.ndarray:
+    """(n_frames,) int32 inventory index of the phone at each frame centre (silence elsewhere)."""
+    out = np.full(n_frames, PHONE_INDEX["sil"], np.int32)
+    t = np.arange(n_frames) / FRAME_RATE
+    idx = np.searchsorted(np.asarray(ends), t, side="right")
+    inside = idx < len(labels)
+    idx = np.minimum(idx, len(labels) - 1)
+    ok = inside & (np.asarray(starts)[idx] <= t)
+    out[ok] = [PHONE_INDEX[str(labels[i])] for i in idx[ok]]
+    return out
+
+
+VISEME_OF_PHONE = np.array([AZURE[p] for p in PHONES], np.int32)  # (P,) Azure id per class
+
+
+def viseme_probabilities(phone_probs: np.ndarray) -> np.ndarray:
+    """(F, P) phone probabilities -> (F, 22) Azure viseme probabilities (summed by class)."""
+    out = np.zeros((len(phone_probs), 22), np.float32)
+    np.add.at(out.T, VISEME_OF_PHONE, phone_probs.T)
+    return out

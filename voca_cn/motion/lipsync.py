@@ -1,0 +1,135 @@
+"""The lip-sync network (the design card's shape) and its vertex loss.
+
+Phone probabilities resampled to 60 fps -> Conv1D x2 -> LSTM x2 -> Dense(tanh) -> Dense(52,
+linear) = ARKit weights w(t). A template's blendshape basis B is the linear vertex decoder:
+offsets d(t) = B w(t). Because the decoder is linear, the vertex loss needs no vertices at run
+time: for an error e = w_pred - w_ref, sum_v a_v |B_v e|^2 = e^T G e with the Gram matrix
+G = sum_v a_v B_v^T B_v (52 x 52), averaged over the training templates. So the loss is exactly
+the (lip- and jaw-weighted) mean squared vertex error in mm^2, position + velocity, over several
+heads at once, and costs a 52 x 52 product per frame.
+
+At run time the lips are also closed wherever the phonetic stage hears p, b or m: a network
+trained on a mean-squared loss rounds closures off. The closure reads one 10 ms frame ahead, within
+the lip-sync network's own look-ahead, so it adds no latency to a stream.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from voca_cn.audio.features import FRAME_RATE, WIN
+from voca_cn.core.phones import AZURE, PHONE_INDEX, PHONES, VISEME_POSES
+from voca_cn.core.timing import FPS, SR, Segment, merge_silences, n_frames, resample_frames
+from voca_cn.motion import onnx as runtime
+from voca_cn.motion.phonetic import PhoneticStage, Rows
+
+# p/b/m probability above which the lips are closed, chosen on the val split: 0.3 gave bilabial
+# recall 0.90 at LVE 1.98 mm and 0.5 gave 0.84 at 1.91 mm (shipped model at 0.3: 0.91, 1.94 mm)
+BILABIAL_THRESHOLD = 0.3
+
+
+class LipSync:
+    """A trained lip-sync network (run-time graph). ``LipSync.load()`` reads the shipped one;
+    ``net(probs_60fps)`` gives (T, 52) ARKit weights."""
+
+    def __init__(self, net, lookahead: int):
+        self.net, self.lookahead = net, lookahead
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike | None = None, threads: int = 0) -> "LipSync":
+        net = runtime.load(directory, "lipsync", threads)
+        runtime.check_shape(net, len(PHONES), 52, "lip-sync", directory)
+        return cls(net, net.meta["lookahead"])
+
+    def __call__(self, probs: np.ndarray) -> np.ndarray:
+        """(T, P) phone probabilities at 60 fps -> (T, 52) float32 weights (before lip closure);
+        past the end the last frame is held, as a stream's end does."""
+        n = len(probs)  # made chunk by chunk as the network reads it: no copy of hours of input
+        x = Rows(n + self.lookahead, probs.shape[1], lambda a, b: probs[np.minimum(np.arange(a, b), n - 1)])
+        return self.net.offline(x, chunk=1800, warmup=180)[self.lookahead:]
+
+
+class AudioAnimator:
+    """Audio -> ARKit weights with no transcript: phonetic stage, 60 fps, lip-sync network, lips
+    closed where a bilabial is heard. :class:`voca_cn.motion.stream.Stream` runs the same steps live."""
+
+    def __init__(self, stage, net: LipSync):
+        self.stage, self.net = stage, net
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike | None = None, threads: int = 0) -> "AudioAnimator":
+        return cls(PhoneticStage.load(directory, threads), LipSync.load(directory, threads))
+
+    def __call__(self, audio: np.ndarray) -> np.ndarray:
+        """(S,) float32 16 kHz -> (T, 52) float32 ARKit weights at 60 fps, T = ceil(S/16000*60)."""
+        return self.run(audio)[0]
+
+    def run(self, audio: np.ndarray):
+        """Weights (T, 52) and the recognised phones (segments from the per-frame best phone)."""
+        probs = self.stage(audio)
+        return self.weights(probs, n_frames(len(audio))), best_phones(probs, len(audio) / SR)
+
+    def weights(self, probs: np.ndarray, n: int) -> np.ndarray:
+        """(F, P) phone probabilities at 100/s -> (n, 52) float32 weights at 60 fps, lips closed
+        wherever the phonetic stage hears a bilabial."""
+        w = self.net(resample_frames(probs, FRAME_RATE, FPS, n))
+        return close_lips(w, resample_frames(closure(probs)[:, None], FRAME_RATE, FPS, n)[:, 0])
+
+    def lookahead_ms(self) -> float:
+        """Algorithmic look-ahead in ms: how far past a frame's start time the audio must reach
+        before the frame is final, worst case over frames. Frame j (at j/60 s) needs lip-sync input
+        j + L2, interpolated from phone frames up to floor((j + L2) * 5/3) + 1 (and the closure
+        rule's frame floor(j * 5/3) + 2); phone frame k needs log-mel frame k + L1, whose window
+        ends half a window (12.5 ms) after its centre k * 10 ms."""
+        def last_phone_frame(j: int) -> int:
+            return max(int((j + self.net.lookahead) * FRAME_RATE / FPS) + 1, int(j * FRAME_RATE / FPS) + 2)
+
+        worst = max((last_phone_frame(j) + self.stage.lookahead) / FRAME_RATE - j / FPS
+                    for j in range(3))  # the pattern repeats every 3 frames (100/60 = 5/3)
+        return 1000 * (worst + WIN / 2 / SR)
+
+
+def bilabial_on(probs: np.ndarray) -> np.ndarray:
+    """(F, P) -> (F,) bool: the phonetic stage hears p, b or m (summed probability above
+    :data:`BILABIAL_THRESHOLD`)."""
+    return probs[:, [PHONE_INDEX[p] for p in ("p", "b", "m")]].sum(1) > BILABIAL_THRESHOLD
+
+
+def in_run(before: np.ndarray, on: np.ndarray, after: np.ndarray) -> np.ndarray:
+    """Closure target per 100/s frame (float32 0/1): the frame is in a run of at least two
+    bilabial frames (one frame of look-ahead; a lone frame is a flicker, not a closure)."""
+    return (on & (before | after)).astype(np.float32)
+
+
+def closure(probs: np.ndarray) -> np.ndarray:
+    """(F, P) probabilities -> (F,) float32 closure target at 100/s (see :func:`in_run`)."""
+    on = bilabial_on(probs)
+    none = np.zeros(1, bool)
+    return in_run(np.concatenate([none, on[:-1]]), on, np.concatenate([on[1:], none]))
+
+
+def close_lips(w: np.ndarray, e: np.ndarray) -> np.ndarray:
+    """Blend (T, 52) weights toward the lips-closed pose by (T,) e in [0, 1]: the lips meet on
+    p, b and m however much the network, trained on a mean-squared loss, rounds closures off.
+    Per frame, with no look-ahead of its own, so a stream gets the same frames."""
+    pose = VISEME_POSES[AZURE["p"]].astype(np.float32)
+    return (w + e[:, None] * (pose - w)).astype(np.float32)
+
+
+def best_phones(probs: np.ndarray, duration: float, rate: float = 100.0, min_frames: int = 3):
+    """(F, P) probabilities -> phone segments: runs of the best phone, runs shorter than
+    ``min_frames`` merged into the one before."""
+    best = probs.argmax(1)
+    change = np.flatnonzero(np.diff(best)) + 1
+    bounds = np.concatenate([[0], change, [len(best)]])
+    runs = []
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        if runs and (b - a < min_frames or runs[-1][0] == best[a]):
+            runs[-1][2] = b
+        else:
+            runs.append([best[a], a, b])
+    phones = [Segment(PHONES[k], a / rate, min(b / rate, duration)) for k, a, b in runs
+              if PHONES[k] != "sil" and a / rate < duration]
+    return merge_silences(phones, duration)

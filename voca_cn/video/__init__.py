@@ -1,0 +1,1 @@
+"""Real faces on video: MediaPipe tracking calibrated to a head, audio-video sync."""
