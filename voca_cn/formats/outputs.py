@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -91,21 +92,23 @@ def write_outputs(out: str | os.PathLike, template: Template, weights: np.ndarra
     weights = resample_frames(weights, fps_in, options.fps)
     if options.obj is not False:
         check_obj_size(out, template, len(weights), options.fps, asked=options.obj is True)
-    with atomic_dir(out, options.overwrite) as tmp:
+    with atomic_dir(out, options.overwrite) as tmp, ThreadPoolExecutor(1) as background:
         save_animation(tmp / "animation.npz", weights, options.fps, template)
         if visemes is not None:
             (tmp / "visemes.json").write_text(json.dumps(visemes, indent=1))
+        if options.video:  # drawn and encoded in other processes while this one writes the meshes
+            print(f"rendering {len(weights)} frames at {options.width}x{options.height}...", file=sys.stderr)
+            if options.beside:
+                log_reference_fit(options.beside, len(weights) / options.fps)
+            video = background.submit(render_video, template, weights, tmp / "preview.mp4", audio_path, fps=options.fps,
+                                  width=options.width, height=options.height, view=options.view,
+                                  beside=options.beside)
         for name in options.exports:
             write_export(name, tmp, template, weights, options.fps)
         if options.obj is not False:
             write_obj_sequence(tmp / "meshes", template, weights)
         if options.video:
-            print(f"rendering {len(weights)} frames at {options.width}x{options.height}...", file=sys.stderr)
-            if options.beside:
-                log_reference_fit(options.beside, len(weights) / options.fps)
-            render_video(template, weights, tmp / "preview.mp4", audio_path, fps=options.fps,
-                         width=options.width, height=options.height, view=options.view,
-                         beside=options.beside)
+            video.result()  # its error, if any, as the one line it is
     return Path(out)
 
 

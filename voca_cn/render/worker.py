@@ -12,7 +12,9 @@ import contextlib
 import multiprocessing as mp
 import os
 import pickle
+import subprocess
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -110,20 +112,40 @@ def probe_video(path: str | os.PathLike) -> Reference:
 def reference_frames(ref: Reference, fps: int, height: int):
     """The reference's frames (height, W, 3) uint8 at ``fps`` from time 0, scaled to ``height``;
     after its last frame, that frame again forever (the caller stops at the preview's length)."""
-    import logging
-
-    import imageio_ffmpeg
-
-    logging.getLogger("imageio_ffmpeg").setLevel(logging.ERROR)  # it warns that we scale: we mean to
     w = ref.width_at(height)
+    size = height * w * 3
     last = np.zeros((height, w, 3), np.uint8)
-    frames = imageio_ffmpeg.read_frames(str(ref.path), output_params=["-vf", f"fps={fps},scale={w}:{height}"])
-    next(frames)
-    for buf in frames:
-        last = np.frombuffer(buf, np.uint8).reshape(height, w, 3)
-        yield last
+    decoder = _ffmpeg(["-i", str(ref.path), "-vf", f"fps={fps},scale={w}:{height}", "-f", "rawvideo",
+                       "-pix_fmt", "rgb24", "-"], stdout=subprocess.PIPE)
+    try:
+        while len(buf := decoder.stdout.read(size)) == size:
+            last = np.frombuffer(buf, np.uint8).reshape(height, w, 3)
+            yield last
+    finally:
+        decoder.kill()
+        decoder.wait()
     while True:
         yield last
+
+
+def _ffmpeg(args: list[str], **popen) -> subprocess.Popen:
+    """imageio-ffmpeg's binary with ``args`` (errors only on stderr). In its own session, started
+    without running Python in the child: safe while other threads run (imageio-ffmpeg's own launcher
+    runs os.setpgrp there, which can hang a threaded process), and Ctrl-C reaches only us."""
+    import imageio_ffmpeg
+
+    return subprocess.Popen([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", *args], start_new_session=True, **popen)
+
+
+def _encoder(out_path: Path, width: int, height: int, fps: int, audio_path) -> subprocess.Popen:
+    """ffmpeg reading raw RGB frames (H x W x 3 bytes each) on stdin -> H.264 (CRF 20, veryfast,
+    yuv420p) + AAC from ``audio_path`` MP4, the moov atom first (streams start at once)."""
+    audio = ["-i", str(audio_path)] if audio_path else ["-an"]
+    mux = ["-acodec", "aac", "-map", "0:v:0", "-map", "1:a:0"] if audio_path else []
+    return _ffmpeg(["-y", "-f", "rawvideo", "-vcodec", "rawvideo", "-s", f"{width}x{height}", "-pix_fmt", "rgb24",
+                    "-r", str(Fraction(fps).limit_denominator()), "-i", "-", *audio, "-vcodec", "libx264",
+                    "-pix_fmt", "yuv420p", "-crf", "20", "-preset", "veryfast", "-movflags", "+faststart", *mux,
+                    str(out_path)], stdin=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
 def render_frames(template: Template, weights: np.ndarray, width: int = 512, height: int = 512,
@@ -140,27 +162,23 @@ def render_video(template: Template, weights: np.ndarray, out_path: str | os.Pat
     """Write an H.264 (+ AAC when audio is given) MP4 of weights (T, 52) at ``fps``; with ``beside``,
     that video's frames (same time from 0, scaled to ``height``) to the right of the head. ffmpeg
     encodes while the workers draw; the same input gives the same file."""
-    import imageio_ffmpeg
-
     if width % 2 or height % 2 or width < 16 or height < 16:
         raise VocaError(f"video size {width}x{height} is invalid: use even sizes >= 16, e.g. 512x512")
     ref = beside and reference_frames(beside, fps, height)
+    encoder = _encoder(Path(out_path), width + (beside.width_at(height) if beside else 0), height, fps, audio_path)
     try:
-        writer = imageio_ffmpeg.write_frames(
-            str(out_path), (width + (beside.width_at(height) if beside else 0), height), fps=fps,
-            codec="libx264", quality=None,
-            bitrate=None, pix_fmt_out="yuv420p", macro_block_size=1,
-            audio_path=str(audio_path) if audio_path else None, audio_codec="aac",
-            output_params=["-crf", "20", "-preset", "veryfast", "-movflags", "+faststart"],
-            ffmpeg_log_level="error")
-        writer.send(None)
-        try:
-            with contextlib.closing(_frames(template, np.asarray(weights, np.float32), width, height, view)) as frames:
-                for image in frames:
-                    writer.send(np.concatenate([image, next(ref)], axis=1) if ref else image)
-        finally:
-            writer.close()
-    except VocaError:
-        raise
-    except Exception as e:  # ffmpeg refused or died: one line
-        raise VocaError(f"video writing failed: {e!r}"[:300]) from None
+        with contextlib.closing(_frames(template, np.asarray(weights, np.float32), width, height, view)) as frames:
+            for image in frames:
+                encoder.stdin.write(np.concatenate([image, next(ref)], axis=1) if ref else image)
+        encoder.stdin.close()
+    except BrokenPipeError:
+        pass  # ffmpeg stopped early: its message follows
+    finally:
+        if ref:
+            ref.close()
+        if not encoder.stdin.closed:  # an error on our side: stop ffmpeg
+            encoder.kill()
+        error = encoder.stderr.read().decode(errors="replace").strip()
+        encoder.wait()
+    if encoder.returncode:
+        raise VocaError(f"video writing failed: ffmpeg: {(error.splitlines() or ['exit %d' % encoder.returncode])[-1][:200]}")
