@@ -20,8 +20,11 @@ start-up included, at 60 fps:
 Reported per row: wall seconds, frames/s (60 fps frames of the animation / wall), real-time factor (audio
 seconds / wall), peak memory (the animate process's own peak resident set, from wait4; and the peak of
 the sum over its process tree, sampled every 50 ms, which counts render workers and ffmpeg together), and
-the bytes the output folder holds. The machine's load average is printed with each row: other users'
-work slows every figure, so compare rows measured at the same load. ``--quick``: 10 s of speech, for a
+the bytes the output folder holds, and the CPU seconds the job used (its whole process tree: workers and
+ffmpeg are waited for, so they count). "cpu-bound x" = audio seconds / (CPU seconds / cores): the
+real-time factor the job would reach with every core to itself and all of them busy, an upper bound that
+other users' load does not change much. The machine's load average is printed with each row: other users'
+work slows the wall-clock figures, so compare rows measured at the same load. ``--quick``: 10 s of speech, for a
 smoke run.
 """
 
@@ -127,8 +130,8 @@ def run(wav: Path, out: Path, flags: list[str], template: str, size: str) -> dic
         tail = child.err.decode(errors="replace").strip().splitlines()[-1:] or ["?"]
         raise SystemExit(f"animate {' '.join(flags)} failed: {tail[0]}")
     files = sum(1 for f in out.rglob("*") if f.is_file())
-    return {"wall_s": wall, "own_peak_mb": usage.ru_maxrss / 1024, "tree_peak_mb": peak[0] / 2**20,
-            "bytes": disk_bytes(out), "files": files}
+    return {"wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime, "own_peak_mb": usage.ru_maxrss / 1024,
+            "tree_peak_mb": peak[0] / 2**20, "bytes": disk_bytes(out), "files": files}
 
 
 def main() -> None:
@@ -148,7 +151,8 @@ def main() -> None:
     if unknown:
         raise SystemExit(f"unknown --outputs {', '.join(sorted(unknown))}; choose from {', '.join(OUTPUTS)}")
     rows = []
-    print(f"{'speech':>7} {'output':<8} {'wall s':>7} {'frames/s':>9} {'x real':>7} {'own MB':>7} {'tree MB':>8} "
+    print(f"{'speech':>7} {'output':<8} {'wall s':>7} {'frames/s':>9} {'x real':>7} {'cpu s':>7} {'cpu-bound x':>11} "
+          f"{'own MB':>7} {'tree MB':>8} "
           f"{'disk MB':>9} {'files':>6}  load ({args.template}, {args.size}, 60 fps, "
           f"{os.cpu_count()} cores)", flush=True)
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
@@ -163,9 +167,11 @@ def main() -> None:
                 shutil.rmtree(out)
                 row = {"minutes": m, "output": name, "flags": OUTPUTS[name], "frames": frames, **r,
                        "fps": frames / r["wall_s"], "x_real_time": m * 60 / r["wall_s"],
+                       "cpu_bound_x": m * 60 * (os.cpu_count() or 1) / r["cpu_s"],
                        "load_before": load, "load_after": os.getloadavg()[0]}
                 rows.append(row)
                 print(f"{m * 60:>6.0f}s {name:<8} {r['wall_s']:>7.1f} {row['fps']:>9.0f} {row['x_real_time']:>7.1f} "
+                      f"{r['cpu_s']:>7.1f} {row['cpu_bound_x']:>11.1f} "
                       f"{r['own_peak_mb']:>7.0f} {r['tree_peak_mb']:>8.0f} {r['bytes'] / 1e6:>9.1f} {r['files']:>6}  "
                       f"{load:.1f}-{row['load_after']:.1f}", flush=True)
     if args.json:

@@ -60,14 +60,19 @@ def check_obj_size(out: str | os.PathLike, template: Template, frames: int, fps:
     """Refuse, before any writing, an OBJ sequence larger than OBJ_LIMIT unless ``asked`` for (``--obj``),
     and one the disk under ``out`` cannot hold."""
     size = frames * ObjWriter(template).frame_bytes()
-    free = shutil.disk_usage(Path(out).resolve().parent).free
-    what = f"the OBJ sequence ({frames} files, {frames / fps / 60:.1f} min at {fps:g} fps) takes ~{size / 1e9:.1f} GB"
+    parent = Path(out).resolve().parent
+    free = shutil.disk_usage(parent).free
+    what = f"the OBJ sequence ({frames} files, {frames / fps / 60:.1f} min at {fps:g} fps) takes ~{_size(size)}"
+    pc2 = "--export pc2 stores the same vertex positions in ~1/9 of the space"
     if size > OBJ_LIMIT and not asked:
-        raise VocaError(f"{what}; pass --obj to write it anyway, or --no-obj (--export pc2 stores the same "
-                        "vertex positions in ~1/9 of the space)")
+        raise VocaError(f"{what}; pass --obj to write it anyway, or --no-obj ({pc2})")
     if size > free:
-        raise VocaError(f"{what}, {free / 1e9:.1f} GB are free there; free disk space, or pass --no-obj "
-                        "(--export pc2 stores the same vertex positions in ~1/9 of the space)")
+        raise VocaError(f"{what}, {_size(free)} are free in {parent}; free disk space or choose another --out, "
+                        f"or pass --no-obj ({pc2})")
+
+
+def _size(n: float) -> str:
+    return f"{n / 1e9:.1f} GB" if n >= 1e9 else f"{n / 1e6:.0f} MB"
 
 
 def log_reference_fit(ref, seconds: float) -> None:
