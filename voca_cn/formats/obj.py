@@ -156,12 +156,12 @@ _POINT_DIGITS = np.frombuffer(b"".join(b".%03d" % i for i in range(1000)), "<u4"
 _DIGITS_SPACE = np.frombuffer(b"".join(b"%03d " % i for i in range(1000)), "<u4")  # "000 " ... "999 "
 
 
-def deformed_chunks(template: Template, weights: np.ndarray, chunk: int = 256):
-    """Yield (first frame, vertices (<= chunk, N, 3) float32 metres) for weights (T, 52), a chunk at a
-    time so that memory stays bounded whatever the length; refuse weights that move vertices to
-    infinity."""
+def deformed_chunks(template: Template, weights: np.ndarray, head: np.ndarray | None = None, chunk: int = 256):
+    """Yield (first frame, vertices (<= chunk, N, 3) float32 metres) for weights (T, 52), the head turned
+    by ``head`` (T, 3) radians when given, a chunk at a time so that memory stays bounded whatever the
+    length; refuse weights that move vertices to infinity."""
     for s in range(0, len(weights), chunk):
-        vertices = template.deform(weights[s:s + chunk])
+        vertices = template.deform(weights[s:s + chunk], None if head is None else head[s:s + chunk])
         if not np.isfinite(vertices).all():  # finite but huge weights overflow float32
             raise VocaError(f"weights from frame {s} on move vertices to infinity; "
                             "keep blendshape weights near 0-1")
@@ -169,13 +169,14 @@ def deformed_chunks(template: Template, weights: np.ndarray, chunk: int = 256):
 
 
 def write_obj_sequence(directory: Path, template: Template, weights: np.ndarray,
-                       progress: bool = True) -> None:
-    """meshes/000000.obj ... for weights (T, 52); deformed in chunks so memory stays bounded."""
+                       progress: bool = True, head: np.ndarray | None = None) -> None:
+    """meshes/000000.obj ... for weights (T, 52), the head turned by ``head`` (T, 3) radians when
+    given; deformed in chunks so memory stays bounded."""
     from tqdm import tqdm
 
     directory.mkdir(parents=True, exist_ok=True)
     writer = ObjWriter(template)
     with tqdm(total=len(weights), desc="OBJ", unit="frame", disable=not progress, file=sys.stderr) as bar:
-        for s, vertices in deformed_chunks(template, weights):
+        for s, vertices in deformed_chunks(template, weights, head):
             writer.write_many([directory / f"{i:06d}.obj" for i in range(s, s + len(vertices))], vertices)
             bar.update(len(vertices))

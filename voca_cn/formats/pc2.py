@@ -25,12 +25,13 @@ SIGNATURE = b"POINTCACHE2\0"
 HEADER = struct.Struct("<12siiffi")  # signature, version, vertices, start frame, sampling, frames
 
 
-def write_pc2(path: Path, template: Template, weights: np.ndarray, fps: float) -> None:
-    """``path`` (animation.pc2) for weights (T, 52) on ``template``, and its base mesh ``path``.obj.
-    ``fps`` is not stored: PC2 counts frames (the scene's rate plays them)."""
+def write_pc2(path: Path, template: Template, weights: np.ndarray, fps: float, head: np.ndarray | None = None) -> None:
+    """``path`` (animation.pc2) for weights (T, 52) on ``template``, the head turned by ``head`` (T, 3)
+    radians when given, and its base mesh ``path``.obj. ``fps`` is not stored: PC2 counts frames (the
+    scene's rate plays them)."""
     with open(path, "wb") as fh:
         fh.write(HEADER.pack(SIGNATURE, 1, template.n_vertices, 0.0, 1.0, len(weights)))
-        for _, vertices in deformed_chunks(template, weights):
+        for _, vertices in deformed_chunks(template, weights, head):
             fh.write(vertices.astype("<f4", copy=False).tobytes())
     ObjWriter(template).write(path.with_suffix(".obj"), template.vertices)
 

@@ -25,14 +25,15 @@ from voca_cn.render.preview import Renderer
 
 
 # ------------------------------------------------------------------ workers
-def _draw_worker(template, weights, width, height, view, conn):
-    """Spawned: draw weights (T_k, 52), this worker's frames in order, and send each image's bytes
+def _draw_worker(template, weights, head, width, height, view, conn):
+    """Spawned: draw weights (T_k, 52) with the head turned by ``head`` (T_k, 3) radians (or None), this
+    worker's frames in order, and send each image's bytes
     (H x W x 3); an error goes back pickled, as a message of another length."""
     os.environ.setdefault("LP_NUM_THREADS", "1")  # one drawing thread beside this one: a worker per core
     try:
         r = Renderer(template, width, height, view)
         for s in range(0, len(weights), 64):  # deformed a chunk at a time: bounded memory
-            for v in template.deform(weights[s:s + 64]):
+            for v in template.deform(weights[s:s + 64], None if head is None else head[s:s + 64]):
                 r.frame(v)
                 conn.send_bytes(r.image)
     except BaseException as e:  # report everything back; the parent raises it as one line
@@ -40,16 +41,18 @@ def _draw_worker(template, weights, width, height, view, conn):
             conn.send_bytes(pickle.dumps(e if isinstance(e, VocaError) else VocaError(f"renderer failed: {e!r}")))
 
 
-def _frames(template: Template, weights: np.ndarray, width: int, height: int, view: str):
-    """Yield the images (H, W, 3) uint8 of weights (T, 52) in frame order, drawn by spawned workers,
-    one per core: frame i by worker i mod K, each a frame ahead of the one being taken."""
+def _frames(template: Template, weights: np.ndarray, head: np.ndarray | None, width: int, height: int, view: str):
+    """Yield the images (H, W, 3) uint8 of weights (T, 52) (and head (T, 3) radians) in frame order,
+    drawn by spawned workers, one per core: frame i by worker i mod K, each a frame ahead of the one
+    being taken."""
     ctx = mp.get_context("spawn")
     k = max(1, min(len(os.sched_getaffinity(0)), len(weights)))
     conns, procs = [], []
     try:
         for i in range(k):
             parent, child = ctx.Pipe(duplex=False)
-            procs.append(ctx.Process(target=_draw_worker, args=(template, weights[i::k], width, height, view, child),
+            mine = None if head is None else head[i::k]
+            procs.append(ctx.Process(target=_draw_worker, args=(template, weights[i::k], mine, width, height, view, child),
                                      daemon=True))
             procs[-1].start()
             child.close()
@@ -149,17 +152,19 @@ def _encoder(out_path: Path, width: int, height: int, fps: int, audio_path) -> s
 
 
 def render_frames(template: Template, weights: np.ndarray, width: int = 512, height: int = 512,
-                  view: str = "face") -> np.ndarray:
-    """Render weights (T, 52) on a template -> images (T, H, W, 3) uint8, in spawned workers."""
-    with contextlib.closing(_frames(template, np.asarray(weights, np.float32), width, height, view)) as frames:
+                  view: str = "face", head: np.ndarray | None = None) -> np.ndarray:
+    """Render weights (T, 52) on a template, the head turned by ``head`` (T, 3) radians when given
+    -> images (T, H, W, 3) uint8, in spawned workers."""
+    with contextlib.closing(_frames(template, np.asarray(weights, np.float32), head, width, height, view)) as frames:
         return np.stack(list(frames))
 
 
 def render_video(template: Template, weights: np.ndarray, out_path: str | os.PathLike,
                  audio_path: str | os.PathLike | None = None, fps: int = 60,
                  width: int = 512, height: int = 512, view: str = "face",
-                 beside: Reference | None = None) -> None:
-    """Write an H.264 (+ AAC when audio is given) MP4 of weights (T, 52) at ``fps``; with ``beside``,
+                 beside: Reference | None = None, head: np.ndarray | None = None) -> None:
+    """Write an H.264 (+ AAC when audio is given) MP4 of weights (T, 52) (and the head rotation
+    ``head`` (T, 3) radians) at ``fps``; with ``beside``,
     that video's frames (same time from 0, scaled to ``height``) to the right of the head. ffmpeg
     encodes while the workers draw; the same input gives the same file."""
     if width % 2 or height % 2 or width < 16 or height < 16:
@@ -167,7 +172,7 @@ def render_video(template: Template, weights: np.ndarray, out_path: str | os.Pat
     ref = beside and reference_frames(beside, fps, height)
     encoder = _encoder(Path(out_path), width + (beside.width_at(height) if beside else 0), height, fps, audio_path)
     try:
-        with contextlib.closing(_frames(template, np.asarray(weights, np.float32), width, height, view)) as frames:
+        with contextlib.closing(_frames(template, np.asarray(weights, np.float32), head, width, height, view)) as frames:
             for image in frames:
                 encoder.stdin.write(np.concatenate([image, next(ref)], axis=1) if ref else image)
         encoder.stdin.close()
