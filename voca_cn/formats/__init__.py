@@ -19,7 +19,7 @@ import numpy as np
 
 from voca_cn import VocaError
 from voca_cn.face.template import Template
-from voca_cn.formats import animation, avatar, curves, gltf, library
+from voca_cn.formats import animation, avatar, curves, gltf, keyframes, library
 
 Weights = tuple[np.ndarray, float]  # (T, 52) float32 ARKit weights, fps
 
@@ -82,9 +82,7 @@ def load_animation(path: str | os.PathLike) -> Weights:
         raise VocaError(f"animation {path} has no frames")
     if not np.isfinite(weights).all():
         raise VocaError(f"animation {path} has non-finite weights (NaN/inf); regenerate it")
-    if not 1 <= fps <= 240:
-        raise VocaError(f"animation {path}: fps {fps} is out of range (1-240)")
-    return weights, fps
+    return weights, keyframes.rate(fps, f"animation {path}")
 
 
 def resolve(spec: str | os.PathLike) -> Template:

@@ -10,7 +10,6 @@ curves. Built-in templates are written as one mesh with one morph target per ARK
 
 from __future__ import annotations
 
-import base64
 import copy
 import os
 import re
@@ -23,18 +22,19 @@ import numpy as np
 from voca_cn import VocaError
 from voca_cn.core.arkit import INDEX, NAMES
 from voca_cn.core.files import atomic_write
+from voca_cn.core.untrusted import Outside
 from voca_cn.face.appearance import albedo, vertex_normals
 from voca_cn.face.template import PARTS, Template
 from voca_cn.formats.gltf import (
     ANIMATION_NAME,
     Gltf,
     _Builder,
-    _unquote,
     accessor,
     arkit_targets,
     node_matrices,
     read,
     target_names,
+    uri_bytes,
 )
 
 _MOUTH = [i for i, n in enumerate(NAMES) if n.startswith("mouth") or n == "jawOpen"]
@@ -215,11 +215,11 @@ def _decode_texture(g: Gltf, index: int) -> np.ndarray | None:
         if "bufferView" in img:
             v = g.doc["bufferViews"][img["bufferView"]]
             data = g.buffers[v["buffer"]][v.get("byteOffset", 0): v.get("byteOffset", 0) + v["byteLength"]]
-        elif img["uri"].startswith("data:"):
-            data = base64.b64decode(img["uri"].split(",", 1)[1])
         else:
-            data = (g.path.parent / _unquote(img["uri"])).read_bytes()
+            data = uri_bytes(g, img["uri"], f"image {g.doc['textures'][index]['source']}'s uri")
         rgb = np.asarray(iio.imread(data), np.float32)[..., :3] / 255.0
+    except Outside:  # a file outside the avatar's folder is never read, not even skipped quietly
+        raise
     except Exception:  # any unreadable image (KTX2/Basis, WebP without plugin): base colour only
         print(f"voca-cn: note: {g.path.name}: texture {index} is not a readable PNG/JPEG; "
               "the preview uses the base colour", file=sys.stderr)
@@ -371,8 +371,7 @@ def _avatar_document(a: Avatar) -> tuple[_Builder, list[tuple[int, list[int]]]]:
         v["buffer"] = 0
     for img in doc.get("images", []):
         if "uri" in img:
-            data = (base64.b64decode(img["uri"].split(",", 1)[1]) if img["uri"].startswith("data:")
-                    else (g.path.parent / _unquote(img["uri"])).read_bytes())
+            data = uri_bytes(g, img["uri"], "an image's uri")
             img.setdefault("mimeType", "image/jpeg" if data[:2] == b"\xff\xd8" else "image/png")
             img["bufferView"] = b.view(data)
             del img["uri"]
