@@ -83,10 +83,12 @@ def _save(animation, args) -> None:
 
 def _text(args) -> str | None:
     if getattr(args, "transcript", None):
+        from voca_cn.speech.align import read_transcript
+
         path = Path(args.transcript)
         if not path.is_file():
             raise VocaError(f"transcript {path} does not exist; check the path")
-        return path.read_text(encoding="utf-8", errors="replace")
+        return read_transcript(path)
     return args.text
 
 

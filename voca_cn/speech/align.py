@@ -31,6 +31,20 @@ _PS_FALLBACK = {"ə": "AH", "ɚ": "ER", "ɾ": "T", "e": "EY", "o": "OW", "a": "A
                 "x": "K", "r": "R", "ɒ": "AA", "ɜ": "ER", "ɨ": "IH", "y": "UW", "sil": None}
 
 
+def read_transcript(path) -> str:
+    """A transcript file's words: UTF-8 text (a BOM is fine). Other encodings are refused with one
+    line naming the file, rather than aligned as mojibake."""
+    from pathlib import Path
+
+    try:
+        return Path(path).read_bytes().decode("utf-8-sig").strip()
+    except UnicodeDecodeError as e:
+        raise VocaError(f"transcript {path} is not UTF-8 text (byte 0x{e.object[e.start]:02x} at {e.start}); "
+                        "save it as UTF-8") from None
+    except OSError as e:
+        raise VocaError(f"cannot read transcript {path} ({e.strerror or e}); check the path") from None
+
+
 def normalise(text: str) -> list[str]:
     """Lower-case words for the aligner: punctuation dropped, apostrophes and digits kept."""
     text = text.lower().replace("&", " and ").replace("%", " percent ")

@@ -214,6 +214,9 @@ def evaluate_real(cases, template, methods=METHODS, model_dir=None) -> dict[str,
 
     from voca_cn.core.arkit import INDEX
 
+    if not cases:
+        raise VocaError("no clip could be evaluated (every one was unreadable or skipped, see above); "
+                        "give videos with a visible face, sound and a UTF-8 transcript")
     runner = Methods(methods, model_dir)
     scorer = Scorer(template)
     acc = {m: {"aperture_r": [], "jawOpen_r": [], "channels": {c: [] for c in REAL_CHANNELS},
@@ -264,6 +267,8 @@ def evaluate(cases, template, methods=METHODS, model_dir=None) -> dict[str, dict
 
     from voca_cn.audio.features import VISEME_OF_PHONE, frame_labels
 
+    if not cases:
+        raise VocaError("no item could be evaluated (every one was unreadable or skipped, see above)")
     runner = Methods(methods, model_dir)
     scorer = Scorer(template)
     tallies = {m: Tally() for m in methods}
@@ -354,16 +359,15 @@ def pair_cases(folder: Path):
     """Audio files with same-named .txt transcripts; references from forced alignment."""
     from voca_cn.audio import load as audio_io
     from voca_cn.motion.procedural import animate
-    from voca_cn.speech.align import Aligner
+    from voca_cn.speech.align import Aligner, read_transcript
 
     files = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in (".wav", ".flac", ".ogg", ".mp3")
                    and p.with_suffix(".txt").is_file())
     if not files:
         raise VocaError(f"{folder} has no audio files with matching .txt transcripts")
     for f in files:
-        y = audio_io.load(f)
-        text = f.with_suffix(".txt").read_text()
         try:
+            y, text = audio_io.load(f), read_transcript(f.with_suffix(".txt"))
             phones = Aligner().align(y, text)[0]
         except VocaError as e:
             print(f"voca-cn: skipping {f.name}: {e}", file=sys.stderr)
