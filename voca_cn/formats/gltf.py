@@ -79,16 +79,16 @@ _FIX = "export the file again (glTF 2.0 binary .glb, or .gltf/.vrm)"
 
 def _load_buffers(g: Gltf, bin_chunk: bytes | None) -> None:
     doc = g.doc
-    used = expect(doc.get("extensionsRequired", []), list, "extensionsRequired") + \
-        expect(doc.get("extensionsUsed", []), list, "extensionsUsed")
+    used = expect(doc.get("extensionsRequired", []), list, f"{g.path}: extensionsRequired") + \
+        expect(doc.get("extensionsUsed", []), list, f"{g.path}: extensionsUsed")
     bad = _UNSUPPORTED & {x for x in used if isinstance(x, str)}
     if bad:
         raise VocaError(f"{g.path} uses {', '.join(sorted(bad))} (compressed meshes), which voca-cn cannot decode; "
                         "export it again without mesh compression")
-    for i, b in enumerate(expect(doc.get("buffers", []), list, "buffers")):
-        expect(b, dict, f"buffer {i}")
+    for i, b in enumerate(expect(doc.get("buffers", []), list, f"{g.path}: buffers")):
+        expect(b, dict, f"{g.path}: buffer {i}")
         data = _buffer_bytes(b, i, bin_chunk, g)
-        declared = expect(b.get("byteLength", 0), int, f"buffer {i}'s byteLength")
+        declared = expect(b.get("byteLength", 0), int, f"{g.path}: buffer {i}'s byteLength")
         if len(data) < declared:
             raise g.fail(f"buffer {i} holds {len(data)} bytes but declares {declared} (broken buffer)")
         g.buffers.append(data)
@@ -127,7 +127,7 @@ def uri_bytes(g: Gltf, uri: object, what: str) -> bytes:
     own folder (nothing else is ever read: ``../`` or absolute paths are refused)."""
     from urllib.parse import unquote
 
-    expect(uri, str, what)
+    expect(uri, str, f"{g.path}: {what}")
     if uri.startswith("data:"):
         try:
             return base64.b64decode(uri.split(",", 1)[1], validate=True)
@@ -180,9 +180,9 @@ def _view_array(g: Gltf, view_index: int, offset: int, dtype: np.dtype, width: i
     except (IndexError, KeyError, TypeError):
         raise g.fail(f"accessor {acc} points at a missing bufferView/buffer (broken buffer)") from None
     elem = dtype.itemsize * width
-    stride = expect(v.get("byteStride") or elem, int, f"bufferView {view_index}'s byteStride")
-    view_start = expect(v.get("byteOffset", 0), int, f"bufferView {view_index}'s byteOffset")
-    start = view_start + expect(offset, int, f"accessor {acc}'s byteOffset")
+    stride = expect(v.get("byteStride") or elem, int, f"{g.path}: bufferView {view_index}'s byteStride")
+    view_start = expect(v.get("byteOffset", 0), int, f"{g.path}: bufferView {view_index}'s byteOffset")
+    start = view_start + expect(offset, int, f"{g.path}: accessor {acc}'s byteOffset")
     end = start + (stride * (count - 1) + elem if count else 0)
     if min(view_start, start, stride - elem + 1) < 0 or end > view_start + v["byteLength"] or end > len(buf) \
             or start % dtype.itemsize:
