@@ -380,7 +380,7 @@ def gltf_files(draw) -> tuple[str, bytes]:
         try:
             for k in path[:-1]:
                 parent = parent[k]
-            parent[path[-1]] = draw(st.one_of(_json_values(), st.integers(0, 400).map(
+            parent[path[-1]] = draw(st.one_of(_json_values(), st.integers(1, 400).map(
                 lambda n: json.loads("[" * n + "]" * n) if n < 200 else None)))
         except (KeyError, IndexError, TypeError):
             pass

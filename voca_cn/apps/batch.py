@@ -33,6 +33,7 @@ from typing import Iterator
 
 from voca_cn import VocaError, __version__
 from voca_cn.apps.manifest import OUTPUTS, Line, Result, read_lines
+from voca_cn.core.untrusted import read_json
 
 
 @dataclass(frozen=True)
@@ -155,9 +156,9 @@ class Journal:
         if path.is_file():
             for text in path.read_text(encoding="utf-8", errors="replace").splitlines():
                 try:  # a batch killed mid-append leaves a torn last record: it is simply redone
-                    rec = json.loads(text)
+                    rec = read_json(text, "record", "")
                     self.done[rec["id"]] = rec
-                except (ValueError, KeyError, TypeError):
+                except (VocaError, KeyError, TypeError, IndexError):
                     continue
         (self.out / "failures.jsonl").write_text("")
 
