@@ -146,7 +146,7 @@ def read_audio(audio, sr: float | None = None) -> tuple[np.ndarray, Path | None]
 
 def animate(audio, sr: float | None = None, text: str | None = None, *, template="makehuman",
             style: Style = Style(), model=None,
-            procedural: bool = False) -> Animation:
+            procedural: bool = False, language: str | None = "auto") -> Animation:
     """Speech -> :class:`Animation` (ARKit weights at 60 fps, T = ceil(seconds * 60)).
 
     audio: a WAV/FLAC/OGG/MP3 path, or samples at ``sr`` Hz: (S,) mono or (S, channels), one
@@ -155,8 +155,9 @@ def animate(audio, sr: float | None = None, text: str | None = None, *, template
     1/32768). Bytes, generators and a text ``sr`` are refused with a VocaError.
     Without ``text`` the trained model animates from the audio alone (any voice, any language;
     ``model`` = a model folder, default the shipped one, or a loaded
-    :class:`voca_cn.motion.lipsync.AudioAnimator`, as a worker that animates many lines keeps one). With ``text`` (English) the transcript's
-    forced alignment drives the procedural animator; ``procedural=True`` uses phone recognition
+    :class:`voca_cn.motion.lipsync.AudioAnimator`, as a worker that animates many lines keeps one). With ``text`` the transcript's
+    forced alignment drives the procedural animator; ``language`` is the transcript's (auto: Chinese
+    characters or toned pinyin -> cmn, else en; any code espeak-ng speaks: de, fr, ...); ``procedural=True`` uses phone recognition
     instead of the model. ``style`` (jaw, lip) scales the procedural animator's articulation.
     ``template`` is the head :meth:`Animation.vertices` and :meth:`Animation.save` use by default.
     Bad input raises :class:`voca_cn.VocaError` with a one-line message.
@@ -176,9 +177,11 @@ def animate(audio, sr: float | None = None, text: str | None = None, *, template
     from voca_cn.motion.procedural import animate as procedural_animate
 
     if text is not None:
-        from voca_cn.speech.align import Aligner
+        from voca_cn.motion.lipsync import AudioAnimator
+        from voca_cn.motion.transcript import align
 
-        phones = Aligner().align(y, text)[0]
+        stage = model.stage if isinstance(model, AudioAnimator) else None
+        phones = align(y, text, language, stage=stage).phones
     else:
         from voca_cn.speech.recognize import PhoneRecognizer
 

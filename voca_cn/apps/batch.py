@@ -24,6 +24,7 @@ import hashlib
 import json
 import os
 import shutil
+import socket
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -32,8 +33,15 @@ from pathlib import Path
 from typing import Iterator
 
 from voca_cn import VocaError, __version__
+from voca_cn.api import animate
 from voca_cn.apps.manifest import OUTPUTS, Line, Result, read_lines
+from voca_cn.core.timing import SR
 from voca_cn.core.untrusted import read_json
+from voca_cn.formats import resolve
+from voca_cn.formats.library import known_templates
+from voca_cn.motion.lipsync import AudioAnimator
+from voca_cn.motion.onnx import MODELS
+from voca_cn.motion.procedural import Style
 
 
 @dataclass(frozen=True)
@@ -51,13 +59,12 @@ def animate_line(line: Line, settings: Settings, out: Path) -> float:
     """One line's work, through the library API as ``voca-cn animate`` does:
     :func:`voca_cn.api.animate` (with this process's loaded model and template) ->
     :meth:`~voca_cn.api.Animation.save` (atomic). Returns the audio's length in seconds."""
-    from voca_cn.api import animate
-    from voca_cn.core.timing import SR
-    from voca_cn.motion.procedural import Style
 
-    model = _animator(settings.model) if line.text is None and not settings.procedural else settings.model
+    # a transcript outside English is aligned with the model's phonetic stage: keep it loaded too
+    model = settings.model if settings.procedural else _animator(settings.model)
     animation = animate(line.audio, text=line.text, template=_template(line.template),
-                        style=Style(jaw=line.jaw, lip=line.lip), model=model, procedural=settings.procedural)
+                        style=Style(jaw=line.jaw, lip=line.lip), model=model, procedural=settings.procedural,
+                        language=line.language)
     out.parent.mkdir(parents=True, exist_ok=True)
     animation.save(out, obj="obj" in line.exports, video="video" in line.exports, size=settings.size,
                    fps=settings.fps, overwrite=True, exports=tuple(e for e in line.exports if e not in OUTPUTS))
@@ -72,8 +79,6 @@ class ModelFolderError(VocaError):
 def _animator(model: str | None):
     """The model, loaded once per worker process, with one ONNX Runtime thread: the workers
     already use every core."""
-    from voca_cn.motion.lipsync import AudioAnimator
-
     try:
         return AudioAnimator.load(model, threads=1)
     except VocaError as e:
@@ -82,8 +87,6 @@ def _animator(model: str | None):
 
 @lru_cache(maxsize=8)
 def _template(spec: str):
-    from voca_cn.formats import resolve
-
     return resolve(spec)
 
 
@@ -114,8 +117,6 @@ def _file_digest(path: Path) -> str:
 
 
 def _model_digest(settings: Settings) -> str:
-    from voca_cn.motion.onnx import MODELS
-
     folder = Path(settings.model or MODELS)
     files = sorted(p for p in folder.glob("*") if p.is_file()) if folder.is_dir() else []
     return hashlib.sha256("".join(f"{p.name}:{_file_digest(p)}" for p in files).encode()).hexdigest()
@@ -123,8 +124,6 @@ def _model_digest(settings: Settings) -> str:
 
 @lru_cache(maxsize=64)
 def _template_digest(spec: str) -> str:
-    from voca_cn.formats.library import known_templates
-
     try:
         return _file_digest(known_templates().get(spec) or Path(spec))
     except OSError:
@@ -308,8 +307,6 @@ RAY_CONNECT_S = 5.0  # a cluster's head answers within milliseconds; Ray itself 
 def _check_reachable(address: str) -> None:
     """Refuse a Ray ADDRESS (``host:port`` or ``ray://host:port``) whose port does not answer
     within :data:`RAY_CONNECT_S`, before Ray's own connection retries hang the batch."""
-    import socket
-
     host, _, port = address.split("://", 1)[-1].rpartition(":")
     host = host.strip("[]")
     if not host or not port.isdigit():

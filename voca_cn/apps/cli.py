@@ -81,6 +81,12 @@ def _save(animation, args) -> None:
     print(out)
 
 
+def _language_flag(p) -> None:
+    p.add_argument("--language", default="auto", metavar="CODE",
+                   help="the transcript's language: auto (Chinese characters or toned pinyin -> cmn, "
+                        "else en), cmn, or a code espeak-ng speaks (de, fr, es, ru, ...)")
+
+
 def _text(args) -> str | None:
     if getattr(args, "transcript", None):
         from voca_cn.speech.align import read_transcript
@@ -101,13 +107,14 @@ def cmd_animate(args) -> None:
     _check_output(args)
     template = resolve(args.template)
     _save(animate(args.audio, text=_text(args), template=template, style=Style(jaw=args.jaw, lip=args.lip),
-                  model=args.model, procedural=args.procedural), args)
+                  model=args.model, procedural=args.procedural, language=args.language), args)
 
 
 def cmd_batch(args) -> int:
     from voca_cn.apps.batch import Line, Settings, run_batch
 
-    defaults = Line(id="", audio="", template=args.template, jaw=args.jaw, lip=args.lip, exports=args.export)
+    defaults = Line(id="", audio="", template=args.template, jaw=args.jaw, lip=args.lip, exports=args.export,
+                    language=args.language)
     settings = Settings(model=args.model, procedural=args.procedural, size=args.size, fps=args.fps)
     use_ray = args.ray is not None
     jobs = args.jobs if args.jobs or use_ray else os.cpu_count() or 1
@@ -189,12 +196,12 @@ def cmd_sync(args) -> None:
 
 def cmd_align(args) -> None:
     from voca_cn.audio import load as audio_mod
-    from voca_cn.speech.align import Aligner
+    from voca_cn.motion.transcript import align
 
     text = _text(args)
     if text is None:
         raise VocaError("align needs the words: pass --text \"...\" or --transcript FILE")
-    phones, _ = Aligner().align(audio_mod.load(args.audio), text)
+    phones = align(audio_mod.load(args.audio), text, args.language).phones
     if args.format == "json":
         json.dump([{"phone": p.label, "start": round(p.start, 3), "end": round(p.end, 3)} for p in phones],
                   sys.stdout, ensure_ascii=False, indent=1)
@@ -208,7 +215,8 @@ def cmd_align(args) -> None:
 def cmd_visemes(args) -> None:
     from voca_cn.api import animate
 
-    json.dump(animate(args.audio, text=_text(args)).visemes(args.format), sys.stdout, ensure_ascii=False, indent=1)
+    json.dump(animate(args.audio, text=_text(args), language=args.language).visemes(args.format), sys.stdout,
+              ensure_ascii=False, indent=1)
     print()
 
 
@@ -353,8 +361,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("animate", help="audio (+ optional transcript) -> OBJs, MP4, curves, visemes")
     p.add_argument("--audio", required=True, help="WAV/FLAC/OGG/MP3, any rate")
-    p.add_argument("--text", help="transcript: animate from its forced alignment (English)")
+    p.add_argument("--text", help="transcript: animate from its forced alignment")
     p.add_argument("--transcript", help="file holding the transcript")
+    _language_flag(p)
     p.add_argument("--procedural", action="store_true",
                    help="no transcript: pocketsphinx phone recognition + procedural animator "
                         "instead of the learned model")
@@ -365,13 +374,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("batch", help="many lines (folder or manifest) on local processes or a Ray cluster")
     p.add_argument("source", type=Path, help="folder of audio files (+ same-named .txt transcripts) "
-                                             "or a .csv/.jsonl manifest (id, audio, text, template, style, export)")
+                                             "or a .csv/.jsonl manifest (id, audio, text, language, template, style, "
+                                             "export)")
     p.add_argument("--out", required=True, type=Path, help="output folder: OUT/ID/ per line (a rerun resumes)")
     p.add_argument("--jobs", type=bounds.JOBS.arg, default=None,
                    help="worker processes (default: all cores; with --ray: all CPUs of the cluster)")
     p.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
                    help="run on Ray: a local Ray without ADDRESS, else the cluster at ADDRESS (e.g. auto)")
     p.add_argument("--template", default="makehuman", help="default template for lines that name none")
+    _language_flag(p)
     p.add_argument("--model", default=None, help="trained model folder (default: the shipped one)")
     p.add_argument("--procedural", action="store_true",
                    help="lines without a transcript: phone recognition + procedural animator")
@@ -417,6 +428,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--audio", required=True)
     p.add_argument("--text")
     p.add_argument("--transcript")
+    _language_flag(p)
     p.add_argument("--format", choices=["tsv", "json"], default="tsv")
     p.set_defaults(func=cmd_align)
 
@@ -424,6 +436,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--audio", required=True)
     p.add_argument("--text")
     p.add_argument("--transcript")
+    _language_flag(p)
     p.add_argument("--format", choices=["azure", "oculus", "rhubarb"], default="azure")
     p.set_defaults(func=cmd_visemes)
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import queue
 import signal
+import socket
 import sys
 import threading
 import time
@@ -23,8 +24,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from voca_cn import VocaError
+from voca_cn.audio import load as audio
 from voca_cn.core.arkit import NAMES
 from voca_cn.core.timing import SR
+from voca_cn.motion.stream import Stream
 
 VMC_NAMES = tuple(n[0].upper() + n[1:] for n in NAMES)
 
@@ -73,8 +76,6 @@ class Vmc:
 def osc_address(address: str) -> tuple[str, int]:
     """``--osc HOST:PORT`` (``[::1]:39539`` for IPv6) -> (numeric address, port), resolved once
     here so a name that does not resolve is one line, not a traceback."""
-    import socket
-
     host, _, port = address.rpartition(":")
     host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
     if not host or not port.isdigit() or not 0 < int(port) < 65536:
@@ -90,8 +91,6 @@ def osc_address(address: str) -> tuple[str, int]:
 # ----------------------------------------------------------------------------- sources
 def paced_file(path: str, chunk: int, stop: threading.Event):
     """(arrival time, samples) chunks of a file, each released when it would have been heard."""
-    from voca_cn.audio import load as audio
-
     y = audio.load(path)
     start = time.perf_counter()
     for s in range(0, len(y), chunk):
@@ -149,8 +148,6 @@ class Stats:
 
 def run(args) -> None:
     """The ``stream`` command: source -> Stream -> sinks until the audio ends or Ctrl-C."""
-    from voca_cn.motion.stream import Stream
-
     sinks = [Vmc(args.osc)] if args.osc else []
     if args.jsonl or not args.osc:
         sinks.append(JsonLines())

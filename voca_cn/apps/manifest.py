@@ -1,11 +1,10 @@
 """The lines of a batch: a folder of audio files (same-named ``.txt`` files are transcripts) or a
 manifest (``.csv`` with a header row, or ``.jsonl``) with ``id, audio`` and optionally ``text,
-template, style, export``; every row checked, bad rows returned as failures with their reason."""
+language, template, style, export``; every row checked, bad rows returned as failures with their reason."""
 
 from __future__ import annotations
 
 import csv
-import json
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -18,7 +17,7 @@ from voca_cn.formats import EXPORTS, parse_exports
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
 
 
-COLUMNS = ("id", "audio", "text", "template", "style", "export")
+COLUMNS = ("id", "audio", "text", "language", "template", "style", "export")
 
 
 # extra outputs a line can ask for, beyond animation.npz + visemes.json: OUTPUTS (OBJ sequence,
@@ -39,6 +38,7 @@ class Line:
     id: str
     audio: str
     text: str | None = None
+    language: str = "auto"  # the transcript's (voca_cn.speech.g2p.resolve)
     template: str = "makehuman"
     jaw: float = 1.0
     lip: float = 1.0
@@ -145,8 +145,8 @@ def _manifest_rows(path: Path) -> list[tuple[int, object]]:
         header = reader.fieldnames or []
         unknown = [c for c in header if c not in COLUMNS]
         if unknown or "id" not in header or "audio" not in header:
-            raise VocaError(f"manifest {path}: columns must be id, audio and any of text, template, style, "
-                            f"export; found {', '.join(map(repr, header)) or 'none'}")
+            raise VocaError(f"manifest {path}: columns must be id, audio and any of text, language, "
+                            f"template, style, export; found {', '.join(map(repr, header)) or 'none'}")
         return [(n, row) for n, row in enumerate(reader, start=2)]
     except csv.Error as e:
         raise VocaError(f"manifest {path} is not valid CSV ({e})") from None
@@ -160,7 +160,7 @@ def _row_line(row: object, base: Path, defaults: Line) -> Line:
     if unknown:
         raise ValueError(f"unknown field(s) {', '.join(map(repr, unknown))}; use {', '.join(COLUMNS)}")
     get = {k: (None if v is None or v == "" else v) for k, v in row.items()}
-    for k in ("id", "audio", "text", "template"):
+    for k in ("id", "audio", "text", "language", "template"):
         if get.get(k) is not None and not isinstance(get[k], str):
             raise ValueError(f"{k} must be text, not {get[k]!r}")
     if get.get("id") is None or get.get("audio") is None:
@@ -169,8 +169,16 @@ def _row_line(row: object, base: Path, defaults: Line) -> Line:
         raise ValueError("a path holds a NUL byte; give the file's real name")
     audio = Path(get["audio"])
     jaw, lip = _style(get.get("style"), defaults)
+    if get.get("language") is not None:
+        from voca_cn.speech.g2p import resolve
+
+        try:
+            resolve(get["language"], get.get("text") or "")
+        except VocaError as e:
+            raise ValueError(str(e)) from None
     return Line(id=_check_id(get["id"]), audio=str(audio if audio.is_absolute() else base / audio),
-                text=_text(get.get("text")), template=get.get("template") or defaults.template,
+                text=_text(get.get("text")), language=get.get("language") or defaults.language,
+                template=get.get("template") or defaults.template,
                 jaw=jaw, lip=lip, exports=_exports(get["export"]) if get.get("export") is not None else defaults.exports)
 
 

@@ -19,7 +19,9 @@ from pathlib import Path
 import numpy as np
 
 from voca_cn import VocaError
-from voca_cn.core.signal import lag_curve
+from voca_cn.core.files import atomic_path
+from voca_cn.core.signal import lag_curve, peak_lag
+from voca_cn.core.timing import resample_frames
 
 RATE = 100.0  # Hz, the grid both curves are compared on (10 ms lag steps)
 # EBU R37: sound may lead the picture by at most 40 ms and lag it by at most 60 ms
@@ -32,8 +34,6 @@ def motion(curve: np.ndarray, rate: float) -> np.ndarray:
     opening itself and its change per 10 ms, each z-scored. Both count: the opening carries the
     syllable rhythm, its change the exact moments the lips part and meet."""
     from scipy.ndimage import gaussian_filter1d
-
-    from voca_cn.core.timing import resample_frames
 
     x = resample_frames(np.asarray(curve, np.float32)[:, None], rate, RATE)[:, 0].astype(np.float64)
     x = gaussian_filter1d(x, SMOOTH)
@@ -51,8 +51,6 @@ def offset(video_aperture: np.ndarray, video_fps: float, audio_aperture: np.ndar
     v, a = motion(video_aperture, video_fps), motion(audio_aperture, audio_fps)
     k = int(round(max_lag * RATE))
     r = np.mean([lag_curve(x, y, k) for x, y in zip(v, a)], axis=0)
-    from voca_cn.core.signal import peak_lag
-
     if np.isnan(r).all():  # too few frames for any lag: nothing measured, and no NaN in the result
         raise VocaError(f"the video and audio overlap by {min(v.shape[1], a.shape[1]) / RATE:.2f} s, too "
                         "little to measure their sync; give at least 1 s of video with a visible face")
@@ -85,8 +83,6 @@ def shift_audio(video: str | os.PathLike, audio: str | os.PathLike, offset_ms: f
     moved by -``offset_ms`` (late audio is cut at its start, early audio delayed by silence),
     AAC-encoded; the same bytes for the same inputs."""
     import imageio_ffmpeg
-
-    from voca_cn.core.files import atomic_path
 
     out = Path(out)
     if out.exists():
