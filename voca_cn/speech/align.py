@@ -7,6 +7,7 @@ against digital silence; retries over silence paddings and wider beams.
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 from pathlib import Path
@@ -32,11 +33,9 @@ _PS_FALLBACK = {"ə": "AH", "ɚ": "ER", "ɾ": "T", "e": "EY", "o": "OW", "a": "A
                 "x": "K", "r": "R", "ɒ": "AA", "ɜ": "ER", "ɨ": "IH", "y": "UW", "sil": None}
 
 
-def read_transcript(path) -> str:
+def read_transcript(path: str | os.PathLike) -> str:
     """A transcript file's words: UTF-8 text (a BOM is fine). Other encodings are refused with one
     line naming the file, rather than aligned as mojibake."""
-    from pathlib import Path
-
     try:
         return Path(path).read_bytes().decode("utf-8-sig").strip()
     except UnicodeDecodeError as e:
