@@ -25,7 +25,7 @@ from voca_cn import VocaError
 from voca_cn.core.arkit import INDEX, LIVE_LINK, NAMES
 from voca_cn.core.files import atomic_write, one_line
 from voca_cn.core.untrusted import expect, read_json
-from voca_cn.formats.keyframes import columns, rate, uniform
+from voca_cn.formats.keyframes import columns, frame_count, rate, uniform
 
 ROTATIONS = ("HeadYaw", "HeadPitch", "HeadRoll", "LeftEyeYaw", "LeftEyePitch", "LeftEyeRoll",
              "RightEyeYaw", "RightEyePitch", "RightEyeRoll")
@@ -62,7 +62,7 @@ def write_livelink(path: str | os.PathLike, weights: np.ndarray, fps: float) -> 
     atomic_write(path, buf.getvalue())
 
 
-MAX_BYTES = 512 * 2**20  # a day of 60 fps rows; a longer file is not a take
+MAX_BYTES = 256 * 2**20  # 9 h of 60 fps Live Link rows; a longer file is not one take
 
 
 def read_livelink(path: str | os.PathLike) -> tuple[np.ndarray, float]:
@@ -76,15 +76,14 @@ def read_livelink(path: str | os.PathLike) -> tuple[np.ndarray, float]:
         with open(path, newline="", encoding="utf-8-sig") as fh:
             rows = list(csv.reader(fh))
         header = [h.strip().lower() for h in rows[0]]
-        shape_cols = columns(rows[0][2:] if header[:1] == ["timecode"] else rows[0], where,
-                             _OTHER_COLUMNS)
+        shape_cols = columns(rows[0], where, _OTHER_COLUMNS)
         cols = {h: j for j, h in enumerate(header)}
         body = [r for r in rows[1:] if any(x.strip() for x in r)]
+        frame_count(len(body), where)
         times = np.array([seconds(r[cols["timecode"]]) for r in body])
         w = np.zeros((len(body), 52), np.float32)
-        offset = 2 if header[:1] == ["timecode"] else 0
         for k, j in shape_cols.items():
-            w[:, k] = [float(r[j + offset]) for r in body]
+            w[:, k] = [float(r[j]) for r in body]
     except VocaError:
         raise
     except (OSError, IndexError, KeyError, ValueError, UnicodeDecodeError, csv.Error) as e:
@@ -118,6 +117,7 @@ def read_arkit_json(path: str | os.PathLike) -> tuple[np.ndarray, float]:
     doc = expect(read_json(raw, f"ARKit JSON {path}", fix, MAX_BYTES), dict, f"ARKit JSON {path}")
     fps = rate(doc.get("fps"), f"ARKit JSON {path}")
     frames = expect(doc.get("frames"), list, f"ARKit JSON {path}: frames")
+    frame_count(len(frames), f"ARKit JSON {path}")
     names = sorted({n for f in frames for n in expect(f, dict, f"ARKit JSON {path}: each frame")})
     index = columns(names, f"ARKit JSON {path}")
     w = np.zeros((len(frames), 52), np.float32)

@@ -20,7 +20,7 @@ import numpy as np
 from voca_cn import VocaError
 from voca_cn.core.arkit import NAMES, match
 from voca_cn.core.untrusted import confined, expect, read_json
-from voca_cn.formats.keyframes import uniform
+from voca_cn.formats.keyframes import frame_count, uniform
 
 SUFFIXES = (".glb", ".gltf", ".vrm")
 MAX_ELEMENTS = 2**26  # elements per accessor: 67 M vertices or keyframes, far beyond any avatar
@@ -311,7 +311,7 @@ def _curves(g: Gltf) -> tuple[np.ndarray, float]:
     else:
         raise VocaError(f"{g.path} has no morph-weight animation; give an animation.glb from voca-cn --export glb")
     times = accessor(g, anim["samplers"][chans[0]["sampler"]]["input"])[:, 0]
-    out = np.zeros((len(times), 52), np.float32)
+    out = np.zeros((frame_count(len(times), str(g.path)), 52), np.float32)
     done = set()
     for c in chans:
         s = anim["samplers"][c["sampler"]]

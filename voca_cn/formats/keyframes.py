@@ -15,6 +15,14 @@ from voca_cn.core import bounds
 from voca_cn.core.arkit import NAMES
 
 RATE = bounds.Bound(float, 1.0, 240.0, "frames per second")
+MAX_FRAMES = 4_000_000  # 18.5 h at 60 fps; (T, 52) float32 = 830 MB
+
+
+def frame_count(n: int, where: str) -> int:
+    """``n`` frames or keys, refused beyond :data:`MAX_FRAMES` before anything is allocated for them."""
+    if n > MAX_FRAMES:
+        raise VocaError(f"{where} has {n} frames, more than the {MAX_FRAMES} voca-cn reads; split the take")
+    return n
 _KEYS = {n.lower(): i for i, n in enumerate(NAMES)}
 
 
@@ -46,6 +54,9 @@ def uniform(times: np.ndarray, values: np.ndarray, where: str) -> tuple[np.ndarr
         return v[:1], 60.0
     fps = rate(round(1.0 / float(np.median(step)), 3), where)
     n = int(round((t[-1] - t[0]) * fps)) + 1
+    if n > min(max(100 * len(t), 3600 * fps), MAX_FRAMES):  # a stray key far out would make the grid gigabytes
+        raise VocaError(f"{where}: {len(t)} keys spread over {t[-1] - t[0]:.6g} s at {fps:g} fps; "
+                        "export the animation again with a key per frame")
     grid = t[0] + np.arange(n) / fps
     if len(t) == n and np.abs(t - grid).max() < 0.05 / fps:
         return v, fps
