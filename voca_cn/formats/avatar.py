@@ -37,6 +37,7 @@ from voca_cn.formats.gltf import (
     uri_bytes,
 )
 
+MAX_VERTICES = 2_000_000  # a scene's vertices: a detailed head is < 100 k; bounds the (52, V, 3) basis
 _MOUTH = [i for i, n in enumerate(NAMES) if n.startswith("mouth") or n == "jawOpen"]
 
 
@@ -85,8 +86,10 @@ def _load(g: Gltf) -> Avatar:
         _check_targets(g, i, m)
         mesh_targets[i] = arkit_targets(m, note)
     world = node_matrices(g.doc)
-    parts = [p for n, mat in sorted(world.items()) if "mesh" in g.doc["nodes"][n]
-             for p in _node_parts(g, n, mat, world, mesh_targets)]
+    parts, budget = [], [MAX_VERTICES]
+    for n, mat in sorted(world.items()):
+        if "mesh" in g.doc["nodes"][n]:
+            parts += _node_parts(g, n, mat, world, mesh_targets, budget)
     if not parts:
         raise VocaError(f"{g.path} has no triangle meshes in its scene; export the avatar with its meshes")
     g.textures.clear()  # sampled into vertex colours; the decoded images are not needed again
@@ -110,7 +113,10 @@ def _check_targets(g: Gltf, i: int, mesh: dict) -> None:
                      f"{len(mesh.get('weights', []))} default weights)")
 
 
-def _node_parts(g: Gltf, n: int, world_matrix: np.ndarray, world: dict, mesh_targets: dict) -> list[_Part]:
+def _node_parts(g: Gltf, n: int, world_matrix: np.ndarray, world: dict, mesh_targets: dict,
+                budget: list[int]) -> list[_Part]:
+    """Node ``n``'s primitives in world space; ``budget`` [vertices left] keeps the scene's total
+    (instances counted) under :data:`MAX_VERTICES` before any morph target is decoded."""
     node = g.doc["nodes"][n]
     mesh = g.doc["meshes"][node["mesh"]]
     out = []
@@ -118,6 +124,10 @@ def _node_parts(g: Gltf, n: int, world_matrix: np.ndarray, world: dict, mesh_tar
         if prim.get("mode", 4) not in (4, 5, 6) or "POSITION" not in prim.get("attributes", {}):
             continue  # points and lines carry no face surface
         pos = accessor(g, prim["attributes"]["POSITION"]).astype(np.float64)
+        budget[0] -= len(pos)
+        if budget[0] < 0:
+            raise g.fail(f"its scene has more than {MAX_VERTICES} vertices (instances counted), more than a "
+                         "head needs; export the avatar without the body or decimated")
         deltas = {}
         for k, t in zip(mesh_targets[node["mesh"]], prim.get("targets", [])):
             if k >= 0 and "POSITION" in t:

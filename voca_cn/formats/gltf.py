@@ -23,7 +23,7 @@ from voca_cn.core.untrusted import confined, expect, read_json
 from voca_cn.formats.keyframes import frame_count, uniform
 
 SUFFIXES = (".glb", ".gltf", ".vrm")
-MAX_ELEMENTS = 2**26  # elements per accessor: 67 M vertices or keyframes, far beyond any avatar
+MAX_ELEMENTS = 2**24  # elements per accessor: 16.7 M vertices or keys, far beyond any avatar or take
 ANIMATION_NAME = "voca_cn"
 _COMPONENTS = {5120: np.int8, 5121: np.uint8, 5122: np.int16, 5123: np.uint16, 5125: np.uint32, 5126: np.float32}
 _WIDTH = {"SCALAR": 1, "VEC2": 2, "VEC3": 3, "VEC4": 4, "MAT4": 16}
