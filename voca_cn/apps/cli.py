@@ -199,7 +199,7 @@ def cmd_sync(args) -> None:
     from voca_cn.audio.load import load
     from voca_cn.formats import resolve
     from voca_cn.motion.lipsync import AudioAnimator
-    from voca_cn.video.sync import audio_aperture, offset, shift_audio, verdict
+    from voca_cn.video.sync import audio_aperture, offset, shift_audio, sync_report, verdict
     from voca_cn.video.tracking import track_video
 
     if args.shift and args.shift.exists():
@@ -208,12 +208,7 @@ def cmd_sync(args) -> None:
     tracking = track_video(args.video)
     predicted = audio_aperture(audio, AudioAnimator.load(args.model), resolve(args.template))
     result = offset(tracking.aperture, tracking.fps, predicted, 60.0, args.max_lag)
-    report = {"video": str(args.video), "offset_ms": round(result["offset_ms"], 1),
-              "confidence": round(result["confidence"], 4), "peak_r": round(result["peak_r"], 4),
-              "convention": "offset_ms > 0: audio late (heard after the mouth moves); "
-                            "shift the audio earlier by offset_ms to fix",
-              "frames": len(tracking.found), "faces_found": int(tracking.found.sum()),
-              "lags_ms": result["lags_ms"], "r": result["r"]}
+    report = sync_report(args.video, tracking, result)
     if args.shift:
         report["shifted"] = str(shift_audio(args.video, args.audio or args.video, result["offset_ms"], args.shift))
     print(json.dumps(report, allow_nan=False))
@@ -559,12 +554,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("voca-cn: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:  # `voca-cn stream ... | head`: the reader has all it wanted
-        _quiet_stdout()
+    except BrokenPipeError:  # `voca-cn stream ... | head`: the reader has all it wanted; stdout to
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # /dev/null for the final flush
         return 0
-
-
-def _quiet_stdout() -> None:
-    """Point stdout at /dev/null so the interpreter's final flush does not fail on the closed pipe."""
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())

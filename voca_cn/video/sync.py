@@ -67,6 +67,17 @@ def audio_aperture(audio: np.ndarray, animator, template) -> np.ndarray:
     return template.aperture(template.deform(animator(audio)))
 
 
+def sync_report(video, tracking, result: dict) -> dict:
+    """What ``voca-cn sync`` prints: the :func:`offset` result rounded, its sign convention and the
+    tracking's frame counts (plain JSON: no NaN, :func:`offset` never returns one)."""
+    return {"video": str(video), "offset_ms": round(result["offset_ms"], 1),
+            "confidence": round(result["confidence"], 4), "peak_r": round(result["peak_r"], 4),
+            "convention": "offset_ms > 0: audio late (heard after the mouth moves); "
+                          "shift the audio earlier by offset_ms to fix",
+            "frames": len(tracking.found), "faces_found": int(tracking.found.sum()),
+            "lags_ms": result["lags_ms"], "r": result["r"]}
+
+
 def verdict(offset_ms: float, confidence: float) -> str:
     """One line a person reads: in sync or not (EBU R37's tolerance), which way, and the fix."""
     lo, hi = TOLERANCE_MS
