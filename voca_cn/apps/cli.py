@@ -122,10 +122,12 @@ def _language_flag(p) -> None:
 
 def _text(args) -> str | None:
     if getattr(args, "transcript", None):
+        from voca_cn.speech.align import read_transcript
+
         path = Path(args.transcript)
         if not path.is_file():
             raise VocaError(f"transcript {path} does not exist; check the path")
-        return path.read_text(encoding="utf-8", errors="replace")
+        return read_transcript(path)
     return args.text
 
 
@@ -203,20 +205,21 @@ def cmd_sync(args) -> None:
     from voca_cn.audio.load import load
     from voca_cn.formats import resolve
     from voca_cn.motion.lipsync import AudioAnimator
-    from voca_cn.video.sync import audio_aperture, offset
+    from voca_cn.video.sync import audio_aperture, offset, shift_audio, sync_report, verdict
     from voca_cn.video.tracking import track_video
 
+    if args.shift and args.shift.exists():
+        raise VocaError(f"{args.shift} already exists; choose another --shift file")
     audio = load(args.audio or args.video)
     tracking = track_video(args.video)
     predicted = audio_aperture(audio, AudioAnimator.load(args.model), resolve(args.template))
     result = offset(tracking.aperture, tracking.fps, predicted, 60.0, args.max_lag)
-    json.dump({"video": str(args.video), "offset_ms": round(result["offset_ms"], 1),
-               "confidence": round(result["confidence"], 4), "peak_r": round(result["peak_r"], 4),
-               "convention": "offset_ms > 0: audio late (heard after the mouth moves); "
-                             "shift the audio earlier by offset_ms to fix",
-               "frames": len(tracking.found), "faces_found": int(tracking.found.sum()),
-               "lags_ms": result["lags_ms"], "r": result["r"]}, sys.stdout)
-    print()
+    report = sync_report(args.video, tracking, result)
+    if args.shift:
+        report["shifted"] = str(shift_audio(args.video, args.audio or args.video, result["offset_ms"], args.shift))
+    print(json.dumps(report, allow_nan=False))
+    print(f"voca-cn: sync: {verdict(result['offset_ms'], result['confidence'])}"
+          + (f"; wrote {args.shift}" if args.shift else ""), file=sys.stderr)
 
 
 def cmd_align(args) -> None:
@@ -441,6 +444,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-lag", type=bounds.MAX_LAG.arg, default=1.0, help="largest offset searched, seconds (default 1)")
     p.add_argument("--model", help="trained model folder (default: the shipped one)")
     p.add_argument("--template", default="makehuman", help="head the predicted aperture is read on")
+    p.add_argument("--shift", type=Path, metavar="FIXED.mp4",
+                   help="also write the video with its audio (or --audio) moved by the measured offset")
     p.set_defaults(func=cmd_sync)
 
     p = sub.add_parser("view", help="web viewer: play DIR/animation.glb with its audio in a browser")
@@ -555,3 +560,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("voca-cn: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `voca-cn stream ... | head`: the reader has all it wanted; stdout to
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # /dev/null for the final flush
+        return 0
