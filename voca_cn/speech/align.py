@@ -8,8 +8,10 @@ all it raises :class:`NoPath` (:mod:`voca_cn.motion.transcript` then aligns by V
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
+from pathlib import Path
 
 import numpy as np
 
@@ -34,6 +36,18 @@ _PS_FALLBACK = {"ə": "AH", "ɚ": "ER", "ɾ": "T", "e": "EY", "o": "OW", "a": "A
 
 class NoPath(VocaError):
     """pocketsphinx found no alignment of the transcript to the audio."""
+
+
+def read_transcript(path: str | os.PathLike) -> str:
+    """A transcript file's words: UTF-8 text (a BOM is fine). Other encodings are refused with one
+    line naming the file, rather than aligned as mojibake."""
+    try:
+        return Path(path).read_bytes().decode("utf-8-sig").strip()
+    except UnicodeDecodeError as e:
+        raise VocaError(f"transcript {path} is not UTF-8 text (byte 0x{e.object[e.start]:02x} at {e.start}); "
+                        "save it as UTF-8") from None
+    except OSError as e:
+        raise VocaError(f"cannot read transcript {path} ({e.strerror or e}); check the path") from None
 
 
 def normalise(text: str) -> list[str]:
