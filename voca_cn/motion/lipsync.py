@@ -37,7 +37,11 @@ from voca_cn.motion.phonetic import PhoneticStage, Rows
 # p/b/m probability above which the lips are closed, chosen on the val split: 0.3 gave bilabial
 # recall 0.90 at LVE 1.98 mm and 0.5 gave 0.84 at 1.91 mm (shipped model at 0.3: 0.91, 1.94 mm)
 BILABIAL_THRESHOLD = 0.3
-REST_LEVEL = 0.3  # loudness (0 floor .. 1 peak) under which a frame is quiet
+# a frame is quiet below REST_LEVEL, or below REST_SHARE of the loudest recent frame (a running top
+# falling TOP_FALL a frame) where that is lower: in steady noise at 0-5 dB SNR speech rises only
+# ~0.1-0.2 above the floor, and the fixed 0.3 alone froze the mouth for the whole take (pink noise
+# 0 dB: r 0.26 -> 0.02); clean speech peaks above 0.6, where nothing changes
+REST_LEVEL, REST_SHARE, TOP_FALL = 0.3, 0.5, 0.005
 REST_AHEAD, REST_DELAY, REST_RAMP = 3, 3, 9  # 60 fps frames: look-ahead (50 ms < the model's 79 ms), wait, fade
 MOUTH = np.array([i for i, n in enumerate(NAMES) if n.startswith(("jaw", "mouth")) or n in ("tongueOut", "cheekPuff")])
 
@@ -138,15 +142,20 @@ class Rest:
     of look-ahead are known (all of them with ``end``: past the end is silence)."""
 
     def __init__(self):
-        self.held = np.zeros(0, np.float32)
+        self.held = np.zeros(0, bool)  # loud or not, per frame not yet decided
+        self.top = 0.0
         self.quiet = REST_DELAY + REST_RAMP  # before the first sound the mouth is at rest
 
     def __call__(self, level: np.ndarray, end: bool = False) -> np.ndarray:
-        self.held = np.concatenate([self.held, np.asarray(level, np.float32),
-                                    np.zeros(REST_AHEAD if end else 0, np.float32)])
+        level = np.concatenate([np.asarray(level, np.float32), np.zeros(REST_AHEAD if end else 0, np.float32)])
+        loud = np.empty(len(level), bool)
+        for j, x in enumerate(level):  # in arrival order: a stream decides as the whole file does
+            self.top = max(float(x), self.top - TOP_FALL)
+            loud[j] = x > min(REST_LEVEL, REST_SHARE * self.top)
+        self.held = np.concatenate([self.held, loud])
         k = max(0, len(self.held) - REST_AHEAD)
         out = np.empty(k, np.float32)
-        loud = self.held > REST_LEVEL
+        loud = self.held
         for i in range(k):
             self.quiet = 0 if loud[i:i + REST_AHEAD + 1].any() else self.quiet + 1
             r = min(1.0, max(0.0, (self.quiet - REST_DELAY) / REST_RAMP))
