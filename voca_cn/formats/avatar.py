@@ -70,6 +70,24 @@ def load_avatar(path: str | os.PathLike) -> Avatar:
     Raises VocaError (one line) for files that are not glTF, broken buffers, morph target count
     mismatches, non-finite data, and avatars without mouth shapes; notes missing shapes on stderr.
     """
+    avatar = read_scene(path)
+    if not avatar.present[_MOUTH].any():
+        raise NoMouthShapes(f"{avatar.source.path} has no usable mouth shapes (none of its morph targets "
+                            "is named jawOpen or mouth*); give an avatar with ARKit blendshapes (e.g. Ready "
+                            "Player Me with ?morphTargets=ARKit, VRoid perfect sync) or let voca-cn rig it")
+    if avatar.missing:
+        print(f"voca-cn: note: {avatar.source.path.name}: {52 - len(avatar.missing)} of 52 ARKit shapes found; "
+              f"missing: {', '.join(avatar.missing)}", file=sys.stderr)
+    return avatar
+
+
+class NoMouthShapes(VocaError):
+    """An avatar whose morph targets cannot move its mouth (it can still be rigged)."""
+
+
+def read_scene(path: str | os.PathLike) -> Avatar:
+    """Every mesh of a .glb/.gltf/.vrm scene as an Avatar (metres, Y up, +Z forward for VRM 0.x),
+    whatever shapes it has (possibly none)."""
     g = read(path)
     try:
         return _load(g)
@@ -90,14 +108,7 @@ def _load(g: Gltf) -> Avatar:
     if not parts:
         raise VocaError(f"{g.path} has no triangle meshes in its scene; export the avatar with its meshes")
     g.textures.clear()  # sampled into vertex colours; the decoded images are not needed again
-    avatar = _assemble(g, parts, mesh_targets)
-    if not avatar.present[_MOUTH].any():
-        raise VocaError(f"{g.path} has no usable mouth shapes (none of its morph targets is named jawOpen "
-                        "or mouth*); give an avatar with ARKit blendshapes (e.g. Ready Player Me with "
-                        "?morphTargets=ARKit, VRoid perfect sync)")
-    if avatar.missing:
-        note(f"{52 - len(avatar.missing)} of 52 ARKit shapes found; missing: {', '.join(avatar.missing)}")
-    return avatar
+    return _assemble(g, parts, mesh_targets)
 
 
 def _check_targets(g: Gltf, i: int, mesh: dict) -> None:
