@@ -80,7 +80,7 @@ def _animator(model: str | None):
 
 @lru_cache(maxsize=8)
 def _template(spec: str):
-    from voca_cn.formats import resolve
+    from voca_cn.rig import resolve
 
     return resolve(spec)
 

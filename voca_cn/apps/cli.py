@@ -93,7 +93,7 @@ def _text(args) -> str | None:
 # ---------------------------------------------------------------------------- commands
 def cmd_animate(args) -> None:
     from voca_cn.api import animate
-    from voca_cn.formats import resolve
+    from voca_cn.rig import resolve
     from voca_cn.motion.procedural import Style
 
     _check_output(args)
@@ -120,7 +120,7 @@ def cmd_batch(args) -> int:
 
 def cmd_render(args) -> None:
     from voca_cn.api import load
-    from voca_cn.formats import resolve
+    from voca_cn.rig import resolve
 
     _check_output(args)
     _save(load(args.animation, args.audio, resolve(args.template)), args)
@@ -133,7 +133,7 @@ def cmd_track(args) -> None:
     from voca_cn.audio.load import video_audio
     from voca_cn.core.files import atomic_dir, check_output_dir
     from voca_cn.core.timing import SR
-    from voca_cn.formats import resolve
+    from voca_cn.rig import resolve
     from voca_cn.formats.animation import save_animation
     from voca_cn.video.tracking import calibrate, track_video
 
@@ -161,7 +161,7 @@ def cmd_track(args) -> None:
 
 def cmd_sync(args) -> None:
     from voca_cn.audio.load import load
-    from voca_cn.formats import resolve
+    from voca_cn.rig import resolve
     from voca_cn.motion.lipsync import AudioAnimator
     from voca_cn.video.sync import audio_aperture, offset
     from voca_cn.video.tracking import track_video
@@ -212,7 +212,7 @@ def cmd_stream(args) -> None:
 
 def cmd_template(args) -> None:
     from voca_cn.face.template import Template
-    from voca_cn.formats import resolve
+    from voca_cn.rig import resolve
     from voca_cn.formats.library import known_templates, user_template_dir
 
     if args.action == "list":
@@ -229,6 +229,16 @@ def cmd_template(args) -> None:
         tmp = out.with_name(out.name + ".part")
         ObjWriter(t).write(tmp, t.vertices)
         tmp.replace(out)
+        print(out)
+    elif args.action == "rig":
+        from voca_cn.rig import rig_head
+
+        if not Path(args.head).is_file():
+            raise VocaError(f"head {args.head} does not exist; give an OBJ, PLY, glTF, GLB or VRM file")
+        name = args.name or Path(args.head).stem
+        t = rig_head(args.head, name=name)
+        out = Path(args.out) if args.out else user_template_dir() / f"{name}.npz"
+        t.save(out)
         print(out)
     elif args.action == "import-ict":
         from voca_cn.formats.ict import identity_coefficients, import_ict
@@ -313,7 +323,7 @@ def cmd_view(args) -> None:
 
 
 def cmd_evaluate(args) -> None:
-    from voca_cn.formats import resolve
+    from voca_cn.rig import resolve
     from voca_cn.training.evaluation import METHODS, corpus_cases, evaluate, pair_cases, table
 
     if sum(map(bool, (args.data, args.pairs, args.video))) != 1:
@@ -486,6 +496,10 @@ def build_parser() -> argparse.ArgumentParser:
     e = tsub.add_parser("export", help="write a template's neutral head as OBJ")
     e.add_argument("name")
     e.add_argument("path")
+    r = tsub.add_parser("rig", help="rig any head mesh (OBJ, PLY, glTF, GLB, VRM) with the 52 ARKit shapes")
+    r.add_argument("head")
+    r.add_argument("--name", help="template name (default: the file's name)")
+    r.add_argument("--out", help="template file (default $VOCA_CN_HOME/templates/NAME.npz)")
     i = tsub.add_parser("import-ict", help="import an ICT-FaceKit FaceXModel folder")
     i.add_argument("dir")
     i.add_argument("--identity-seed", type=bounds.SEED.arg, help="bake a random identity (reproducible per seed)")

@@ -25,6 +25,7 @@ from voca_cn.core.arkit import INDEX, NAMES
 from voca_cn.core.files import atomic_write
 from voca_cn.face.appearance import albedo, vertex_normals
 from voca_cn.face.template import PARTS, Template
+from voca_cn.formats import vrm
 from voca_cn.formats.gltf import (
     ANIMATION_NAME,
     Gltf,
@@ -40,13 +41,23 @@ from voca_cn.formats.gltf import (
 _MOUTH = [i for i, n in enumerate(NAMES) if n.startswith("mouth") or n == "jawOpen"]
 
 
+def one_hot(arkit: list[int]) -> np.ndarray:
+    """ARKit index (or -1) per morph target -> (targets, 52) float32 drive matrix."""
+    m = np.zeros((len(arkit), 52), np.float32)
+    for t, k in enumerate(arkit):
+        if k >= 0:
+            m[t, k] = 1.0
+    return m
+
+
 # =============================================================================== avatar
 @dataclass
 class Avatar(Template):
     """A template read from a glTF file; ``source`` keeps the file for re-export with animation."""
 
     source: Gltf | None = field(default=None, repr=False, compare=False)
-    mesh_targets: dict[int, list[int]] = field(default_factory=dict, repr=False, compare=False)
+    # mesh -> (its morph targets, 52): target weights = ARKit weights @ M.T (one-hot for ARKit targets)
+    mesh_targets: dict[int, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
 
     def __getstate__(self) -> dict:
         """The render worker gets the mesh only, not the file's buffers and images (pickled per call)."""
@@ -101,7 +112,13 @@ def _load(g: Gltf) -> Avatar:
     mesh_targets = {}
     for i, m in enumerate(meshes):
         _check_targets(g, i, m)
-        mesh_targets[i] = arkit_targets(m, note)
+        n = max((len(p.get("targets", [])) for p in m.get("primitives", [])), default=0)
+        mesh_targets[i] = one_hot((arkit_targets(m, note) + [-1] * n)[:n])
+    if not any(t[:, _MOUTH].any() for t in mesh_targets.values()):
+        driven = vrm.target_matrices(g.doc, {i: len(t) for i, t in mesh_targets.items()})
+        if driven:
+            note("no ARKit mouth shapes; our curves drive its VRM expressions (aa, ih, ou, ee, oh, blink)")
+            mesh_targets.update(driven)
     world = node_matrices(g.doc)
     parts = [p for n, mat in sorted(world.items()) if "mesh" in g.doc["nodes"][n]
              for p in _node_parts(g, n, mat, world, mesh_targets)]
@@ -130,13 +147,14 @@ def _node_parts(g: Gltf, n: int, world_matrix: np.ndarray, world: dict, mesh_tar
             continue  # points and lines carry no face surface
         pos = accessor(g, prim["attributes"]["POSITION"]).astype(np.float64)
         deltas = {}
-        for k, t in zip(mesh_targets[node["mesh"]], prim.get("targets", [])):
-            if k >= 0 and "POSITION" in t:
+        for row, t in zip(mesh_targets[node["mesh"]], prim.get("targets", [])):
+            if row.any() and "POSITION" in t:
                 d = accessor(g, t["POSITION"])
                 if d.shape != pos.shape:
                     raise g.fail(f"mesh {node['mesh']}: a morph target has {len(d)} positions for "
                                  f"{len(pos)} vertices (morph target count mismatch)")
-                deltas[k] = deltas.get(k, 0) + d.astype(np.float64)
+                for k in np.flatnonzero(row):
+                    deltas[k] = deltas.get(k, 0) + float(row[k]) * d.astype(np.float64)
         matrices = _skin_matrices(g, node, prim, world, len(pos))
         if matrices is None:
             lin, v = world_matrix[:3, :3], pos @ world_matrix[:3, :3].T + world_matrix[:3, 3]
@@ -331,13 +349,12 @@ def write_animation_glb(path: str | os.PathLike, template: Template, weights: np
     times = (np.arange(len(w), dtype=np.float64) / fps).astype(np.float32)
     anim = {"name": ANIMATION_NAME, "samplers": [], "channels": []}
     t_acc = b.accessor(times[:, None], "SCALAR", bounds=True)
-    for node, arkit in targets:
-        k = np.asarray(arkit)
-        values = np.where(k >= 0, w[:, np.maximum(k, 0)], 0.0).astype(np.float32)  # (T, K)
+    for node, drive in targets:
+        values = np.clip(w @ drive.T, 0.0, 1.0).astype(np.float32)  # (T, K) target weights
         anim["samplers"].append({"input": t_acc, "interpolation": "LINEAR",
                                  "output": b.accessor(values.reshape(-1, 1), "SCALAR")})
         anim["channels"].append({"sampler": len(anim["samplers"]) - 1, "target": {"node": node, "path": "weights"}})
-    b.doc.setdefault("animations", []).append(anim)
+    b.doc["animations"] = [anim, *b.doc.get("animations", [])]  # first: the take importers play
     path = Path(path)
     atomic_write(path, b.glb())
 
@@ -360,7 +377,7 @@ def _template_document(t: Template) -> tuple[_Builder, list[tuple[int, list[int]
                       "extras": {"targetNames": [NAMES[k] for k in present]},
                       "primitives": [{"attributes": attrs, "material": 0, "targets": targets,
                                       "indices": b.accessor(faces.reshape(-1, 1), "SCALAR", target=34963)}]}]
-    return b, [(0, present)]
+    return b, [(0, one_hot(present))]
 
 
 def _avatar_document(a: Avatar) -> tuple[_Builder, list[tuple[int, list[int]]]]:
@@ -388,5 +405,5 @@ def _avatar_document(a: Avatar) -> tuple[_Builder, list[tuple[int, list[int]]]]:
             img["bufferView"] = b.view(data)
             del img["uri"]
     targets = [(n, a.mesh_targets[node["mesh"]]) for n, node in enumerate(doc.get("nodes", []))
-               if "mesh" in node and any(k >= 0 for k in a.mesh_targets.get(node["mesh"], []))]
+               if "mesh" in node and np.any(a.mesh_targets.get(node["mesh"], 0))]
     return b, targets

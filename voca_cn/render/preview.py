@@ -49,9 +49,11 @@ class RenderMesh:
     def from_template(cls, template: Template) -> "RenderMesh":
         hidden = template.vertex_parts == PARTS.index("hidden")
         material = materials(template)
+        eyes = eyeballs(template.vertices, template.faces, material == MATERIALS.index("eye"))
+        if template.vertex_colors is not None:  # its own colours paint its eyes: no drawn irises
+            material = np.where(material == MATERIALS.index("eye"), 0, material).astype(np.uint8)
         return cls(faces=template.faces[~hidden[template.faces].any(axis=1)].astype(np.int32),
-                   material=material, albedo=albedo(template),
-                   eyes=eyeballs(template.vertices, template.faces, material == MATERIALS.index("eye")),
+                   material=material, albedo=albedo(template), eyes=eyes,
                    mouth=np.r_[template.inner_lip[0], template.mouth_corners].astype(np.int32),
                    chin=chin_vertex(template))
 

@@ -1,0 +1,83 @@
+"""Any head: rig every head in ``../shared/assets/heads-3p`` (and any given on the command line), animate
+speech on it, and ask a face tracker to read the mouth on our preview.
+
+Per head: rig time (``voca_cn.rig.rig_head``, wall seconds, includes starting the renderer and the
+tracker), then speech (``data/examples/hello.wav`` and, where present, GRID s1 clips) through the
+lip-sync network, rendered as ``preview.mp4`` would be (H.264, 512x512, face view). MediaPipe
+FaceLandmarker reads each frame alone; intended aperture = ``Template.aperture`` on the deformed mesh
+(inner-lip gap / mouth width), tracked = |L13 - L14| / |L61 - L291|. Reported: frames with a face,
+Pearson r, tracked/intended p10-p90 and min-max range ratios, and deform speed (frames/s).
+
+    nice -n 10 python benchmarks/any_head.py [HEAD ...] [--clips 2] [--keep DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from preview import GRID, clip_audio, ratios, track  # noqa: E402  (benchmarks/preview.py)
+
+ROOT = Path(__file__).resolve().parent.parent
+HEADS_3P = ROOT.parent / "shared" / "assets" / "heads-3p"
+
+
+def shared_heads() -> list[Path]:
+    """The third-party heads: every OBJ/PLY/glTF/GLB/VRM under heads-3p (sorted)."""
+    return sorted(p for p in HEADS_3P.rglob("*") if p.suffix.lower() in (".obj", ".ply", ".gltf", ".glb", ".vrm"))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("heads", nargs="*", type=Path, help="more heads (default: heads-3p)")
+    ap.add_argument("--clips", type=int, default=2, help="GRID s1 clips besides hello.wav (0: none)")
+    ap.add_argument("--keep", type=Path, help="keep previews and rigged templates in this folder")
+    args = ap.parse_args()
+    from voca_cn.audio import load as audio_mod
+    from voca_cn.motion.lipsync import AudioAnimator
+    from voca_cn.render import render_video
+    from voca_cn.rig import rig_head
+
+    heads = args.heads or shared_heads()
+    if not heads:
+        raise SystemExit(f"no heads given and no {HEADS_3P}; pass head files")
+    work = args.keep or Path(tempfile.mkdtemp())
+    work.mkdir(parents=True, exist_ok=True)
+    clips = sorted(GRID.glob("*.mp4"))[: args.clips] if GRID.is_dir() else []
+    wavs = [ROOT / "data/examples/hello.wav"] + [clip_audio(c, work / f"{c.stem}.wav") for c in clips]
+    animator = AudioAnimator.load()
+    weights = [animator(audio_mod.load(w)) for w in wavs]
+    print(f"{'head':<28} {'rig s':>6} {'verts':>6} {'frames':>6} {'face':>6} {'r':>6} {'p10-p90 x':>9} "
+          f"{'range x':>8} {'deform fps':>10}")
+    for path in heads:
+        start = time.perf_counter()
+        try:
+            t = rig_head(path)
+        except Exception as e:  # noqa: BLE001 - a head that cannot be rigged is a result too
+            print(f"{path.name:<28} cannot rig: {e}")
+            continue
+        rig_s = time.perf_counter() - start
+        if args.keep:
+            t.save(work / f"{path.stem}.npz")
+        start = time.perf_counter()
+        intended = [t.aperture(t.deform(w)) for w in weights]
+        fps = sum(map(len, weights)) / (time.perf_counter() - start)
+        tracked = []
+        for k, (wav, w) in enumerate(zip(wavs, weights)):
+            out = work / f"{path.stem}-{k}.mp4"
+            render_video(t, w, out, wav)
+            tracked.append(track(out, per_frame=True))
+        a, b = np.concatenate(intended), np.concatenate(tracked)
+        m = ratios(a, b)
+        print(f"{path.name:<28} {rig_s:>6.1f} {t.n_vertices:>6} {len(a):>6} {100 * m['found']:>5.0f}% "
+              f"{m['r']:>6.3f} {m['p10_90']:>9.2f} {m['full']:>8.2f} {fps:>10.0f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
