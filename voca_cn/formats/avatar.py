@@ -311,7 +311,22 @@ def _regions(verts: np.ndarray, basis: np.ndarray, parts: np.ndarray):
         lids = move[[INDEX["eyeBlinkLeft"], INDEX["eyeBlinkRight"]]].max(0)
         if lids.max() > 0:
             parts[(lids > 0.25 * lids.max()) & skin] = PARTS.index("eye")
-    return lips.astype(np.int32), jaw.astype(np.int32), _inner_lip(verts, jaw_move, lips)
+    inner = _inner_lip(verts, jaw_move, lips)
+    dy = basis[INDEX["jawOpen"], :, 1]
+    if len(lips) >= 2 and dy[inner[0, 1]] >= dy[inner[0, 0]]:  # the pair does not part (lips drawn apart
+        inner = _parting_pair(verts, dy, lips)                   # by an expression): the pair that does
+    return lips.astype(np.int32), jaw.astype(np.int32), inner
+
+
+def _parting_pair(verts: np.ndarray, dy: np.ndarray, lips: np.ndarray) -> np.ndarray:
+    """(1, 2) near the midline: the lip vertex jawOpen moves down most and, near it, the one it moves
+    up most (or down least). dy: (N,) vertical offset of each vertex at jawOpen = 1."""
+    v = verts[lips]
+    central = lips[np.abs(v[:, 0] - np.median(v[:, 0])) < 0.08 * (np.ptp(v[:, 0]) or 1.0)]
+    central = central if len(central) >= 2 else lips
+    lower = central[np.argmin(dy[central])]
+    near = central[np.linalg.norm(verts[central] - verts[lower], axis=1) < 0.25 * (np.ptp(v[:, 0]) or 1.0)]
+    return np.array([[near[np.argmax(dy[near])], lower]], np.int32)
 
 
 def _inner_lip(verts: np.ndarray, jaw_move: np.ndarray, lips: np.ndarray) -> np.ndarray:
@@ -404,6 +419,9 @@ def _avatar_document(a: Avatar) -> tuple[_Builder, list[tuple[int, list[int]]]]:
             img.setdefault("mimeType", "image/jpeg" if data[:2] == b"\xff\xd8" else "image/png")
             img["bufferView"] = b.view(data)
             del img["uri"]
+    for mesh in doc.get("meshes", []):  # importers (Blender) name shape keys from the mesh's extras only
+        if target_names(mesh) and "targetNames" not in mesh.get("extras", {}):
+            mesh.setdefault("extras", {})["targetNames"] = target_names(mesh)
     targets = [(n, a.mesh_targets[node["mesh"]]) for n, node in enumerate(doc.get("nodes", []))
                if "mesh" in node and np.any(a.mesh_targets.get(node["mesh"], 0))]
     return b, targets
