@@ -31,7 +31,14 @@ from pathlib import Path
 from typing import Iterator
 
 from voca_cn import VocaError, __version__
+from voca_cn.api import animate
 from voca_cn.apps.manifest import OUTPUTS, Line, Result, read_lines
+from voca_cn.core.timing import SR
+from voca_cn.formats.library import known_templates
+from voca_cn.motion.lipsync import AudioAnimator
+from voca_cn.motion.onnx import MODELS
+from voca_cn.rig import resolve
+from voca_cn.motion.procedural import Style
 
 
 @dataclass(frozen=True)
@@ -49,9 +56,6 @@ def animate_line(line: Line, settings: Settings, out: Path) -> float:
     """One line's work, through the library API as ``voca-cn animate`` does:
     :func:`voca_cn.api.animate` (with this process's loaded model and template) ->
     :meth:`~voca_cn.api.Animation.save` (atomic). Returns the audio's length in seconds."""
-    from voca_cn.api import animate
-    from voca_cn.core.timing import SR
-    from voca_cn.motion.procedural import Style
 
     model = _animator(settings.model) if line.text is None and not settings.procedural else settings.model
     animation = animate(line.audio, text=line.text, template=_template(line.template),
@@ -70,8 +74,6 @@ class ModelFolderError(VocaError):
 def _animator(model: str | None):
     """The model, loaded once per worker process, with one ONNX Runtime thread: the workers
     already use every core."""
-    from voca_cn.motion.lipsync import AudioAnimator
-
     try:
         return AudioAnimator.load(model, threads=1)
     except VocaError as e:
@@ -80,8 +82,6 @@ def _animator(model: str | None):
 
 @lru_cache(maxsize=8)
 def _template(spec: str):
-    from voca_cn.rig import resolve
-
     return resolve(spec)
 
 
@@ -112,8 +112,6 @@ def _file_digest(path: Path) -> str:
 
 
 def _model_digest(settings: Settings) -> str:
-    from voca_cn.motion.onnx import MODELS
-
     folder = Path(settings.model or MODELS)
     files = sorted(p for p in folder.glob("*") if p.is_file()) if folder.is_dir() else []
     return hashlib.sha256("".join(f"{p.name}:{_file_digest(p)}" for p in files).encode()).hexdigest()
@@ -121,8 +119,6 @@ def _model_digest(settings: Settings) -> str:
 
 @lru_cache(maxsize=64)
 def _template_digest(spec: str) -> str:
-    from voca_cn.formats.library import known_templates
-
     try:
         return _file_digest(known_templates().get(spec) or Path(spec))
     except OSError:

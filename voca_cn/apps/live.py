@@ -23,8 +23,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from voca_cn import VocaError
+from voca_cn.audio import load as audio
 from voca_cn.core.arkit import NAMES
 from voca_cn.core.timing import SR
+from voca_cn.motion.stream import Stream
 
 VMC_NAMES = tuple(n[0].upper() + n[1:] for n in NAMES)
 
@@ -70,8 +72,6 @@ class Vmc:
 # ----------------------------------------------------------------------------- sources
 def paced_file(path: str, chunk: int, stop: threading.Event):
     """(arrival time, samples) chunks of a file, each released when it would have been heard."""
-    from voca_cn.audio import load as audio
-
     y = audio.load(path)
     start = time.perf_counter()
     for s in range(0, len(y), chunk):
@@ -129,8 +129,6 @@ class Stats:
 
 def run(args) -> None:
     """The ``stream`` command: source -> Stream -> sinks until the audio ends or Ctrl-C."""
-    from voca_cn.motion.stream import Stream
-
     sinks = [Vmc(args.osc)] if args.osc else []
     if args.jsonl or not args.osc:
         sinks.append(JsonLines())

@@ -18,6 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from voca_cn import VocaError
+from voca_cn.formats import gltf
 
 PAGE_DIR = Path(__file__).resolve().parent.parent / "assets" / "viewer"
 THREE_VERSION = "0.187.0"  # as viewer/package.json pins it
@@ -48,8 +49,6 @@ def _find_audio(directory: Path, audio: Path | None) -> Path | None:
 
 def _info(directory: Path, audio: Path | None) -> dict:
     """What the page needs before loading: whether there is audio, the clip's length, VRM 0.x turn."""
-    from voca_cn.formats import gltf
-
     g = gltf.read(directory / "animation.glb")
     weights, fps = gltf.read_weights(directory / "animation.glb")
     return {"audio": audio is not None, "fps": fps, "duration": len(weights) / fps,

@@ -24,7 +24,7 @@ from voca_cn.face.template import Template
 from voca_cn.formats import write_export
 from voca_cn.formats.animation import save_animation
 from voca_cn.formats.obj import write_obj_sequence
-from voca_cn.render import Reference
+from voca_cn.render import Reference, render_video
 
 
 @dataclass
@@ -78,8 +78,6 @@ def write_outputs(out: str | os.PathLike, template: Template, weights: np.ndarra
         if options.obj:
             write_obj_sequence(tmp / "meshes", template, weights)
         if options.video:
-            from voca_cn.render import render_video
-
             print(f"rendering {len(weights)} frames at {options.width}x{options.height}...", file=sys.stderr)
             if options.beside:
                 log_reference_fit(options.beside, len(weights) / options.fps)

@@ -19,9 +19,10 @@ import os
 
 import numpy as np
 
-from voca_cn.audio.features import FRAME_RATE
-from voca_cn.core.phones import AZURE, PHONES, VISEME_POSES
-from voca_cn.core.timing import FPS, SR, resample_frames
+from voca_cn.audio.features import FRAME_RATE, WIN
+from voca_cn.core.phones import AZURE, PHONE_INDEX, PHONES, VISEME_POSES
+from voca_cn.core.timing import FPS, SR, Segment, merge_silences, n_frames, resample_frames
+from voca_cn.motion import onnx as runtime
 from voca_cn.motion.phonetic import PhoneticStage, Rows
 
 # p/b/m probability above which the lips are closed, chosen on the val split: 0.3 gave bilabial
@@ -38,8 +39,6 @@ class LipSync:
 
     @classmethod
     def load(cls, directory: str | os.PathLike | None = None, threads: int = 0) -> "LipSync":
-        from voca_cn.motion import onnx as runtime
-
         net = runtime.load(directory, "lipsync", threads)
         runtime.check_shape(net, len(PHONES), 52, "lip-sync", directory)
         return cls(net, net.meta["lookahead"])
@@ -69,8 +68,6 @@ class AudioAnimator:
 
     def run(self, audio: np.ndarray):
         """Weights (T, 52) and the recognised phones (segments from the per-frame best phone)."""
-        from voca_cn.core.timing import n_frames
-
         probs = self.stage(audio)
         return self.weights(probs, n_frames(len(audio))), best_phones(probs, len(audio) / SR)
 
@@ -86,8 +83,6 @@ class AudioAnimator:
         j + L2, interpolated from phone frames up to floor((j + L2) * 5/3) + 1 (and the closure
         rule's frame floor(j * 5/3) + 2); phone frame k needs log-mel frame k + L1, whose window
         ends half a window (12.5 ms) after its centre k * 10 ms."""
-        from voca_cn.audio.features import WIN
-
         def last_phone_frame(j: int) -> int:
             return max(int((j + self.net.lookahead) * FRAME_RATE / FPS) + 1, int(j * FRAME_RATE / FPS) + 2)
 
@@ -99,8 +94,6 @@ class AudioAnimator:
 def bilabial_on(probs: np.ndarray) -> np.ndarray:
     """(F, P) -> (F,) bool: the phonetic stage hears p, b or m (summed probability above
     :data:`BILABIAL_THRESHOLD`)."""
-    from voca_cn.core.phones import PHONE_INDEX
-
     return probs[:, [PHONE_INDEX[p] for p in ("p", "b", "m")]].sum(1) > BILABIAL_THRESHOLD
 
 
@@ -128,8 +121,6 @@ def close_lips(w: np.ndarray, e: np.ndarray) -> np.ndarray:
 def best_phones(probs: np.ndarray, duration: float, rate: float = 100.0, min_frames: int = 3):
     """(F, P) probabilities -> phone segments: runs of the best phone, runs shorter than
     ``min_frames`` merged into the one before."""
-    from voca_cn.core.timing import Segment, merge_silences
-
     best = probs.argmax(1)
     change = np.flatnonzero(np.diff(best)) + 1
     bounds = np.concatenate([[0], change, [len(best)]])

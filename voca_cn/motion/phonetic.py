@@ -16,6 +16,7 @@ import numpy as np
 from voca_cn import VocaError
 from voca_cn.audio.features import N_MELS, log_mel_rows, n_feature_frames
 from voca_cn.core.phones import PHONES
+from voca_cn.motion import onnx as runtime
 
 CHUNK = 3000  # frames (30 s) per inference chunk
 WARMUP = 300  # frames (3 s) of left context each chunk re-reads and drops
@@ -33,8 +34,6 @@ class PhoneticStage:
 
     @classmethod
     def load(cls, directory: str | os.PathLike | None = None, threads: int = 0) -> "PhoneticStage":
-        from voca_cn.motion import onnx as runtime
-
         net = runtime.load(directory, "phonetic", threads)
         meta = net.meta
         if meta.get("classes") != list(PHONES):

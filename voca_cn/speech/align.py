@@ -13,7 +13,7 @@ import subprocess
 import numpy as np
 
 from voca_cn import VocaError
-from voca_cn.core.phones import TO_ARPABET, from_arpabet, parse_ipa
+from voca_cn.core.phones import AZURE, TO_ARPABET, from_arpabet, parse_ipa
 from voca_cn.core.timing import SR, Segment, merge_silences
 
 # Silence padding tried in turn: the phone-level pass of pocketsphinx fails on some utterances
@@ -197,8 +197,6 @@ def boundary_differences(a: list[Segment], b: list[Segment]) -> np.ndarray:
     vowel qualities such as ə/ʌ, not on where a viseme changes); silences are left out.
     """
     from difflib import SequenceMatcher
-
-    from voca_cn.core.phones import AZURE
 
     a = [p for p in a if p.label != "sil"]
     b = [p for p in b if p.label != "sil"]

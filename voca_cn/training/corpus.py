@@ -29,8 +29,16 @@ from pathlib import Path
 import numpy as np
 
 from voca_cn import VocaError
+from voca_cn.audio import load as audio_io
+from voca_cn.audio.load import VIDEO_SUFFIXES, load
 from voca_cn.core.arkit import NAMES
 from voca_cn.core.files import atomic_path, atomic_write
+from voca_cn.core.timing import SR, Segment, resample_frames
+from voca_cn.formats import resolve
+from voca_cn.motion.procedural import animate
+from voca_cn.speech.align import Aligner
+from voca_cn.speech.tts import VOICES, synthesize, voice
+from voca_cn.video.tracking import calibrate, track_video
 
 DEFAULT_KATHLEEN = Path(__file__).resolve().parents[3] / "shared" / "corpora" / "kathleen"
 DEFAULT_VIDEO = Path(__file__).resolve().parents[3] / "shared" / "corpora" / "grid-s1"
@@ -148,8 +156,6 @@ def video_transcripts(folder: Path) -> list[tuple[Path, str]]:
     """(video, transcript) pairs under ``folder``: a video's words come from a same-named
     ``.txt`` beside it, or from ``align/<name>.align`` (GRID's word timings; sil/sp dropped).
     Videos without words are left out (the aligner needs them)."""
-    from voca_cn.audio.load import VIDEO_SUFFIXES
-
     out = []
     for video in sorted(p for p in folder.rglob("*") if p.suffix.lower() in VIDEO_SUFFIXES):
         txt, align = video.with_suffix(".txt"), folder / "align" / f"{video.stem}.align"
@@ -166,8 +172,6 @@ def plan(hours: float, kathleen: Path | None, kathleen_limit: int | None, seed: 
     """Every item of the corpus: each voice's equal share of ``hours`` of synthetic speech, then
     the Kathleen utterances (all, or the first ``kathleen_limit``), then the talking-face videos
     under ``video`` (all, or the first ``video_limit``)."""
-    from voca_cn.speech.tts import VOICES
-
     per_voice = int(np.ceil(hours * 3600 / len(VOICES) / ITEM_SECONDS))
     jobs = []
     for v in VOICES:
@@ -191,23 +195,16 @@ def make_item(job: Job, out: Path) -> dict:
 
     Returns its manifest row (``error`` set instead when the item could not be made).
     """
-    from voca_cn.audio import load as audio_io
-    from voca_cn.audio.load import VIDEO_SUFFIXES
-    from voca_cn.motion.procedural import animate
 
     if Path(job.path).suffix.lower() in VIDEO_SUFFIXES:
         return make_video_item(job, out)
     try:
         if job.voice:
-            from voca_cn.speech.tts import synthesize, voice
-
             v = voice(job.voice)
             y, phones = synthesize(v, job.text, job.rate)
             row = dict(engine=v.engine, voice=v.id, speaker=v.speaker, language=v.language,
                        split=split_of_speaker(v.speaker), timing="engine", source="synthetic")
         else:
-            from voca_cn.speech.align import Aligner
-
             y = audio_io.load(job.path)
             aligner = Aligner()
             phones = aligner.align(y, job.text)[0]
@@ -235,9 +232,6 @@ def video_clip(path: Path, text: str, aligner, template) -> tuple[np.ndarray, li
     """A talking-face video as real lip data: (audio (S,) 16 kHz, phones force-aligned to ``text``,
     tracked curves (T, 52) calibrated on ``template``, tracked aperture (T,), share of frames with
     a face), T = the audio's frame count at 60 fps. Raises VocaError for an unusable clip."""
-    from voca_cn.audio.load import load
-    from voca_cn.core.timing import SR, resample_frames
-    from voca_cn.video.tracking import calibrate, track_video
 
     y = load(path)
     phones = aligner.align(y, text)[0]
@@ -253,10 +247,6 @@ def make_video_item(job: Job, out: Path) -> dict:
     """One talking-face video (:func:`video_clip`): real curves for the jaw and mouth channels;
     eyes, brows and the rest come from the procedural animator (they carry no speech). Also
     stored: ``tracked`` (T, 52) all calibrated channels and ``aperture`` (T,) at 60 fps."""
-    from voca_cn.core.timing import SR
-    from voca_cn.formats import resolve
-    from voca_cn.motion.procedural import animate
-    from voca_cn.speech.align import Aligner
 
     path = Path(job.path)
     aligner = Aligner()
@@ -328,8 +318,6 @@ def read_manifest(corpus: Path, split: str | None = None) -> list[dict]:
 def load_item(corpus: Path, item_id: str) -> dict:
     """One item's arrays: audio float32 (S,), labels, starts, ends, phones (Segments), weights
     float32 (T, 52); video items also tracked float32 (T, 52) and aperture (T,)."""
-    from voca_cn.core.timing import Segment
-
     with np.load(Path(corpus) / "items" / f"{item_id}.npz") as z:
         item = dict(audio=z["audio"].astype(np.float32) / 32767, labels=z["labels"], starts=z["starts"],
                     ends=z["ends"], weights=z["weights"].astype(np.float32))
@@ -344,8 +332,6 @@ def target_curves(row: dict, item: dict) -> np.ndarray:
     """(T, 52) curves an item teaches and is measured against: a video item's stored curves
     (tracked jaw and mouth), else the procedural animator, as fitted now, on the item's phones
     (so a refit of the animator needs no rebuild of the corpus)."""
-    from voca_cn.motion.procedural import animate
-
     if row["source"] == "video":
         return item["weights"]
     return animate(item["phones"], row["duration"])[:len(item["weights"])]

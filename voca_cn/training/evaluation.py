@@ -21,9 +21,24 @@ from pathlib import Path
 import numpy as np
 
 from voca_cn import VocaError
+from voca_cn.api import animate as animate_audio
+from voca_cn.audio import load as audio_io
+from voca_cn.audio.features import VISEME_OF_PHONE, frame_labels
+from voca_cn.core.arkit import INDEX
 from voca_cn.core.phones import VISEME_POSES
 from voca_cn.core.signal import lag_frames, peak_lag, pearson
 from voca_cn.core.timing import SR, Segment
+from voca_cn.motion.procedural import animate
+from voca_cn.speech.align import Aligner
+from voca_cn.speech.recognize import PhoneRecognizer
+from voca_cn.training.corpus import (
+    load_item,
+    read_manifest,
+    split_of_prompt,
+    target_curves,
+    video_clip,
+    video_transcripts,
+)
 
 METHODS = ("model", "aligned", "recognition", "amplitude")
 MAX_LAG = 20  # frames searched each way for the lag (333 ms)
@@ -80,25 +95,17 @@ class Methods:
     def __init__(self, methods=METHODS, model_dir=None):
         self.methods, self.model_dir = methods, model_dir
         if "recognition" in methods:
-            from voca_cn.speech.recognize import PhoneRecognizer
-
             self.recognizer = PhoneRecognizer()
 
     def run(self, name: str, case: Case, n: int) -> np.ndarray | None:
-        from voca_cn.motion.procedural import animate
-
         duration = len(case.audio) / SR
         if name == "model":
-            from voca_cn.api import animate as animate_audio
-
             result = animate_audio(case.audio, SR, model=self.model_dir)
             self.probs = result.probabilities  # kept for the phone accuracy
             return result.weights[:n]
         if name == "aligned":
             if case.text is None or case.language != "en":
                 return None  # no English transcript: no forced alignment
-            from voca_cn.speech.align import Aligner
-
             try:
                 return animate(Aligner().align(case.audio, case.text)[0], duration)[:n]
             except VocaError:
@@ -112,8 +119,6 @@ class Methods:
 
 def amplitude_jaw(audio: np.ndarray, n: int, fps: int = 60) -> np.ndarray:
     """jawOpen from loudness: per frame RMS in dB mapped from [-50, -15] dBFS to [0, 0.5]."""
-    from voca_cn.core.arkit import INDEX
-
     hop = SR // fps
     padded = np.pad(audio, (0, max(0, n * hop - len(audio))))[: n * hop].reshape(n, hop)
     db = 10 * np.log10(np.mean(padded ** 2, axis=1) + 1e-10)
@@ -212,8 +217,6 @@ def evaluate_real(cases, template, methods=METHODS, model_dir=None) -> dict[str,
     (p/b/m whose predicted aperture falls below :data:`CLOSED`), next to the tracked lips' own."""
     from tqdm import tqdm
 
-    from voca_cn.core.arkit import INDEX
-
     runner = Methods(methods, model_dir)
     scorer = Scorer(template)
     acc = {m: {"aperture_r": [], "jawOpen_r": [], "channels": {c: [] for c in REAL_CHANNELS},
@@ -262,8 +265,6 @@ def evaluate(cases, template, methods=METHODS, model_dir=None) -> dict[str, dict
     """Run every method on every case; {method: figures}."""
     from tqdm import tqdm
 
-    from voca_cn.audio.features import VISEME_OF_PHONE, frame_labels
-
     runner = Methods(methods, model_dir)
     scorer = Scorer(template)
     tallies = {m: Tally() for m in methods}
@@ -296,8 +297,6 @@ def evaluate(cases, template, methods=METHODS, model_dir=None) -> dict[str, dict
 # ----------------------------------------------------------------------------- inputs
 def corpus_cases(corpus: Path, split: str, limit: int | None = None, source: str | None = None):
     """Corpus items of a split as Cases (references: :func:`voca_cn.training.corpus.target_curves`)."""
-    from voca_cn.training.corpus import load_item, read_manifest, target_curves
-
     rows = [r for r in read_manifest(corpus, split) if source is None or r["source"] == source]
     if limit:
         rows = rows[:: max(1, len(rows) // limit)][:limit]  # spread over voices
@@ -309,8 +308,6 @@ def corpus_cases(corpus: Path, split: str, limit: int | None = None, source: str
 
 def video_corpus_cases(corpus: Path, split: str, limit: int | None = None):
     """Talking-face items of a corpus split (``data build --video``) as Cases with real lips."""
-    from voca_cn.training.corpus import load_item, read_manifest
-
     rows = [r for r in read_manifest(corpus, split) if r["source"] == "video"]
     if not rows:
         raise VocaError(f"the corpus {corpus} has no {split} video items; build it with "
@@ -323,8 +320,6 @@ def video_corpus_cases(corpus: Path, split: str, limit: int | None = None):
 def video_cases(folder: Path, split: str | None, template, limit: int | None = None):
     """Videos with transcripts under ``folder`` (``split``: only those the corpus puts there),
     tracked now; phones from forced alignment of the transcript."""
-    from voca_cn.speech.align import Aligner
-    from voca_cn.training.corpus import split_of_prompt, video_clip, video_transcripts
 
     pairs = [(v, t) for v, t in video_transcripts(Path(folder)) if split is None or split_of_prompt(v.stem) == split]
     if not pairs:
@@ -341,8 +336,6 @@ def video_cases(folder: Path, split: str | None, template, limit: int | None = N
 
 
 def _real_case(name, audio, text, phones, tracked, aperture) -> Case:
-    from voca_cn.motion.procedural import animate
-
     spoken = [p for p in phones if p.label != "sil"] or phones
     window = (spoken[0].start - 0.1, spoken[-1].end + 0.1)
     n = min(len(tracked), len(aperture))
@@ -352,9 +345,6 @@ def _real_case(name, audio, text, phones, tracked, aperture) -> Case:
 
 def pair_cases(folder: Path):
     """Audio files with same-named .txt transcripts; references from forced alignment."""
-    from voca_cn.audio import load as audio_io
-    from voca_cn.motion.procedural import animate
-    from voca_cn.speech.align import Aligner
 
     files = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in (".wav", ".flac", ".ogg", ".mp3")
                    and p.with_suffix(".txt").is_file())

@@ -24,8 +24,11 @@ import numpy as np
 from voca_cn.core.arkit import NAMES
 from voca_cn.core.files import atomic_write
 from voca_cn.core.phones import PHONES
+from voca_cn.core.signal import pearson
 from voca_cn.core.timing import SR
+from voca_cn.formats import resolve
 from voca_cn.motion.procedural import BILABIAL, FIT_FILE, GROUPS, HAND_SET, Fitted, animate, dominances
+from voca_cn.training.evaluation import video_corpus_cases
 
 PRIOR_FRAMES = 200.0
 FITTED_CHANNELS = np.array([i for i, n in enumerate(NAMES) if n.startswith(("jaw", "mouth"))])
@@ -66,8 +69,6 @@ def fit_poses(cases, decay: float, shift: float) -> np.ndarray:
 
 def aperture_r(cases, fitted: Fitted, template) -> float:
     """Mean Pearson r of the animator's aperture vs the tracked one, within speech windows."""
-    from voca_cn.core.signal import pearson
-
     rs = []
     for c in cases:
         n = len(c.real.aperture)
@@ -82,8 +83,6 @@ def aperture_r(cases, fitted: Fitted, template) -> float:
 def fit(corpus: str | os.PathLike, out: str | os.PathLike = FIT_FILE) -> dict:
     """Fit on the corpus's train video items, choose the timing on val, write ``out``; returns
     the fit's report (val r per timing, chosen timing, train/val clips)."""
-    from voca_cn.formats import resolve
-    from voca_cn.training.evaluation import video_corpus_cases
 
     train = list(video_corpus_cases(Path(corpus), "train"))
     val = list(video_corpus_cases(Path(corpus), "val"))

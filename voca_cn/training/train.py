@@ -29,11 +29,17 @@ from pathlib import Path
 import numpy as np
 
 from voca_cn import VocaError
-from voca_cn.audio.features import FRAME_RATE, frame_labels, log_mel
+from voca_cn.audio.features import FRAME_RATE, VISEME_OF_PHONE, frame_labels, log_mel
 from voca_cn.core.files import atomic_path, atomic_write
 from voca_cn.core.phones import PHONES
 from voca_cn.core.timing import resample_frames
+from voca_cn.formats import resolve
+from voca_cn.formats.ict import identity_coefficients, import_ict
+from voca_cn.motion import lipsync, phonetic
+from voca_cn.motion.onnx import MODELS
+from voca_cn.training import networks
 from voca_cn.training.corpus import load_item, read_manifest, target_curves
+from voca_cn.training.to_onnx import convert
 
 CONFIGS = Path(__file__).resolve().parent / "configs"
 ICT_TAR = Path(__file__).resolve().parents[3] / "shared" / "assets" / "ict-facekit" / "FaceXModel.tar.xz"
@@ -55,13 +61,9 @@ def load_config(name_or_path: str) -> dict:
 
 def training_templates(config: dict) -> list:
     """The heads whose bases define the vertex loss: named templates plus ICT identities."""
-    from voca_cn.formats import resolve
-
     heads = [resolve(name) for name in config.get("templates", ["makehuman"])]
     n_ict = config.get("ict_identities", 0)
     if n_ict and ICT_TAR.is_file():
-        from voca_cn.formats.ict import identity_coefficients, import_ict
-
         with tempfile.TemporaryDirectory() as tmp:
             with tarfile.open(ICT_TAR) as tar:
                 tar.extractall(tmp, filter="data")
@@ -170,10 +172,6 @@ def train(config: dict, corpus: str | os.PathLike, out: str | os.PathLike) -> di
     import keras
     import tensorflow as tf
 
-    from voca_cn.audio.features import VISEME_OF_PHONE
-    from voca_cn.motion import lipsync, phonetic
-    from voca_cn.training import networks
-    from voca_cn.training.to_onnx import convert
 
     corpus, out = Path(corpus), Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -266,8 +264,6 @@ def install(model_dir: str | os.PathLike, target: Path | None = None) -> None:
     graphs) into voca_cn/models."""
     import keras
 
-    from voca_cn.motion.onnx import MODELS
-    from voca_cn.training.to_onnx import convert
 
     target = target or MODELS
     target.mkdir(exist_ok=True)

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from voca_cn.core.signal import lag_curve
+from voca_cn.core.signal import lag_curve, peak_lag
+from voca_cn.core.timing import resample_frames
 
 RATE = 100.0  # Hz, the grid both curves are compared on (10 ms lag steps)
 SMOOTH = 2.0  # grid steps of Gaussian smoothing; chosen on grid-s1's val clips (data/benchmark_sync.py)
@@ -25,8 +26,6 @@ def motion(curve: np.ndarray, rate: float) -> np.ndarray:
     opening itself and its change per 10 ms, each z-scored. Both count: the opening carries the
     syllable rhythm, its change the exact moments the lips part and meet."""
     from scipy.ndimage import gaussian_filter1d
-
-    from voca_cn.core.timing import resample_frames
 
     x = resample_frames(np.asarray(curve, np.float32)[:, None], rate, RATE)[:, 0].astype(np.float64)
     x = gaussian_filter1d(x, SMOOTH)
@@ -44,8 +43,6 @@ def offset(video_aperture: np.ndarray, video_fps: float, audio_aperture: np.ndar
     v, a = motion(video_aperture, video_fps), motion(audio_aperture, audio_fps)
     k = int(round(max_lag * RATE))
     r = np.mean([lag_curve(x, y, k) for x, y in zip(v, a)], axis=0)
-    from voca_cn.core.signal import peak_lag
-
     filled = np.nan_to_num(r, nan=-1.0)
     peak = float(filled.max())
     return {"offset_ms": float(peak_lag(filled) * 1000 / RATE),

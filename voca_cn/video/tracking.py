@@ -26,6 +26,8 @@ import numpy as np
 
 from voca_cn import VocaError
 from voca_cn.core.arkit import INDEX, NAMES
+from voca_cn.core.files import save_npz
+from voca_cn.core.timing import resample_frames
 from voca_cn.face.template import lip_aperture
 
 UPPER, LOWER, CORNER_L, CORNER_R = 13, 14, 61, 291  # inner-lip centre and mouth corners
@@ -67,8 +69,6 @@ class Tracking:
         return len(self.found) / self.fps
 
     def save(self, path: str | os.PathLike) -> None:
-        from voca_cn.core.files import save_npz  # the same bytes for the same tracking
-
         save_npz(path, fps=np.float32(self.fps), size=np.array(self.size, np.int32),
                  landmarks=self.landmarks, scores=self.scores, names=np.array(NAMES),
                  pose=self.pose, found=self.found, aperture=self.aperture)
@@ -224,8 +224,6 @@ def calibrate(tracking: Tracking, template, fps: int = 60) -> np.ndarray:
     is open wider than the template does with the other channels alone, mouthClose (lips pressed
     together) where it is closed tighter than that.
     """
-    from voca_cn.core.timing import resample_frames
-
     n = max(1, int(np.ceil(tracking.duration * fps - 1e-9)))
     scores = resample_frames(tracking.scores, tracking.fps, fps, n)
     target = resample_frames(tracking.aperture[:, None], tracking.fps, fps, n)[:, 0]
