@@ -37,8 +37,8 @@ from voca_cn.core.timing import SR
 from voca_cn.formats.library import known_templates
 from voca_cn.motion.lipsync import AudioAnimator
 from voca_cn.motion.onnx import MODELS
-from voca_cn.rig import resolve
 from voca_cn.motion.procedural import Style
+from voca_cn.rig import resolve
 
 
 @dataclass(frozen=True)

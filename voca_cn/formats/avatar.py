@@ -25,7 +25,7 @@ from voca_cn.core.arkit import INDEX, NAMES
 from voca_cn.core.files import atomic_write
 from voca_cn.face.appearance import albedo, vertex_normals
 from voca_cn.face.template import PARTS, Template
-from voca_cn.formats import vrm
+from voca_cn.formats import compressed, vrm
 from voca_cn.formats.gltf import (
     ANIMATION_NAME,
     Gltf,
@@ -39,6 +39,7 @@ from voca_cn.formats.gltf import (
 )
 
 _MOUTH = [i for i, n in enumerate(NAMES) if n.startswith("mouth") or n == "jawOpen"]
+_WHITE_PNG = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4//8/AAX+Av4N70a4AAAAAElFTkSuQmCC")  # 1x1 white
 
 
 def one_hot(arkit: list[int]) -> np.ndarray:
@@ -419,6 +420,9 @@ def _avatar_document(a: Avatar) -> tuple[_Builder, list[tuple[int, list[int]]]]:
             img.setdefault("mimeType", "image/jpeg" if data[:2] == b"\xff\xd8" else "image/png")
             img["bufferView"] = b.view(data)
             del img["uri"]
+    if any(compressed.BASISU in t.get("extensions", {}) and "source" not in t for t in doc.get("textures", [])):
+        doc["images"].append({"bufferView": b.view(_WHITE_PNG), "mimeType": "image/png"})
+    compressed.plain_textures(doc, len(doc.get("images", [])) - 1)
     for mesh in doc.get("meshes", []):  # importers (Blender) name shape keys from the mesh's extras only
         if target_names(mesh) and "targetNames" not in mesh.get("extras", {}):
             mesh.setdefault("extras", {})["targetNames"] = target_names(mesh)

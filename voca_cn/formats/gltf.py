@@ -19,13 +19,12 @@ import numpy as np
 
 from voca_cn import VocaError
 from voca_cn.core.arkit import NAMES, match
+from voca_cn.formats import compressed
 
 SUFFIXES = (".glb", ".gltf", ".vrm")
 ANIMATION_NAME = "voca_cn"
 _COMPONENTS = {5120: np.int8, 5121: np.uint8, 5122: np.int16, 5123: np.uint16, 5125: np.uint32, 5126: np.float32}
 _WIDTH = {"SCALAR": 1, "VEC2": 2, "VEC3": 3, "VEC4": 4, "MAT4": 16}
-# Extensions whose data we cannot decode: refuse rather than animate garbage.
-_UNSUPPORTED = {"KHR_draco_mesh_compression", "EXT_meshopt_compression", "KHR_meshopt_compression"}
 
 
 # =============================================================================== container
@@ -60,15 +59,19 @@ def read(path: str | os.PathLike) -> Gltf:
         raise VocaError(f"{path} is not a glTF 2.0 file (no GLB header nor glTF JSON with asset.version 2.0); "
                         "export the avatar as glTF 2.0 (.glb, .gltf or .vrm)")
     g = Gltf(doc, [], path)
-    bad = _UNSUPPORTED & set(doc.get("extensionsRequired", []) + doc.get("extensionsUsed", []))
-    if bad:
-        raise VocaError(f"{path} uses {', '.join(sorted(bad))} (compressed meshes), which voca-cn cannot decode; "
-                        "export it again without mesh compression")
+    stand_ins = compressed.fallback_buffers(doc)
     for i, b in enumerate(doc.get("buffers", [])):
+        if i in stand_ins and "uri" not in b and (i != 0 or bin_chunk is None):
+            g.buffers.append(b"")  # meshopt's fallback: nothing reads it once decoded
+            continue
         data = _buffer_bytes(b, i, bin_chunk, g)
         if len(data) < int(b.get("byteLength", 0)):
             raise g.fail(f"buffer {i} holds {len(data)} bytes but declares {b.get('byteLength')} (broken buffer)")
         g.buffers.append(data)
+    try:
+        compressed.decompress(doc, g.buffers, str(path))
+    except (KeyError, IndexError, TypeError, ValueError) as e:
+        raise g.fail(f"malformed compressed mesh ({type(e).__name__}: {e})") from None
     return g
 
 

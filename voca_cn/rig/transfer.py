@@ -87,6 +87,11 @@ def rig(head: Head, face: Face, template: Template, template_face: Face) -> Temp
     jaw = np.where(moved & np.isin(nearest, template.jaw_vertices))[0]
     up = _closest(verts, lm[13], (parts == SKIN) & (side == 1))
     lo = _closest(verts, lm[14], (parts == SKIN) & (side == -1))
+    cut = np.zeros(len(verts), bool)
+    cut[len(head.vertices): len(src)] = True
+    if cut.any():  # fused lips: the seam vertex at the centre and its lower-lip copy
+        lo = _closest(verts, (lm[13] + lm[14]) / 2, cut)
+        up = int(src[lo])
     corners = np.array([_closest(verts, lm[c], parts == SKIN) for c in CORNERS])
     if np.isin(corners, (up, lo)).any() or not len(lips) or not len(jaw):
         raise VocaError(f"{head.name}: no lips were found on the mesh around the face's mouth; "
@@ -182,7 +187,8 @@ def _transfer(verts, parts, side, t: Template, t_verts, t_side, lin: np.ndarray,
     basis = np.zeros((52, len(verts), 3))
     nearest = np.full(len(verts), -1)
     t_parts = t.vertex_parts
-    groups = [((parts == SKIN) & (side == sd), (t_parts == SKIN) & (t_side != -sd), True) for sd in (1, -1, 0)]
+    groups = [((parts == SKIN) & (side == sd), (t_parts == SKIN) & ((t_side != -sd) | (sd == 0)), True)
+              for sd in (1, -1, 0)]
     groups += [(parts == TEETH, t_parts == TEETH, False), (parts == MOUTH, np.isin(t_parts, (MOUTH, TEETH)), False)]
     for mine, theirs, fade in groups:
         if not mine.any() or not theirs.any():
