@@ -94,8 +94,12 @@ def framing(vertices: np.ndarray, mesh: RenderMesh, view: str = "face") -> tuple
     if view == "face" and mesh.eyes and mesh.mouth is not None and mesh.chin is not None:
         eye_y = np.mean([vertices[ids].mean(0)[1] for _, ids in mesh.eyes])
         lips = vertices[mesh.mouth[:2]].mean(0)
-        chin_y = vertices[mesh.chin, 1]
-        h = eye_y - chin_y
+        # a chin found too near the lips (jaw shapes that move the lower lip only) is put where faces
+        # have it: at least half the eyes-to-lips distance below the lips
+        chin_y = min(vertices[mesh.chin, 1], lips[1] - 0.5 * (eye_y - lips[1]))
+        # eyes to chin, but never narrower than the eyes are apart (big stylised eyes, short chins)
+        centres = [vertices[ids].mean(0) for _, ids in mesh.eyes[:2]]
+        h = max(eye_y - chin_y, 0.8 * abs(centres[0][0] - centres[-1][0]))
         top, bottom = eye_y + 0.50 * h, chin_y - 0.12 * h
         centre = np.array([lips[0], (top + bottom) / 2, lips[2]])
         return centre, (top - bottom) / 2, 0.5 * (top - bottom) / 2
