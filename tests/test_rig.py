@@ -142,3 +142,15 @@ def test_rig_refuses_what_is_not_a_head_file(tmp_path):
     (tmp_path / "head.txt").write_text("hello")
     with pytest.raises(VocaError, match="cannot rig"):
         rig_head(tmp_path / "head.txt")
+
+
+def test_vmc_names_for_a_vrm_without_perfect_sync():
+    from voca_cn.apps.live import vmc_values
+
+    w = np.zeros(52, np.float32)
+    w[INDEX["jawOpen"]], w[INDEX["eyeBlinkLeft"]] = 0.6, 1.0
+    vrm = dict(vmc_values(w, "vrm"))
+    assert vrm["A"] == pytest.approx(0.6) and vrm["Blink_L"] == 1.0 and vrm["O"] == 0.0
+    assert "JawOpen" not in vrm
+    both = dict(vmc_values(w, "both"))
+    assert both["JawOpen"] == pytest.approx(0.6) and both["A"] == pytest.approx(0.6)

@@ -435,6 +435,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="a microphone (default input, or a device name/number); Ctrl-C ends")
     p.add_argument("--osc", metavar="HOST:PORT",
                    help="send VMC blendshapes (/VMC/Ext/Blend/Val + Apply) over OSC, e.g. 127.0.0.1:39539")
+    p.add_argument("--vmc-names", choices=("arkit", "vrm", "both"), default="arkit",
+                   help="VMC blendshape names: arkit (52 perfect-sync shapes, JawOpen...), vrm (the standard "
+                        "expressions A, I, U, E, O, Blink of any VRM) or both (default arkit)")
     p.add_argument("--jsonl", action="store_true", help="also write JSON lines on stdout when sending OSC")
     p.add_argument("--chunk-ms", type=bounds.CHUNK_MS.arg, default=10.0, help="audio per read in ms (default 10)")
     p.add_argument("--stats", action="store_true", help="print compute and latency figures on stderr at the end")
