@@ -10,6 +10,7 @@ FaceLandmarker reads each frame alone; intended aperture = ``Template.aperture``
 Pearson r, tracked/intended p10-p90 and min-max range ratios, and deform speed (frames/s).
 
     VOCA_CN_HOME=$(mktemp -d) nice -n 10 python benchmarks/any_head.py [HEAD ...] [--clips 2] [--keep DIR]
+        [--pictures docs/any_head]   # README's pictures: closed, jaw open, "oo", "ee" per head
 """
 
 from __future__ import annotations
@@ -36,11 +37,34 @@ def shared_heads() -> list[Path]:
     return sorted(p for p in HEADS_3P.rglob("*") if p.suffix.lower() in (".obj", ".ply", ".gltf", ".glb", ".vrm"))
 
 
+def poses() -> np.ndarray:
+    """(4, 52): closed, jaw open, "oo" (funnel + pucker), "ee" (stretch + smile)."""
+    from voca_cn.core.arkit import INDEX
+
+    w = np.zeros((4, 52), np.float32)
+    w[1, INDEX["jawOpen"]] = 0.7
+    w[2, [INDEX["mouthFunnel"], INDEX["mouthPucker"], INDEX["jawOpen"]]] = 0.8, 0.5, 0.2
+    w[3, [INDEX["mouthStretchLeft"], INDEX["mouthStretchRight"], INDEX["mouthSmileLeft"],
+          INDEX["mouthSmileRight"], INDEX["jawOpen"]]] = 0.6, 0.6, 0.4, 0.4, 0.15
+    return w
+
+
+def pictures(t, out: Path) -> None:
+    """The four poses side by side as one PNG (preview renderer, face view)."""
+    import imageio.v3 as iio
+
+    from voca_cn.render import render_frames
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    iio.imwrite(out, np.concatenate(list(render_frames(t, poses(), 192, 192)), axis=1))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("heads", nargs="*", type=Path, help="more heads (default: heads-3p)")
     ap.add_argument("--clips", type=int, default=2, help="GRID s1 clips besides hello.wav (0: none)")
     ap.add_argument("--keep", type=Path, help="keep previews and rigged templates in this folder")
+    ap.add_argument("--pictures", type=Path, help="write HEAD.png (closed, open, oo, ee; 192 px each) here")
     args = ap.parse_args()
     from voca_cn.audio import load as audio_mod
     from voca_cn.motion.lipsync import AudioAnimator
@@ -68,6 +92,8 @@ def main() -> None:
         rig_s = time.perf_counter() - start
         if args.keep:
             t.save(work / f"{path.stem}.npz")
+        if args.pictures:
+            pictures(t, args.pictures / f"{path.stem}.png")
         start = time.perf_counter()
         intended = [t.aperture(t.deform(w)) for w in weights]
         fps = sum(map(len, weights)) / (time.perf_counter() - start)
