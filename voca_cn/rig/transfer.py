@@ -73,7 +73,7 @@ def rig(head: Head, face: Face, template: Template, template_face: Face) -> Temp
     faces, verts, parts, src = _cut_lips(head.faces, verts, head.parts, lm, width)
     t_verts = warp(template.vertices)
     t_side = _template_sides(template, template_face.points, t_verts)
-    side = _sides(verts, lm, width, np.arange(len(verts)) >= len(head.vertices))
+    side = _sides(verts, lm, width, src[len(head.vertices):], len(head.vertices))
     basis, nearest = _transfer(verts, parts, side, template, t_verts, t_side, s * q, width)
     colors = None if head.colors is None else head.colors[src]
     uv, faces_uv = head.uv, head.faces_uv
@@ -89,9 +89,9 @@ def rig(head: Head, face: Face, template: Template, template_face: Face) -> Temp
     lo = _closest(verts, lm[14], (parts == SKIN) & (side == -1))
     cut = np.zeros(len(verts), bool)
     cut[len(head.vertices): len(src)] = True
-    if cut.any():  # fused lips: the seam vertex at the centre and its lower-lip copy
-        lo = _closest(verts, (lm[13] + lm[14]) / 2, cut)
-        up = int(src[lo])
+    seam = _closest(verts, (lm[13] + lm[14]) / 2, cut) if cut.any() else -1
+    if seam >= 0 and np.linalg.norm(verts[seam] - (lm[13] + lm[14]) / 2) < 0.1 * width:
+        lo, up = seam, int(src[seam])  # fused lips: the seam vertex at the centre and its lower-lip copy
     corners = np.array([_closest(verts, lm[c], parts == SKIN) for c in CORNERS])
     if np.isin(corners, (up, lo)).any() or not len(lips) or not len(jaw):
         raise VocaError(f"{head.name}: no lips were found on the mesh around the face's mouth; "
@@ -163,12 +163,14 @@ def _cut_lips(faces: np.ndarray, verts: np.ndarray, parts: np.ndarray, lm: np.nd
     return faces, np.r_[verts, verts[ids]], np.r_[parts, parts[ids]], np.r_[src, ids]
 
 
-def _sides(verts: np.ndarray, lm: np.ndarray, width: float, copies: np.ndarray) -> np.ndarray:
-    """(N,) int8: +1 upper lip side, -1 lower, 0 elsewhere (by the lip line; cut copies are lower)."""
+def _sides(verts: np.ndarray, lm: np.ndarray, width: float, cut: np.ndarray, first_copy: int) -> np.ndarray:
+    """(N,) int8: +1 upper lip side, -1 lower, 0 elsewhere, by the lip line; on a cut seam the original
+    vertices (``cut``: their ids, in the order of the copies from ``first_copy``) are upper, copies lower."""
     line, _, _ = _lip_line(lm)
     zone = _mouth_zone(verts, lm, width)
     side = np.where(verts[:, 1] >= line(verts[:, 0]), 1, -1) * zone
-    side[copies & zone] = -1
+    side[cut] = 1
+    side[first_copy: first_copy + len(cut)] = -1
     return side.astype(np.int8)
 
 
