@@ -102,7 +102,8 @@ def framing(vertices: np.ndarray, mesh: RenderMesh, view: str = "face") -> tuple
         h = max(eye_y - chin_y, 0.8 * abs(centres[0][0] - centres[-1][0]))
         top, bottom = eye_y + 0.50 * h, chin_y - 0.12 * h
         centre = np.array([lips[0], (top + bottom) / 2, lips[2]])
-        return centre, (top - bottom) / 2, 0.5 * (top - bottom) / 2
+        eye_gap = abs(centres[0][0] - centres[-1][0])  # a face is about 2.5 eye gaps wide: all of it in view
+        return centre, (top - bottom) / 2, max(0.5 * (top - bottom) / 2, 1.4 * eye_gap)
     return (lo + hi) / 2 * [1, 1, 0] + [0, 0, hi[2]], 0.55 * (hi[1] - lo[1]), 0.55 * (hi[0] - lo[0])
 
 
