@@ -25,7 +25,8 @@ def _need(path: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory, monkeypatch_module=None):
+def home(tmp_path_factory):
+    """A fresh $VOCA_CN_HOME: the user template folder and the rig cache start empty."""
     import os
 
     old = os.environ.get("VOCA_CN_HOME")

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from voca_cn import VocaError
+from voca_cn.face.appearance import ALBEDO
 from voca_cn.face.template import PARTS, Template
 from voca_cn.rig.transfer import Head, rig
 
@@ -60,8 +61,6 @@ def rig_head(path: str | os.PathLike, name: str | None = None) -> Template:
         head.name = name
     template = Template.load(BUILTIN_DIR / "makehuman.npz")
     drawn = head.faces[(head.parts != PARTS.index("hidden"))[head.faces].all(1)]
-    from voca_cn.face.appearance import ALBEDO
-
     colors = head.colors if head.colors is not None else np.tile(ALBEDO["skin"], (len(head.vertices), 1))
     mesh = RenderMesh(drawn.astype(np.int32), np.zeros(len(head.vertices), np.uint8), colors.astype(np.float32))
     print(f"voca-cn: rigging {Path(path).name}: looking for the face ...", file=sys.stderr)
