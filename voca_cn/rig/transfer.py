@@ -85,15 +85,14 @@ def rig(head: Head, face: Face, template: Template, template_face: Face) -> Temp
     moved = (parts == SKIN) & (np.abs(basis).max(axis=(0, 2)) > 1e-3 * width)
     lips = np.where(moved & np.isin(nearest, template.lip_vertices))[0]
     jaw = np.where(moved & np.isin(nearest, template.jaw_vertices))[0]
-    up = _closest(verts, lm[13], (parts == SKIN) & (side == 1))
-    lo = _closest(verts, lm[14], (parts == SKIN) & (side == -1))
+    up, lo = _inner_pair(verts, parts, side, lm, width)
     cut = np.zeros(len(verts), bool)
     cut[len(head.vertices): len(src)] = True
     seam = _closest(verts, (lm[13] + lm[14]) / 2, cut) if cut.any() else -1
     if seam >= 0 and np.linalg.norm(verts[seam] - (lm[13] + lm[14]) / 2) < 0.1 * width:
         lo, up = seam, int(src[seam])  # fused lips: the seam vertex at the centre and its lower-lip copy
     corners = np.array([_closest(verts, lm[c], parts == SKIN) for c in CORNERS])
-    if np.isin(corners, (up, lo)).any() or not len(lips) or not len(jaw):
+    if min(up, lo) < 0 or np.isin(corners, (up, lo)).any() or not len(lips) or not len(jaw):
         raise VocaError(f"{head.name}: no lips were found on the mesh around the face's mouth; "
                         "give a head with its mouth modelled (closed or open)")
     return Template(
@@ -251,6 +250,21 @@ def _placed(t: Template, t_verts, lin, ids, verts, skin_faces) -> np.ndarray:
         if near.any():
             out[k, 2] -= gap[near].max()
     return out
+
+
+def _inner_pair(verts, parts, side, lm, width) -> tuple[int, int]:
+    """(upper, lower) inner-lip vertices at the mouth's centre: in a narrow column through it, on the
+    front of the face, the lowest vertex of the upper lip and the highest of the lower. (A ray cast at
+    the landmarks between split lips can go through the gap, so the landmarks' own depth is not used.)"""
+    cx = (lm[13, 0] + lm[14, 0]) / 2
+    col = (parts == SKIN) & (side != 0) & (np.abs(verts[:, 0] - cx) < 0.08 * width)
+    if not (col & (side == 1)).any() or not (col & (side == -1)).any():
+        return -1, -1
+    col &= verts[:, 2] > verts[col, 2].max() - 0.4 * width
+    upper, lower = np.where(col & (side == 1))[0], np.where(col & (side == -1))[0]
+    if not len(upper) or not len(lower):
+        return -1, -1
+    return int(upper[np.argmin(verts[upper, 1])]), int(lower[np.argmax(verts[lower, 1])])
 
 
 def _closest(verts: np.ndarray, point: np.ndarray, allowed: np.ndarray) -> int:
