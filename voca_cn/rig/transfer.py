@@ -1,7 +1,9 @@
 """Our template's 52 ARKit shapes onto a head of any topology, given the landmarks found on both.
 
 1. Pose: a similarity fit of the landmarks turns the head to face +Z, Y up, and picks its unit
-   (metre, decimetre, centimetre, millimetre or inch: whichever gives a face nearest in size to ours).
+   (metre, decimetre, centimetre, millimetre or inch: whichever gives a face nearest in size to ours;
+   when none gives a face within 30 % of ours, the head is scaled to our face's size, since the
+   preview, the neck pivot and the mouth cavity are measured in metres of a human head).
 2. Warp: the template goes onto the head by that similarity plus a thin-plate spline through the
    landmark pairs, so every template vertex lands where the same part of the face is on the head.
 3. Lips: a scan's fused lips are cut along the inner-lip line between the mouth corners (each vertex
@@ -61,6 +63,8 @@ def rig(head: Head, face: Face, template: Template, template_face: Face) -> Temp
     ok = face.hit & template_face.hit
     s0, r0, _ = similarity(face.points[ok], template_face.points[ok])
     unit = min(UNITS, key=lambda u: abs(np.log(u / s0)))
+    if abs(np.log(unit / s0)) > np.log(1.3):  # no unit gives a human-sized face: make it ours in size
+        unit = s0
     centre = face.points[ok].mean(0)
     verts = unit * (head.vertices - centre) @ r0.T
     lm = unit * (face.points - centre) @ r0.T
