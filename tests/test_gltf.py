@@ -200,4 +200,6 @@ def test_cli_animates_an_avatar_into_video_and_glb(tmp_path, assets):
     assert (tmp_path / "out" / "preview.mp4").stat().st_size > 1000
     out = gltf.read(tmp_path / "out" / "animation.glb")
     assert [n.get("name") for n in out.doc["nodes"]] == [n.get("name") for n in gltf.read(paths["avatar"]).doc["nodes"]]
-    assert len(out.doc["animations"][0]["channels"]) == 3, "head, teeth and eyes each get their curves"
+    paths_of = [c["target"]["path"] for c in out.doc["animations"][0]["channels"]]
+    assert paths_of.count("weights") == 3, "head, teeth and eyes each get their curves"
+    assert paths_of.count("rotation") == 1, "the head (here the root: no head bone) turns"

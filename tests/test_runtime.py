@@ -86,6 +86,6 @@ def test_start_up_is_fast():
     t0 = time.perf_counter()
     proc = run_cli("--version")
     assert proc.stdout.startswith("voca-cn ") and time.perf_counter() - t0 < 2.0
-    code = "import sys, voca_cn.cli; print(sorted(m for m in ('numpy', 'onnxruntime', 'tensorflow') if m in sys.modules))"
+    code = "import sys, voca_cn.apps.cli; print(sorted(m for m in ('numpy', 'onnxruntime', 'tensorflow') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

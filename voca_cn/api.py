@@ -22,6 +22,7 @@ import numpy as np
 
 from voca_cn import VocaError
 from voca_cn.core.timing import FPS, SR
+from voca_cn.motion.living import Living
 from voca_cn.motion.procedural import Style
 
 
@@ -32,7 +33,8 @@ class Animation:
     weights: (T, 52) float32 in Apple's ARKit order (:data:`voca_cn.core.arkit.NAMES`), frame i covering
     [i / fps, (i + 1) / fps) s. phones: timed phone segments (seconds; recognised, aligned or
     ``None`` when unknown). audio: (S,) float32 at 16 kHz, or None. probabilities: the phonetic
-    stage's (F, P) phone probabilities at 100 frames/s (audio-only model only).
+    stage's (F, P) phone probabilities at 100 frames/s (audio-only model only). head: (T, 3)
+    float32 head rotation in radians (yaw, pitch, roll; convention in :mod:`voca_cn.motion.living`).
     """
     weights: np.ndarray
     fps: float = FPS
@@ -41,6 +43,11 @@ class Animation:
     audio_path: Path | None = None
     probabilities: np.ndarray | None = field(default=None, repr=False)
     template: object = "makehuman"
+    head: np.ndarray | None = field(default=None, repr=False)
+
+    def __post_init__(self):
+        if self.head is None:  # a still head
+            self.head = np.zeros((len(self.weights), 3), np.float32)
 
     @property
     def duration(self) -> float:
@@ -98,7 +105,7 @@ class Animation:
                 sound = Path(tmp) / "audio.wav"
                 sf.write(sound, self.audio, SR)
             return write_outputs(out, _template(template or self.template), self.weights, sound, options,
-                                 visemes=visemes, fps_in=self.fps)
+                                 visemes=visemes, fps_in=self.fps, head=self.head)
 
 
 def _template(spec):
@@ -121,18 +128,26 @@ def read_audio(audio, sr: float | None = None) -> tuple[np.ndarray, Path | None]
 
 def animate(audio, sr: float | None = None, text: str | None = None, *, template="makehuman",
             style: Style = Style(), model=None,
-            procedural: bool = False) -> Animation:
+            procedural: bool = False, language: str | None = "auto",
+            living: Living | str | dict = Living()) -> Animation:
     """Speech -> :class:`Animation` (ARKit weights at 60 fps, T = ceil(seconds * 60)).
 
     audio: a WAV/FLAC/OGG/MP3 path, or (S,) / (S, channels) float samples at ``sr`` Hz.
     Without ``text`` the trained model animates from the audio alone (any voice, any language;
     ``model`` = a model folder, default the shipped one, or a loaded
-    :class:`voca_cn.motion.lipsync.AudioAnimator`, as a worker that animates many lines keeps one). With ``text`` (English) the transcript's
-    forced alignment drives the procedural animator; ``procedural=True`` uses phone recognition
+    :class:`voca_cn.motion.lipsync.AudioAnimator`, as a worker that animates many lines keeps one). With ``text`` the transcript's
+    forced alignment drives the procedural animator; ``language`` is the transcript's (auto: Chinese
+    characters or toned pinyin -> cmn, else en; any code espeak-ng speaks: de, fr, ...); ``procedural=True`` uses phone recognition
     instead of the model. ``style`` (jaw, lip) scales the procedural animator's articulation.
     ``template`` is the head :meth:`Animation.vertices` and :meth:`Animation.save` use by default.
-    Bad input raises :class:`voca_cn.VocaError` with a one-line message.
+    ``living``: blinks, gaze, brows and head motion learned from real video, each layer scaled
+    (:class:`voca_cn.motion.living.Living`, or ``"blink=0 head=0.5 seed=3"``; ``"off"`` for the
+    mouth only, whose curves are then exactly the mouth model's). Bad input raises :class:`voca_cn.VocaError` with a one-line message.
     """
+    from voca_cn.audio.loudness import loudness
+    from voca_cn.motion.living import animate_living, parse_living
+
+    living = parse_living(living)
     y, path = read_audio(audio, sr)
     duration = len(y) / SR
     if text is None and not procedural:
@@ -141,19 +156,24 @@ def animate(audio, sr: float | None = None, text: str | None = None, *, template
 
         animator = model if isinstance(model, AudioAnimator) else AudioAnimator.load(model)
         probs = animator.stage(y)
-        return Animation(animator.weights(probs, n_frames(len(y))), FPS, best_phones(probs, duration), y, path,
-                         probs, template)
+        level = loudness(y, n_frames(len(y)))
+        weights, head = animate_living(animator.weights(probs, len(level), level), level, living)
+        return Animation(weights, FPS, best_phones(probs, duration), y, path, probs, template, head)
     from voca_cn.motion.procedural import animate as procedural_animate
 
     if text is not None:
-        from voca_cn.speech.align import Aligner
+        from voca_cn.motion.lipsync import AudioAnimator
+        from voca_cn.motion.transcript import align
 
-        phones = Aligner().align(y, text)[0]
+        stage = model.stage if isinstance(model, AudioAnimator) else None
+        phones = align(y, text, language, stage=stage).phones
     else:
         from voca_cn.speech.recognize import PhoneRecognizer
 
         phones = PhoneRecognizer().recognize(y)
-    return Animation(procedural_animate(phones, duration, style), FPS, phones, y, path, None, template)
+    weights = procedural_animate(phones, duration, style)
+    weights, head = animate_living(weights, loudness(y, len(weights)), living)
+    return Animation(weights, FPS, phones, y, path, None, template, head)
 
 
 def load(path: str | os.PathLike, audio=None, template="makehuman") -> Animation:
@@ -161,6 +181,8 @@ def load(path: str | os.PathLike, audio=None, template="makehuman") -> Animation
     with its audio (a path) for the preview."""
     from voca_cn.formats import load_animation
 
+    from voca_cn.formats.animation import read_head
+
     weights, fps = load_animation(path)
     y, audio_path = read_audio(audio) if audio is not None else (None, None)
-    return Animation(weights, fps, None, y, audio_path, None, template)
+    return Animation(weights, fps, None, y, audio_path, None, template, read_head(path, len(weights)))

@@ -36,6 +36,7 @@ from voca_cn.apps.manifest import OUTPUTS, Line, Result, read_lines
 from voca_cn.core.timing import SR
 from voca_cn.formats.library import known_templates
 from voca_cn.motion.lipsync import AudioAnimator
+from voca_cn.motion.living import MODEL as LIVING_MODEL
 from voca_cn.motion.onnx import MODELS
 from voca_cn.motion.procedural import Style
 from voca_cn.rig import resolve
@@ -57,9 +58,11 @@ def animate_line(line: Line, settings: Settings, out: Path) -> float:
     :func:`voca_cn.api.animate` (with this process's loaded model and template) ->
     :meth:`~voca_cn.api.Animation.save` (atomic). Returns the audio's length in seconds."""
 
-    model = _animator(settings.model) if line.text is None and not settings.procedural else settings.model
+    # a transcript outside English is aligned with the model's phonetic stage: keep it loaded too
+    model = settings.model if settings.procedural else _animator(settings.model)
     animation = animate(line.audio, text=line.text, template=_template(line.template),
-                        style=Style(jaw=line.jaw, lip=line.lip), model=model, procedural=settings.procedural)
+                        style=Style(jaw=line.jaw, lip=line.lip), model=model, procedural=settings.procedural,
+                        language=line.language, living=line.living)
     out.parent.mkdir(parents=True, exist_ok=True)
     animation.save(out, obj="obj" in line.exports, video="video" in line.exports, size=settings.size,
                    fps=settings.fps, overwrite=True, exports=tuple(e for e in line.exports if e not in OUTPUTS))
@@ -125,6 +128,11 @@ def _template_digest(spec: str) -> str:
         return spec
 
 
+@lru_cache(maxsize=1)
+def _living_digest() -> str:
+    return _file_digest(LIVING_MODEL)
+
+
 def line_key(line: Line, settings: Settings, model_digest: str) -> str:
     """Hash of everything that decides a line's output: equal keys, equal files."""
     try:  # an unreadable file keys by its path; its worker then reports why it cannot be read
@@ -133,7 +141,7 @@ def line_key(line: Line, settings: Settings, model_digest: str) -> str:
         audio = line.audio
     parts = dict(asdict(line), audio=audio,
                  template=_template_digest(line.template), settings=asdict(settings), model=model_digest,
-                 version=__version__)
+                 living_model=_living_digest(), version=__version__)
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:32]
 
 

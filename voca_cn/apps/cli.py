@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 from voca_cn import VocaError, __version__
-from voca_cn.apps.manifest import export_list
 from voca_cn.core import bounds
 
 
@@ -55,6 +54,27 @@ def _style_flags(p: argparse.ArgumentParser) -> None:
                    help="lip articulation of the procedural animator (JALI style; 0-2, 1 = normal)")
 
 
+def _living_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("living face (blinks, gaze, brows, head motion learned from real video)")
+    for name, what in (("blink", "blinks"), ("brows", "brow and squint motion"), ("gaze", "eye movements"),
+                       ("head", "head rotation"), ("intensity", "all of them")):
+        g.add_argument(f"--{name}", type=bounds.LIVING.arg, default=1.0,
+                       help=f"scale of {what} (0 = off, 1 = as learned, up to 2)")
+    g.add_argument("--seed", type=bounds.SEED.arg, default=0, help="random seed of the living face (same seed, same motion)")
+    g.add_argument("--mouth-only", action="store_true",
+                   help="no blinks, gaze, brows or head motion: the mouth model's curves alone "
+                        "(for avatars with their own blink and idle systems)")
+
+
+def _living(args):
+    from voca_cn.motion.living import MOUTH_ONLY, Living
+
+    if args.mouth_only:
+        return MOUTH_ONLY
+    return Living(blink=args.blink, brows=args.brows, gaze=args.gaze, head=args.head,
+                  intensity=args.intensity, seed=args.seed)
+
+
 def _identity(text: str) -> list[float]:
     """argparse type for ``--identity a0,a1,...``: each coefficient checked by bounds.IDENTITY."""
     return [bounds.IDENTITY.arg(x) for x in text.split(",")]
@@ -68,6 +88,13 @@ def _check_output(args) -> None:
     _exports(args)
 
 
+def _export_list(text: str) -> tuple[str, ...]:
+    """argparse type for ``batch --export``; the formats load only when the flag is given (start-up)."""
+    from voca_cn.apps.manifest import export_list
+
+    return export_list(text)
+
+
 def _exports(args) -> tuple[str, ...]:
     from voca_cn.formats import parse_exports
 
@@ -79,6 +106,12 @@ def _save(animation, args) -> None:
                          fps=args.fps, overwrite=args.overwrite, exports=_exports(args),
                          view=args.view, beside=args.beside)
     print(out)
+
+
+def _language_flag(p) -> None:
+    p.add_argument("--language", default="auto", metavar="CODE",
+                   help="the transcript's language: auto (Chinese characters or toned pinyin -> cmn, "
+                        "else en), cmn, or a code espeak-ng speaks (de, fr, es, ru, ...)")
 
 
 def _text(args) -> str | None:
@@ -99,13 +132,14 @@ def cmd_animate(args) -> None:
     _check_output(args)
     template = resolve(args.template)
     _save(animate(args.audio, text=_text(args), template=template, style=Style(jaw=args.jaw, lip=args.lip),
-                  model=args.model, procedural=args.procedural), args)
+                  model=args.model, procedural=args.procedural, language=args.language, living=_living(args)), args)
 
 
 def cmd_batch(args) -> int:
     from voca_cn.apps.batch import Line, Settings, run_batch
 
-    defaults = Line(id="", audio="", template=args.template, jaw=args.jaw, lip=args.lip, exports=args.export)
+    defaults = Line(id="", audio="", template=args.template, jaw=args.jaw, lip=args.lip, exports=args.export,
+                    language=args.language, living=_living(args))
     settings = Settings(model=args.model, procedural=args.procedural, size=args.size, fps=args.fps)
     use_ray = args.ray is not None
     jobs = args.jobs if args.jobs or use_ray else os.cpu_count() or 1
@@ -181,12 +215,12 @@ def cmd_sync(args) -> None:
 
 def cmd_align(args) -> None:
     from voca_cn.audio import load as audio_mod
-    from voca_cn.speech.align import Aligner
+    from voca_cn.motion.transcript import align
 
     text = _text(args)
     if text is None:
         raise VocaError("align needs the words: pass --text \"...\" or --transcript FILE")
-    phones, _ = Aligner().align(audio_mod.load(args.audio), text)
+    phones = align(audio_mod.load(args.audio), text, args.language).phones
     if args.format == "json":
         json.dump([{"phone": p.label, "start": round(p.start, 3), "end": round(p.end, 3)} for p in phones],
                   sys.stdout, ensure_ascii=False, indent=1)
@@ -200,14 +234,15 @@ def cmd_align(args) -> None:
 def cmd_visemes(args) -> None:
     from voca_cn.api import animate
 
-    json.dump(animate(args.audio, text=_text(args)).visemes(args.format), sys.stdout, ensure_ascii=False, indent=1)
+    json.dump(animate(args.audio, text=_text(args), language=args.language).visemes(args.format), sys.stdout,
+              ensure_ascii=False, indent=1)
     print()
 
 
 def cmd_stream(args) -> None:
     from voca_cn.apps.live import run
 
-    run(args)
+    run(args, _living(args))
 
 
 def cmd_template(args) -> None:
@@ -355,30 +390,35 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("animate", help="audio (+ optional transcript) -> OBJs, MP4, curves, visemes")
     p.add_argument("--audio", required=True, help="WAV/FLAC/OGG/MP3, any rate")
-    p.add_argument("--text", help="transcript: animate from its forced alignment (English)")
+    p.add_argument("--text", help="transcript: animate from its forced alignment")
     p.add_argument("--transcript", help="file holding the transcript")
+    _language_flag(p)
     p.add_argument("--procedural", action="store_true",
                    help="no transcript: pocketsphinx phone recognition + procedural animator "
                         "instead of the learned model")
     p.add_argument("--model", default=None, help="trained model folder (default: the shipped one)")
     _style_flags(p)
+    _living_flags(p)
     _output_flags(p)
     p.set_defaults(func=cmd_animate)
 
     p = sub.add_parser("batch", help="many lines (folder or manifest) on local processes or a Ray cluster")
     p.add_argument("source", type=Path, help="folder of audio files (+ same-named .txt transcripts) "
-                                             "or a .csv/.jsonl manifest (id, audio, text, template, style, export)")
+                                             "or a .csv/.jsonl manifest (id, audio, text, language, template, style, "
+                                             "export, living)")
     p.add_argument("--out", required=True, type=Path, help="output folder: OUT/ID/ per line (a rerun resumes)")
     p.add_argument("--jobs", type=bounds.JOBS.arg, default=None,
                    help="worker processes (default: all cores; with --ray: all CPUs of the cluster)")
     p.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
                    help="run on Ray: a local Ray without ADDRESS, else the cluster at ADDRESS (e.g. auto)")
     p.add_argument("--template", default="makehuman", help="default template for lines that name none")
+    _language_flag(p)
     p.add_argument("--model", default=None, help="trained model folder (default: the shipped one)")
     p.add_argument("--procedural", action="store_true",
                    help="lines without a transcript: phone recognition + procedural animator")
     _style_flags(p)
-    p.add_argument("--export", type=export_list, default=(), metavar="LIST",
+    _living_flags(p)
+    p.add_argument("--export", type=_export_list, default=(), metavar="LIST",
                    help="extra outputs per line, comma-separated: obj (meshes/), video (preview.mp4), glb, "
                         "livelink, arkit-json (default: only animation.npz + visemes.json)")
     _video_flags(p)
@@ -417,6 +457,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--audio", required=True)
     p.add_argument("--text")
     p.add_argument("--transcript")
+    _language_flag(p)
     p.add_argument("--format", choices=["tsv", "json"], default="tsv")
     p.set_defaults(func=cmd_align)
 
@@ -424,6 +465,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--audio", required=True)
     p.add_argument("--text")
     p.add_argument("--transcript")
+    _language_flag(p)
     p.add_argument("--format", choices=["azure", "oculus", "rhubarb"], default="azure")
     p.set_defaults(func=cmd_visemes)
 
@@ -442,6 +484,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--chunk-ms", type=bounds.CHUNK_MS.arg, default=10.0, help="audio per read in ms (default 10)")
     p.add_argument("--stats", action="store_true", help="print compute and latency figures on stderr at the end")
     p.add_argument("--model", help="trained model folder (default: the shipped one)")
+    _living_flags(p)
     p.set_defaults(func=cmd_stream)
 
     p = sub.add_parser("data", help="build the training corpus")

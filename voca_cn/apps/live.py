@@ -28,6 +28,8 @@ from voca_cn import VocaError
 from voca_cn.audio import load as audio
 from voca_cn.core.arkit import NAMES
 from voca_cn.core.timing import SR
+from voca_cn.face.template import head_matrices
+from voca_cn.motion.living import Living
 from voca_cn.motion.stream import Stream
 
 VMC_NAMES = tuple(n[0].upper() + n[1:] for n in NAMES)
@@ -35,35 +37,42 @@ VMC_NAMES = tuple(n[0].upper() + n[1:] for n in NAMES)
 
 # ----------------------------------------------------------------------------- sinks
 class JsonLines:
-    """One JSON object per frame on a text stream: {"frame", "time" (s), "weights" {name: value}}."""
+    """One JSON object per frame on a text stream: {"frame", "time" (s), "weights" {name: value},
+    "head" [yaw, pitch, roll] radians (``animation.npz``'s convention)}."""
 
     def __init__(self, out=sys.stdout):
         self.out = out
 
-    def send(self, index: int, weights: np.ndarray) -> None:
+    def send(self, index: int, weights: np.ndarray, head: np.ndarray) -> None:
         values = {n: round(float(v), 6) for n, v in zip(NAMES, weights)}
-        self.out.write(json.dumps({"frame": index, "time": round(index / 60, 4), "weights": values}) + "\n")
+        self.out.write(json.dumps({"frame": index, "time": round(index / 60, 4), "weights": values,
+                                   "head": [round(float(v), 6) for v in head]}) + "\n")
         self.out.flush()
 
 
 class Vmc:
-    """VMC blendshape frames over OSC/UDP to ``host:port``."""
+    """VMC frames over OSC/UDP to ``host:port``: the head bone (``/VMC/Ext/Bone/Pos Head``, local
+    position 0 and rotation in Unity's left-handed axes, X to the avatar's right) and the blendshapes."""
 
     def __init__(self, address: str, names: str = "arkit"):
         from pythonosc.udp_client import SimpleUDPClient
 
         self.names = names
-
         host, _, port = address.rpartition(":")
         if not host or not port.isdigit() or not 0 < int(port) < 65536:
             raise VocaError(f"--osc {address!r} must look like HOST:PORT, e.g. 127.0.0.1:39539")
         self.client = SimpleUDPClient(host, int(port))
 
-    def send(self, index: int, weights: np.ndarray) -> None:
+    def send(self, index: int, weights: np.ndarray, head: np.ndarray) -> None:
         from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
         from pythonosc.osc_message_builder import OscMessageBuilder
 
         bundle = OscBundleBuilder(IMMEDIATELY)
+        bone = OscMessageBuilder("/VMC/Ext/Bone/Pos")
+        bone.add_arg("Head")
+        for v in (0.0, 0.0, 0.0, *unity_quaternion(head)):
+            bone.add_arg(float(v), "f")
+        bundle.add_content(bone.build())
         for name, value in vmc_values(weights, self.names):
             msg = OscMessageBuilder("/VMC/Ext/Blend/Val")
             msg.add_arg(name)
@@ -85,6 +94,16 @@ def vmc_values(weights: np.ndarray, names: str = "arkit") -> list[tuple[str, flo
         # each eye's own blink only: a receiver adds Blink on top of Blink_L/Blink_R
         out += [(VRM_NAMES[e], float(v)) for e, v in zip(expr, values[0]) if e != "blink"]
     return out
+
+
+def unity_quaternion(head: np.ndarray) -> np.ndarray:
+    """(3,) head rotation (yaw, pitch, roll) radians, voca_cn's right-handed head frame (X the
+    avatar's left) -> (4,) quaternion (x, y, z, w) in Unity's left-handed frame (X its right):
+    the mirror in X keeps x and w and negates y and z."""
+    from scipy.spatial.transform import Rotation
+
+    q = Rotation.from_matrix(head_matrices(np.asarray(head, np.float64)[None])[0].astype(np.float64)).as_quat()
+    return np.array([q[0], -q[1], -q[2], q[3]])
 
 
 # ----------------------------------------------------------------------------- sources
@@ -145,21 +164,22 @@ class Stats:
                 f"max {lat.max():.2f} ms")
 
 
-def run(args) -> None:
-    """The ``stream`` command: source -> Stream -> sinks until the audio ends or Ctrl-C."""
+def run(args, living: Living | None = None) -> None:
+    """The ``stream`` command: source -> Stream (with the ``living`` layers,
+    :class:`voca_cn.motion.living.Living`) -> sinks until the audio ends or Ctrl-C."""
     sinks = [Vmc(args.osc, getattr(args, "vmc_names", "arkit"))] if args.osc else []
     if args.jsonl or not args.osc:
         sinks.append(JsonLines())
     chunk = max(1, int(round(args.chunk_ms * SR / 1000)))
     stop = threading.Event()  # Ctrl-C sets it: the frame being sent is finished, none is lost
     source = paced_file(args.audio, chunk, stop) if args.audio else microphone(args.mic, chunk, stop)
-    stream, stats = Stream(args.model), Stats()
+    stream, stats = Stream(args.model, living or Living()), Stats()
 
     def emit(frames: np.ndarray, arrived: float | None) -> None:
         first = stream.frames - len(frames)
         for i, w in enumerate(frames):
             for sink in sinks:
-                sink.send(first + i, w)
+                sink.send(first + i, w, stream.head[i])
             if arrived is not None:  # the frames flushed at the end arrive with no chunk
                 stats.latency.append(time.perf_counter() - arrived)
 

@@ -1,6 +1,6 @@
 """The lines of a batch: a folder of audio files (same-named ``.txt`` files are transcripts) or a
 manifest (``.csv`` with a header row, or ``.jsonl``) with ``id, audio`` and optionally ``text,
-template, style, export``; every row checked, bad rows returned as failures with their reason."""
+language, template, style, export, living``; every row checked, bad rows returned as failures with their reason."""
 
 from __future__ import annotations
 
@@ -13,11 +13,12 @@ from pathlib import Path
 from voca_cn import VocaError
 from voca_cn.core import bounds
 from voca_cn.formats import EXPORTS, parse_exports
+from voca_cn.motion.living import Living, parse_living
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
 
 
-COLUMNS = ("id", "audio", "text", "template", "style", "export")
+COLUMNS = ("id", "audio", "text", "language", "template", "style", "export", "living")
 
 
 # extra outputs a line can ask for, beyond animation.npz + visemes.json: OUTPUTS (OBJ sequence,
@@ -38,10 +39,12 @@ class Line:
     id: str
     audio: str
     text: str | None = None
+    language: str = "auto"  # the transcript's (voca_cn.speech.g2p.resolve)
     template: str = "makehuman"
     jaw: float = 1.0
     lip: float = 1.0
     exports: tuple[str, ...] = ()
+    living: Living = Living()  # blinks, gaze, brows, head: scales and seed
 
 
 @dataclass
@@ -129,8 +132,8 @@ def _manifest_rows(path: Path) -> list[tuple[int, object]]:
         header = reader.fieldnames or []
         unknown = [c for c in header if c not in COLUMNS]
         if unknown or "id" not in header or "audio" not in header:
-            raise VocaError(f"manifest {path}: columns must be id, audio and any of text, template, style, "
-                            f"export; found {', '.join(map(repr, header)) or 'none'}")
+            raise VocaError(f"manifest {path}: columns must be id, audio and any of text, language, "
+                            f"template, style, export, living; found {', '.join(map(repr, header)) or 'none'}")
         return [(n, row) for n, row in enumerate(reader, start=2)]
     except csv.Error as e:
         raise VocaError(f"manifest {path} is not valid CSV ({e})") from None
@@ -144,16 +147,25 @@ def _row_line(row: object, base: Path, defaults: Line) -> Line:
     if unknown:
         raise ValueError(f"unknown field(s) {', '.join(map(repr, unknown))}; use {', '.join(COLUMNS)}")
     get = {k: (None if v is None or v == "" else v) for k, v in row.items()}
-    for k in ("id", "audio", "text", "template"):
+    for k in ("id", "audio", "text", "language", "template"):
         if get.get(k) is not None and not isinstance(get[k], str):
             raise ValueError(f"{k} must be text, not {get[k]!r}")
     if get.get("id") is None or get.get("audio") is None:
         raise ValueError("needs an id and an audio path")
     audio = Path(get["audio"])
     jaw, lip = _style(get.get("style"), defaults)
+    if get.get("language") is not None:
+        from voca_cn.speech.g2p import resolve
+
+        try:
+            resolve(get["language"], get.get("text") or "")
+        except VocaError as e:
+            raise ValueError(str(e)) from None
     return Line(id=_check_id(get["id"]), audio=str(audio if audio.is_absolute() else base / audio),
-                text=_text(get.get("text")), template=get.get("template") or defaults.template,
-                jaw=jaw, lip=lip, exports=_exports(get["export"]) if get.get("export") is not None else defaults.exports)
+                text=_text(get.get("text")), language=get.get("language") or defaults.language,
+                template=get.get("template") or defaults.template,
+                jaw=jaw, lip=lip, exports=_exports(get["export"]) if get.get("export") is not None else defaults.exports,
+                living=_living(get.get("living"), defaults))
 
 
 def _check_id(rid: str) -> str:
@@ -189,6 +201,16 @@ def _style(value: object, defaults: Line) -> tuple[float, float]:
         except ValueError as e:
             raise ValueError(f"style {name}: {e}") from None
     return out[0], out[1]
+
+
+def _living(value: object, defaults: Line) -> Living:
+    """``living``: 'blink=0 head=0.5 seed=3', {"head": 0.5} or 'off' (mouth only), over the command line's."""
+    if value is None:
+        return defaults.living
+    try:
+        return parse_living(value, defaults.living)
+    except VocaError as e:
+        raise ValueError(str(e)) from None
 
 
 def _exports(value: object) -> tuple[str, ...]:

@@ -31,6 +31,22 @@ LIVE_LINK: tuple[str, ...] = tuple(
     + ("mouthRight", "mouthLeft") + NAMES[23:])
 assert sorted(LIVE_LINK) == sorted(n[0].upper() + n[1:] for n in NAMES)
 
+GAZE_FULL = 0.5236  # radians (30 degrees): the eye rotation an eyeLook weight of 1 stands for
+
+
+def gaze_angles(weights):
+    """(T, 52) weights -> (T, 2) float32 gaze (yaw, pitch) radians, both eyes averaged: yaw > 0
+    looks to the character's left (eyeLookOutLeft, eyeLookInRight), pitch > 0 down."""
+    import numpy as np
+
+    w = np.asarray(weights, np.float64)
+    i = INDEX
+    yaw = (w[:, i["eyeLookOutLeft"]] + w[:, i["eyeLookInRight"]] - w[:, i["eyeLookInLeft"]] - w[:, i["eyeLookOutRight"]])
+    pitch = (w[:, i["eyeLookDownLeft"]] + w[:, i["eyeLookDownRight"]] - w[:, i["eyeLookUpLeft"]]
+             - w[:, i["eyeLookUpRight"]])
+    return (np.stack([yaw, pitch], 1) / 2 * GAZE_FULL).astype(np.float32)
+
+
 _KEYS: dict[str, int] = {n.lower(): i for i, n in enumerate(NAMES)}
 # Prefixes and suffixes exporters wrap shape names in (lower case, separators removed).
 _AFFIXES = ("arkit", "blendshape", "shape", "morph", "bs", "facial", "face", "target")

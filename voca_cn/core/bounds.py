@@ -62,6 +62,7 @@ IDENTITY = Bound(float, -10.0, 10.0, "ICT identity coefficient, in standard devi
 MAX_LAG = Bound(float, 0.04, 5.0, "largest audio-video offset searched, seconds")
 CHUNK_MS = Bound(float, 1.0, 1000.0, "audio per read, milliseconds")
 PORT = Bound(int, 0, 65535, "TCP port; 0 = any free one")
+LIVING = Bound(float, 0.0, 2.0, "living-face layer scale: 0 off, 1 as learned, 2 double")
 
 
 def size(text: str) -> tuple[int, int]:

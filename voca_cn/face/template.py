@@ -91,9 +91,26 @@ class Template:
             self._flat_basis = np.ascontiguousarray(self.basis.reshape(52, -1))
         return (w @ self._flat_basis).reshape(len(w), self.n_vertices, 3)
 
-    def deform(self, weights: np.ndarray) -> np.ndarray:
-        """Vertex positions (T, N, 3) float32 metres for weights (T, 52)."""
-        return self.vertices[None] + self.offsets(weights)
+    def deform(self, weights: np.ndarray, head: np.ndarray | None = None) -> np.ndarray:
+        """Vertex positions (T, N, 3) float32 metres for weights (T, 52), the head turned by
+        ``head`` (T, 3) radians (yaw, pitch, roll; see :func:`head_matrices`) when given."""
+        v = self.vertices[None] + self.offsets(weights)
+        return v if head is None or not np.any(head) else self.turn_head(v, head)
+
+    def neck_pivot(self) -> np.ndarray:
+        """(3,) float32 metres: the point the head turns about, below and behind the lips."""
+        lips = self.vertices[self.aperture_vertices].mean(0)
+        return (lips + np.array([0.0, -NECK_DROP, -NECK_DEPTH], np.float32)).astype(np.float32)
+
+    def turn_head(self, vertices: np.ndarray, head: np.ndarray) -> np.ndarray:
+        """(T, N, 3) vertices with the head rotated by (T, 3) radians about a neck point below
+        and behind the mouth; below the neck the rotation fades out over NECK_BLEND metres, so
+        a bust or a body stays put and only the head turns."""
+        pivot = self.neck_pivot()
+        share = np.clip((self.vertices[:, 1] - pivot[1] + NECK_BLEND / 2) / NECK_BLEND, 0, 1)[None, :, None]
+        rot = head_matrices(head)
+        turned = np.einsum("tij,tnj->tni", rot, vertices - pivot) + pivot
+        return (vertices + share * (turned - vertices)).astype(np.float32)
 
     def inner_lip_gap(self, vertices: np.ndarray) -> np.ndarray:
         """Inner-lip gap in metres: distance of the central (upper, lower) landmark pair.
@@ -195,6 +212,22 @@ class Template:
         return t
 
 
+NECK_DROP, NECK_DEPTH, NECK_BLEND = 0.09, 0.09, 0.08  # metres: the neck pivot from the lips; blend height
+
+
+def head_matrices(head: np.ndarray) -> np.ndarray:
+    """(T, 3) (yaw, pitch, roll) radians -> (T, 3, 3) R = Ry(yaw) Rx(pitch) Rz(roll) in the
+    head's frame (Y up, face toward +Z, +X the character's left): yaw > 0 turns the face to its
+    left, pitch > 0 nods the chin down, roll > 0 tilts toward its right shoulder."""
+    h = np.asarray(head, np.float64)
+    cy, sy, cp, sp, cr, sr = (f(h[:, k]) for k in range(3) for f in (np.cos, np.sin))
+    one, zero = np.ones_like(cy), np.zeros_like(cy)
+    ry = np.stack([np.stack([cy, zero, sy], -1), np.stack([zero, one, zero], -1), np.stack([-sy, zero, cy], -1)], 1)
+    rx = np.stack([np.stack([one, zero, zero], -1), np.stack([zero, cp, -sp], -1), np.stack([zero, sp, cp], -1)], 1)
+    rz = np.stack([np.stack([cr, -sr, zero], -1), np.stack([sr, cr, zero], -1), np.stack([zero, zero, one], -1)], 1)
+    return (ry @ rx @ rz).astype(np.float32)
+
+
 def mouth_range() -> np.ndarray:
     """(K, 52) weights spanning what the mouth does: every jaw, mouth, cheek and tongue shape at
     0.5 and 1 and every pair of them at 0.5 (speech blends a few shapes at moderate weights; two
@@ -217,6 +250,9 @@ def mouth_range() -> np.ndarray:
     return np.array(rows)
 
 
+UPPER_TEETH_DROP = 0.0025  # metres: upper incisal edges 2.5 mm below the upper lip's inner edge
+
+
 def seat_teeth(template: Template, interior: np.ndarray, margin: float = 0.0005) -> Template:
     """Move the teeth and the given interior vertices (gums, tongue: what must stay with them) back
     along -Z just enough that no tooth pokes out in front of the lips anywhere in ``mouth_range()``,
@@ -227,6 +263,19 @@ def seat_teeth(template: Template, interior: np.ndarray, margin: float = 0.0005)
     v = template.vertices.copy()
     v[interior, 2] -= depth + margin
     return template.with_vertices(v)
+
+
+def show_upper_teeth(template: Template, drop: float = UPPER_TEETH_DROP) -> Template:
+    """Lower the upper teeth (teeth that stay when the jaw opens) by ``drop`` metres, so that
+    their edges show under the upper lip whenever the lips part, as a real speaker's do; then
+    seat them behind the lips again (:func:`seat_teeth`), so closed lips still hide them."""
+    from voca_cn.core.arkit import INDEX
+
+    teeth = np.flatnonzero(template.vertex_parts == PARTS.index("teeth"))
+    upper = teeth[np.linalg.norm(template.basis[INDEX["jawOpen"]][teeth], axis=1) < 1e-6]
+    v = template.vertices.copy()
+    v[upper, 1] -= drop
+    return seat_teeth(template.with_vertices(v), upper)
 
 
 def _points_in_front(points: np.ndarray, tris: np.ndarray, chunk: int = 256) -> np.ndarray:

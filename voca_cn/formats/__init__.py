@@ -2,7 +2,8 @@
 name or suffix: adding a format is one module and one line here.
 
 - ``EXPORTS``: ``--export`` name -> the file it writes into an output folder, its writer
-  ``write(path, template, weights (T, 52), fps)`` and its reader ``read(path) -> (weights, fps)``.
+  ``write(path, template, weights (T, 52), fps, head (T, 3) radians)`` and its reader
+  ``read(path) -> (weights, fps)``.
 - ``ANIMATION_READERS``: suffix -> reader, for ``voca-cn render --animation`` and ``voca_cn.load``.
 - ``TEMPLATE_READERS``: suffix -> ``read(path) -> Template``, for ``--template PATH``.
 """
@@ -27,15 +28,15 @@ Weights = tuple[np.ndarray, float]  # (T, 52) float32 ARKit weights, fps
 @dataclass(frozen=True)
 class Export:
     file: str
-    write: Callable[[Path, Template, np.ndarray, float], None]
+    write: Callable[[Path, Template, np.ndarray, float, np.ndarray], None]
     read: Callable[[Path], Weights]
 
 
 EXPORTS: dict[str, Export] = {
     "glb": Export("animation.glb", avatar.write_animation_glb, gltf.read_weights),
-    "livelink": Export("livelink.csv", lambda path, t, w, fps: curves.write_livelink(path, w, fps),
+    "livelink": Export("livelink.csv", lambda path, t, w, fps, head: curves.write_livelink(path, w, fps, head),
                        curves.read_livelink),
-    "arkit-json": Export("arkit.json", lambda path, t, w, fps: curves.write_arkit_json(path, w, fps),
+    "arkit-json": Export("arkit.json", lambda path, t, w, fps, head: curves.write_arkit_json(path, w, fps, head),
                          curves.read_arkit_json),
 }
 ANIMATION_READERS: dict[str, Callable[[Path], Weights]] = {
@@ -59,12 +60,15 @@ def parse_exports(value: object, known: tuple[str, ...] = tuple(EXPORTS)) -> tup
     return names
 
 
-def write_export(name: str, directory: Path, template: Template, weights: np.ndarray, fps: float) -> Path:
-    """Write one ``--export`` format of weights (T, 52) at ``fps`` into directory -> its path."""
+def write_export(name: str, directory: Path, template: Template, weights: np.ndarray, fps: float,
+                 head: np.ndarray | None = None) -> Path:
+    """Write one ``--export`` format of weights (T, 52) and head rotation (T, 3) radians (None:
+    still) at ``fps`` into directory -> its path."""
     if name not in EXPORTS:
         raise VocaError(f"unknown export {name!r}; choose from {', '.join(EXPORTS)}")
     path = directory / EXPORTS[name].file
-    EXPORTS[name].write(path, template, weights, fps)
+    head = np.zeros((len(weights), 3), np.float32) if head is None else head
+    EXPORTS[name].write(path, template, weights, fps, head)
     return path
 
 

@@ -6,6 +6,9 @@ names are ARKit shapes (``voca_cn.core.arkit.match``) gathered into the 52-shape
 The file itself is kept, so writing an animation for an avatar re-emits every node, mesh, material
 and extension of it (VRM included) with one more animation whose ``weights`` channels hold the
 curves. Built-in templates are written as one mesh with one morph target per ARKit shape present.
+The head rotation goes into the same animation as a ``rotation`` channel: of a ``head`` node that
+carries the built-in mesh (at the neck pivot), or of the avatar's head bone (else its neck, else its
+root node), composed with the bone's rest pose.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from voca_cn import VocaError
 from voca_cn.core.arkit import INDEX, NAMES
 from voca_cn.core.files import atomic_write
 from voca_cn.face.appearance import albedo, vertex_normals
-from voca_cn.face.template import PARTS, Template
+from voca_cn.face.template import PARTS, Template, head_matrices
 from voca_cn.formats import compressed, vrm
 from voca_cn.formats.gltf import (
     ANIMATION_NAME,
@@ -351,17 +354,23 @@ def _inner_lip(verts: np.ndarray, jaw_move: np.ndarray, lips: np.ndarray) -> np.
 
 
 # =============================================================================== writing
-def write_animation_glb(path: str | os.PathLike, template: Template, weights: np.ndarray, fps: float) -> None:
+def write_animation_glb(path: str | os.PathLike, template: Template, weights: np.ndarray, fps: float,
+                        head: np.ndarray | None = None) -> None:
     """Write ``animation.glb``: the template's mesh (or the whole avatar) plus one animation named
-    ``voca_cn`` whose LINEAR ``weights`` channels hold the curves, frame i at time i / fps.
+    ``voca_cn`` whose LINEAR ``weights`` channels hold the curves and whose ``rotation`` channel
+    turns the head, frame i at time i / fps.
 
-    weights: (T, 52) in ARKit order. Written to a temporary name, then renamed.
+    weights: (T, 52) in ARKit order; head: (T, 3) radians (yaw, pitch, roll), None for still.
+    Written to a temporary name, then renamed.
     """
     w = np.asarray(weights, np.float32)
+    head = np.zeros((len(w), 3), np.float32) if head is None else np.asarray(head, np.float32)
     if isinstance(template, Avatar) and template.source is not None:
         b, targets = _avatar_document(template)
+        bone, flip = _head_bone(b.doc), template.source.doc.get("extensions", {}).get("VRM") is not None
     else:
         b, targets = _template_document(template)
+        bone, flip = 0, False
     times = (np.arange(len(w), dtype=np.float64) / fps).astype(np.float32)
     anim = {"name": ANIMATION_NAME, "samplers": [], "channels": []}
     t_acc = b.accessor(times[:, None], "SCALAR", bounds=True)
@@ -370,19 +379,26 @@ def write_animation_glb(path: str | os.PathLike, template: Template, weights: np
         anim["samplers"].append({"input": t_acc, "interpolation": "LINEAR",
                                  "output": b.accessor(values.reshape(-1, 1), "SCALAR")})
         anim["channels"].append({"sampler": len(anim["samplers"]) - 1, "target": {"node": node, "path": "weights"}})
+    if bone is not None:
+        quats = _bone_rotations(b.doc, bone, head_matrices(head), flip)
+        anim["samplers"].append({"input": t_acc, "interpolation": "LINEAR", "output": b.accessor(quats, "VEC4")})
+        anim["channels"].append({"sampler": len(anim["samplers"]) - 1, "target": {"node": bone, "path": "rotation"}})
     b.doc["animations"] = [anim, *b.doc.get("animations", [])]  # first: the take importers play
     path = Path(path)
     atomic_write(path, b.glb())
 
 
-def _template_document(t: Template) -> tuple[_Builder, list[tuple[int, list[int]]]]:
+def _template_document(t: Template) -> tuple[_Builder, list[tuple[int, np.ndarray]]]:
     """One node, one mesh: positions, normals, part colours, one morph target per present shape."""
     hidden = t.vertex_parts == PARTS.index("hidden")
     faces = t.faces[~hidden[t.faces].any(axis=1)].astype(np.uint32)
     colors = albedo(t)  # the preview's colours: parts, lip tint, or the avatar's own
     present = np.where(t.present)[0].tolist()
+    pivot = t.neck_pivot().astype(float).tolist()
     doc = {"asset": {"version": "2.0", "generator": "voca_cn"}, "scene": 0,
-           "scenes": [{"nodes": [0]}], "nodes": [{"name": t.name, "mesh": 0}],
+           "scenes": [{"nodes": [0]}],
+           "nodes": [{"name": "head", "translation": pivot, "children": [1]},  # turns about the neck
+                     {"name": t.name, "mesh": 0, "translation": [-x for x in pivot]}],
            "materials": [{"name": "skin", "pbrMetallicRoughness": {"metallicFactor": 0.0, "roughnessFactor": 0.6}}]}
     b = _Builder(doc)
     attrs = {"POSITION": b.accessor(t.vertices.astype(np.float32), "VEC3", bounds=True, target=34962),
@@ -393,10 +409,10 @@ def _template_document(t: Template) -> tuple[_Builder, list[tuple[int, list[int]
                       "extras": {"targetNames": [NAMES[k] for k in present]},
                       "primitives": [{"attributes": attrs, "material": 0, "targets": targets,
                                       "indices": b.accessor(faces.reshape(-1, 1), "SCALAR", target=34963)}]}]
-    return b, [(0, one_hot(present))]
+    return b, [(1, one_hot(present))]
 
 
-def _avatar_document(a: Avatar) -> tuple[_Builder, list[tuple[int, list[int]]]]:
+def _avatar_document(a: Avatar) -> tuple[_Builder, list[tuple[int, np.ndarray]]]:
     """The source file's document with all buffers (and external images) merged into one GLB buffer;
     every node that instances a mesh with ARKit targets gets a channel."""
     g = a.source
@@ -429,3 +445,41 @@ def _avatar_document(a: Avatar) -> tuple[_Builder, list[tuple[int, list[int]]]]:
     targets = [(n, a.mesh_targets[node["mesh"]]) for n, node in enumerate(doc.get("nodes", []))
                if "mesh" in node and np.any(a.mesh_targets.get(node["mesh"], 0))]
     return b, targets
+
+
+def _head_bone(doc: dict) -> int | None:
+    """The node to turn: the one named like a head bone (``Head``, ``J_Bip_C_Head``,
+    ``mixamorig:Head``; not ``HeadTop_End``), else a neck, else the scene's first root."""
+    reachable = node_matrices(doc)
+    names = {i: str(doc["nodes"][i].get("name", "")).lower() for i in reachable}
+    for pattern in (r"(^|[^a-z])head$", r"(^|[^a-z])neck$", r"head(?!.*(top|end|wear|set|phone))", r"neck"):
+        hits = sorted(i for i, n in names.items() if re.search(pattern, n) and "mesh" not in doc["nodes"][i])
+        if hits:
+            return hits[0]
+    scenes = doc.get("scenes", [])
+    roots = scenes[doc.get("scene", 0)].get("nodes", []) if scenes else []
+    return roots[0] if roots else None
+
+
+def _bone_rotations(doc: dict, bone: int, rot: np.ndarray, flip: bool) -> np.ndarray:
+    """(T, 4) float32 glTF quaternions (x, y, z, w) for ``bone``: its rest rotation followed by the
+    head rotation ``rot`` (T, 3, 3), given in voca_cn's head frame (world axes, face toward +Z;
+    ``flip``: the file faces -Z, as VRM 0.x does), carried into the bone's parent frame."""
+    from scipy.spatial.transform import Rotation
+
+    node = doc["nodes"][bone]
+    if "matrix" in node:  # an animated node needs TRS
+        m = np.array(node.pop("matrix"), float).reshape(4, 4).T
+        scale = np.linalg.norm(m[:3, :3], axis=0)
+        node.update(translation=m[:3, 3].tolist(), scale=scale.tolist(),
+                    rotation=Rotation.from_matrix(m[:3, :3] / scale).as_quat().tolist())
+    world = node_matrices(doc)
+    parent = next((i for i, n in enumerate(doc["nodes"]) if bone in n.get("children", [])), None)
+    p = np.eye(3) if parent is None else world[parent][:3, :3]
+    p = p / np.linalg.norm(p, axis=0)  # rotation part only
+    f = np.diag([-1.0, 1.0, -1.0]) if flip else np.eye(3)
+    rest = Rotation.from_quat(node.get("rotation", (0, 0, 0, 1))).as_matrix()
+    local = np.einsum("ij,tjk,kl,lm->tim", p.T @ f, rot.astype(float), f @ p, rest)
+    q = Rotation.from_matrix(local).as_quat()
+    q[q[:, 3] < 0] *= -1  # one hemisphere: LINEAR interpolation between neighbours stays short
+    return q.astype(np.float32)

@@ -3,9 +3,15 @@
 - ``livelink.csv``: the layout of Epic's Live Link Face app takes: ``Timecode`` (``HH:MM:SS:FF.mmm``, FF the
   frame within the second at the animation's fps, .mmm the sub-frame), ``BlendShapeCount`` (61), the 52
   shapes in PascalCase in the app's column order (``voca_cn.core.arkit.LIVE_LINK``), then head and eye
-  rotations (HeadYaw ... RightEyeRoll), 0 here: voca-cn animates the face, not the head.
-- ``arkit.json``: ``{"fps": 60, "names": [52 camelCase names], "frames": [{"jawOpen": 0.12, ...}, ...]}``,
-  frame i at time i / fps, for web and game code that wants neither glTF nor CSV.
+  rotations (HeadYaw ... RightEyeRoll) as Unreal's ARKit face support reads them: an FRotator's
+  degrees / 180 (so -1..1), for a character facing +X with Z up: HeadYaw > 0 turns the head to its
+  right, HeadPitch > 0 lifts the chin, HeadRoll > 0 tilts it toward its right shoulder; the eyes
+  alike (from the eyeLook shapes, :func:`voca_cn.core.arkit.gaze_angles`; roll 0). From voca_cn's
+  head rotation (``animation.npz`` ``head``): HeadYaw = -yaw, HeadPitch = -pitch, HeadRoll = roll.
+  (Live Link Face's "mirror" option flips yaw and roll.)
+- ``arkit.json``: ``{"fps": 60, "names": [52 camelCase names], "frames": [{"jawOpen": 0.12, ...}, ...],
+  "head": [[yaw, pitch, roll], ...]}`` (radians, ``animation.npz``'s convention), frame i at time i / fps,
+  for web and game code that wants neither glTF nor CSV.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from voca_cn import VocaError
-from voca_cn.core.arkit import INDEX, LIVE_LINK, NAMES
+from voca_cn.core.arkit import INDEX, LIVE_LINK, NAMES, gaze_angles
 from voca_cn.core.files import atomic_write
 
 ROTATIONS = ("HeadYaw", "HeadPitch", "HeadRoll", "LeftEyeYaw", "LeftEyePitch", "LeftEyeRoll",
@@ -34,16 +40,27 @@ def timecode(frame: int, fps: float) -> str:
     return f"{sec // 3600:02d}:{sec // 60 % 60:02d}:{sec % 60:02d}:{ff:02d}.{int(round((rem - ff) * 1000)) % 1000:03d}"
 
 
-def write_livelink(path: str | os.PathLike, weights: np.ndarray, fps: float) -> None:
-    """Write weights (T, 52) in ARKit order as a Live Link Face CSV at ``fps`` (6 decimals)."""
+def rotations(weights: np.ndarray, head: np.ndarray | None) -> np.ndarray:
+    """(T, 52) weights, (T, 3) head radians (yaw, pitch, roll) or None -> (T, 9) Live Link Face
+    rotation columns (:data:`ROTATIONS`, Unreal's convention: degrees / 180)."""
+    n = len(weights)
+    head = np.zeros((n, 3)) if head is None else np.asarray(head, np.float64)
+    gaze = gaze_angles(weights).astype(np.float64)
+    eye = np.stack([-gaze[:, 0], -gaze[:, 1], np.zeros(n)], 1)
+    out = np.concatenate([head * [-1, -1, 1], eye, eye], 1)
+    return np.degrees(out) / 180.0
+
+
+def write_livelink(path: str | os.PathLike, weights: np.ndarray, fps: float, head: np.ndarray | None = None) -> None:
+    """Write weights (T, 52) in ARKit order and the head rotation (T, 3) radians (None: still) as
+    a Live Link Face CSV at ``fps`` (6 decimals)."""
     order = [INDEX[n[0].lower() + n[1:]] for n in LIVE_LINK]
-    w = np.asarray(weights, np.float64)[:, order]
+    w = np.concatenate([np.asarray(weights, np.float64)[:, order], rotations(weights, head)], 1)
     buf = io.StringIO()
     buf.write(",".join(("Timecode", "BlendShapeCount") + LIVE_LINK + ROTATIONS) + "\n")
-    zeros = ",0" * len(ROTATIONS)
     count = len(LIVE_LINK) + len(ROTATIONS)
     for i, row in enumerate(w):
-        buf.write(f"{timecode(i, fps)},{count}," + ",".join(f"{x:.6f}" for x in row) + zeros + "\n")
+        buf.write(f"{timecode(i, fps)},{count}," + ",".join(f"{x:.6f}" for x in row) + "\n")
     atomic_write(path, buf.getvalue())
 
 
@@ -71,11 +88,14 @@ def read_livelink(path: str | os.PathLike, fps: float | None = None) -> tuple[np
     return w, float(fps)
 
 
-def write_arkit_json(path: str | os.PathLike, weights: np.ndarray, fps: float) -> None:
-    """Write weights (T, 52) as ARKit JSON: fps, names, one ``{name: weight}`` object per frame."""
+def write_arkit_json(path: str | os.PathLike, weights: np.ndarray, fps: float, head: np.ndarray | None = None) -> None:
+    """Write weights (T, 52) as ARKit JSON: fps, names, one ``{name: weight}`` object per frame,
+    and ``head`` (T, 3) radians (yaw, pitch, roll; zeros when None)."""
     w = np.round(np.asarray(weights, np.float64), 6)
     frames = [dict(zip(NAMES, row)) for row in w.tolist()]
-    atomic_write(path, json.dumps({"fps": fps, "names": list(NAMES), "frames": frames}, separators=(",", ":")))
+    head = np.zeros((len(w), 3)) if head is None else np.asarray(head, np.float64)
+    atomic_write(path, json.dumps({"fps": fps, "names": list(NAMES), "frames": frames,
+                                   "head": np.round(head, 6).tolist()}, separators=(",", ":")))
 
 
 def read_arkit_json(path: str | os.PathLike) -> tuple[np.ndarray, float]:

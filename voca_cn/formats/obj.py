@@ -105,8 +105,9 @@ class ObjWriter:
 
 
 def write_obj_sequence(directory: Path, template: Template, weights: np.ndarray,
-                       progress: bool = True) -> None:
-    """meshes/000000.obj ... for weights (T, 52); deformed in chunks so memory stays bounded."""
+                       progress: bool = True, head: np.ndarray | None = None) -> None:
+    """meshes/000000.obj ... for weights (T, 52), the head turned by ``head`` (T, 3) radians when
+    given; deformed in chunks so memory stays bounded."""
     from tqdm import tqdm
 
     directory.mkdir(parents=True, exist_ok=True)
@@ -114,7 +115,7 @@ def write_obj_sequence(directory: Path, template: Template, weights: np.ndarray,
     chunk = 256
     with tqdm(total=len(weights), desc="OBJ", unit="frame", disable=not progress, file=sys.stderr) as bar:
         for s in range(0, len(weights), chunk):
-            vertices = template.deform(weights[s:s + chunk])
+            vertices = template.deform(weights[s:s + chunk], None if head is None else head[s:s + chunk])
             if not np.isfinite(vertices).all():  # finite but huge weights overflow float32
                 raise VocaError(f"weights from frame {s} on move vertices to infinity; "
                                 "keep blendshape weights near 0-1")

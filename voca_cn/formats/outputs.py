@@ -62,28 +62,31 @@ def log_reference_fit(ref, seconds: float) -> None:
 
 def write_outputs(out: str | os.PathLike, template: Template, weights: np.ndarray,
                   audio_path: str | os.PathLike | None, options: OutputOptions,
-                  visemes: list[dict] | None = None, fps_in: float = FPS) -> Path:
-    """Write the full output set for weights (T, 52) at ``fps_in`` into ``out`` atomically."""
+                  visemes: list[dict] | None = None, fps_in: float = FPS, head: np.ndarray | None = None) -> Path:
+    """Write the full output set for weights (T, 52) and head rotation (T, 3) radians (None:
+    still) at ``fps_in`` into ``out`` atomically."""
     weights = np.asarray(weights, np.float32)
     if weights.ndim != 2 or weights.shape[1] != 52 or len(weights) == 0 or not np.isfinite(weights).all():
         raise VocaError(f"refusing to write {out}: the weights are not finite T x 52 curves; "
                         "this is a bug, please report it with the input")
+    head = np.zeros((len(weights), 3), np.float32) if head is None else np.asarray(head, np.float32)
     weights = resample_frames(weights, fps_in, options.fps)
+    head = resample_frames(head, fps_in, options.fps, len(weights))
     with atomic_dir(out, options.overwrite) as tmp:
-        save_animation(tmp / "animation.npz", weights, options.fps, template)
+        save_animation(tmp / "animation.npz", weights, options.fps, template, head)
         if visemes is not None:
             (tmp / "visemes.json").write_text(json.dumps(visemes, indent=1))
         for name in options.exports:
-            write_export(name, tmp, template, weights, options.fps)
+            write_export(name, tmp, template, weights, options.fps, head)
         if options.obj:
-            write_obj_sequence(tmp / "meshes", template, weights)
+            write_obj_sequence(tmp / "meshes", template, weights, head=head)
         if options.video:
             print(f"rendering {len(weights)} frames at {options.width}x{options.height}...", file=sys.stderr)
             if options.beside:
                 log_reference_fit(options.beside, len(weights) / options.fps)
             render_video(template, weights, tmp / "preview.mp4", audio_path, fps=options.fps,
                          width=options.width, height=options.height, view=options.view,
-                         beside=options.beside)
+                         beside=options.beside, head=head)
     return Path(out)
 
 

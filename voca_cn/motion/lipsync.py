@@ -11,6 +11,14 @@ heads at once, and costs a 52 x 52 product per frame.
 At run time the lips are also closed wherever the phonetic stage hears p, b or m: a network
 trained on a mean-squared loss rounds closures off. The closure reads one 10 ms frame ahead, within
 the lip-sync network's own look-ahead, so it adds no latency to a stream.
+
+Two more run-time rules keep the mouth where real mouths are. Every weight is within [0, 1] (the
+network's last layer is linear and undershoots 0 on about a third of the values). And in silence
+the mouth returns to rest: the phonetic stage does not always hear silence as silence (it holds
+the last vowel through trailing digital silence), so the loudness decides
+(:mod:`voca_cn.audio.loudness`): a frame with no loud frame from itself to REST_AHEAD frames ahead
+starts a quiet run, and after REST_DELAY quiet frames the mouth channels fade to neutral over
+REST_RAMP frames (200 ms from the end of speech to rest, as tracked real lips do).
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ import os
 import numpy as np
 
 from voca_cn.audio.features import FRAME_RATE, WIN
+from voca_cn.core.arkit import NAMES
 from voca_cn.core.phones import AZURE, PHONE_INDEX, PHONES, VISEME_POSES
 from voca_cn.core.timing import FPS, SR, Segment, merge_silences, n_frames, resample_frames
 from voca_cn.motion import onnx as runtime
@@ -28,6 +37,9 @@ from voca_cn.motion.phonetic import PhoneticStage, Rows
 # p/b/m probability above which the lips are closed, chosen on the val split: 0.3 gave bilabial
 # recall 0.90 at LVE 1.98 mm and 0.5 gave 0.84 at 1.91 mm (shipped model at 0.3: 0.91, 1.94 mm)
 BILABIAL_THRESHOLD = 0.3
+REST_LEVEL = 0.3  # loudness (0 floor .. 1 peak) under which a frame is quiet
+REST_AHEAD, REST_DELAY, REST_RAMP = 3, 3, 9  # 60 fps frames: look-ahead (50 ms < the model's 79 ms), wait, fade
+MOUTH = np.array([i for i, n in enumerate(NAMES) if n.startswith(("jaw", "mouth")) or n in ("tongueOut", "cheekPuff")])
 
 
 class LipSync:
@@ -71,11 +83,13 @@ class AudioAnimator:
         probs = self.stage(audio)
         return self.weights(probs, n_frames(len(audio))), best_phones(probs, len(audio) / SR)
 
-    def weights(self, probs: np.ndarray, n: int) -> np.ndarray:
-        """(F, P) phone probabilities at 100/s -> (n, 52) float32 weights at 60 fps, lips closed
-        wherever the phonetic stage hears a bilabial."""
-        w = self.net(resample_frames(probs, FRAME_RATE, FPS, n))
-        return close_lips(w, resample_frames(closure(probs)[:, None], FRAME_RATE, FPS, n)[:, 0])
+    def weights(self, probs: np.ndarray, n: int, level: np.ndarray | None = None) -> np.ndarray:
+        """(F, P) phone probabilities at 100/s -> (n, 52) float32 weights in [0, 1] at 60 fps, lips
+        closed wherever the phonetic stage hears a bilabial; with the audio's ``level`` (n,)
+        (:func:`voca_cn.audio.loudness.loudness`), the mouth at rest in silence."""
+        w = np.clip(self.net(resample_frames(probs, FRAME_RATE, FPS, n)), 0.0, 1.0)
+        w = close_lips(w, resample_frames(closure(probs)[:, None], FRAME_RATE, FPS, n)[:, 0])
+        return w if level is None else to_rest(w, Rest()(level, end=True))
 
     def lookahead_ms(self) -> float:
         """Algorithmic look-ahead in ms: how far past a frame's start time the audio must reach
@@ -116,6 +130,36 @@ def close_lips(w: np.ndarray, e: np.ndarray) -> np.ndarray:
     Per frame, with no look-ahead of its own, so a stream gets the same frames."""
     pose = VISEME_POSES[AZURE["p"]].astype(np.float32)
     return (w + e[:, None] * (pose - w)).astype(np.float32)
+
+
+class Rest:
+    """How far (0 speaking .. 1 at rest) each 60 fps frame's mouth has gone to rest, from the
+    loudness as it arrives: ``rest(levels)`` -> (k,) float32 for the frames whose REST_AHEAD frames
+    of look-ahead are known (all of them with ``end``: past the end is silence)."""
+
+    def __init__(self):
+        self.held = np.zeros(0, np.float32)
+        self.quiet = REST_DELAY + REST_RAMP  # before the first sound the mouth is at rest
+
+    def __call__(self, level: np.ndarray, end: bool = False) -> np.ndarray:
+        self.held = np.concatenate([self.held, np.asarray(level, np.float32),
+                                    np.zeros(REST_AHEAD if end else 0, np.float32)])
+        k = max(0, len(self.held) - REST_AHEAD)
+        out = np.empty(k, np.float32)
+        loud = self.held > REST_LEVEL
+        for i in range(k):
+            self.quiet = 0 if loud[i:i + REST_AHEAD + 1].any() else self.quiet + 1
+            r = min(1.0, max(0.0, (self.quiet - REST_DELAY) / REST_RAMP))
+            out[i] = r * r * (3 - 2 * r)  # smoothstep: no kink when the fade starts or ends
+        self.held = self.held[k:]
+        return out
+
+
+def to_rest(w: np.ndarray, rest: np.ndarray) -> np.ndarray:
+    """(T, 52) weights with the mouth channels faded to neutral by (T,) rest in [0, 1]."""
+    out = np.array(w, np.float32, copy=True)
+    out[:, MOUTH] *= (1.0 - rest)[:, None]
+    return out
 
 
 def best_phones(probs: np.ndarray, duration: float, rate: float = 100.0, min_frames: int = 3):

@@ -17,9 +17,11 @@ import numpy as np
 
 from voca_cn import VocaError
 from voca_cn.audio.features import FRAME_RATE, HOP, WIN, mel_frames, n_feature_frames
+from voca_cn.audio.loudness import Loudness
 from voca_cn.core.phones import PHONES
 from voca_cn.core.timing import FPS, lerp_frames, n_frames
-from voca_cn.motion.lipsync import AudioAnimator, bilabial_on, close_lips, in_run
+from voca_cn.motion.lipsync import AudioAnimator, Rest, bilabial_on, close_lips, in_run, to_rest
+from voca_cn.motion.living import Living, LivingModel, combine
 from voca_cn.motion.phonetic import softmax
 
 
@@ -75,15 +77,22 @@ class Stream:
 
     ``push(audio)`` takes (S,) float32 samples at 16 kHz, any number at a time, and returns the
     (k, 52) float32 ARKit weights (60 fps, Apple order) that became final; ``close()`` ends the
-    audio and returns the rest. Frame i of the whole stream covers [i/60, (i+1)/60) s;
+    audio and returns the rest. ``living``: the blink, gaze, brow and head layers
+    (:class:`voca_cn.motion.living.Living`); after each call :attr:`head` holds the returned
+    frames' head rotation (k, 3) radians (yaw, pitch, roll; zeros when the head layer is off). Frame i of the whole stream covers [i/60, (i+1)/60) s;
     :attr:`frames` counts the frames returned so far. One core per stream.
 
     >>> s = Stream()
     >>> w = np.concatenate([s.push(chunk) for chunk in chunks] + [s.close()])  # doctest: +SKIP
     """
 
-    def __init__(self, model: str | os.PathLike | None = None):
+    def __init__(self, model: str | os.PathLike | None = None, living: Living = Living()):
         animator = AudioAnimator.load(model, threads=1)
+        self._motion = None if living.off else LivingModel.load().motion(living)
+        self.head = np.zeros((0, 3), np.float32)  # head rotation (k, 3) rad of the frames last returned
+        self._loud, self._rest = Loudness(), Rest()
+        self._levels = np.zeros(0, np.float32)  # loudness of frames not yet returned
+        self._r = np.zeros(0, np.float32)  # rest shares of frames not yet returned
         self.stage, self.lookahead = animator.stage, animator.lookahead_ms()
         self._phonetic = _Delay(animator.stage.net, animator.stage.lookahead)
         self._lipsync = _Delay(animator.net.net, animator.net.lookahead)
@@ -112,6 +121,7 @@ class Stream:
             raise VocaError("the pushed audio has non-finite samples (NaN/inf); pass float32 in [-1, 1]")
         self._pcm = np.concatenate([self._pcm, np.clip(audio, -1.0, 1.0)])
         self._samples += len(audio)
+        self._hear(self._loud.push(np.clip(audio, -1.0, 1.0)), end=False)
         ready = (len(self._pcm) - WIN) // HOP + 1 if len(self._pcm) >= WIN else 0
         return self._advance(self._mel(ready), end=False)
 
@@ -120,12 +130,14 @@ class Stream:
         the end, as offline)."""
         if self.closed or self._samples == 0:
             self.closed = True
+            self.head = np.zeros((0, 3), np.float32)
             return np.zeros((0, 52), np.float32)
         self.closed = True
         total = n_feature_frames(self._samples)
         need = (total - self._mel_done - 1) * HOP + WIN
         self._pcm = np.concatenate([self._pcm, np.zeros(max(0, need - len(self._pcm)), np.float32)])
         mel = self._mel(total - self._mel_done)
+        self._hear(self._loud.push(np.zeros(0, np.float32), end=True, total=n_frames(self._samples)), end=True)
         return self._advance(np.concatenate([mel, self.stage.tail()]), end=True)
 
     # ------------------------------------------------------------------ the steps
@@ -150,11 +162,20 @@ class Stream:
             self._last_input = x[-1:]
             self._w = np.concatenate([self._w, self._lipsync(x)])
         self._e = np.concatenate([self._e, self._closure_rate(e[:, None], total)[:, 0]])
-        k = min(len(self._w), len(self._e))
-        out = close_lips(self._w[:k], self._e[:k])
-        self._w, self._e = self._w[k:], self._e[k:]
+        k = min(len(self._w), len(self._e), len(self._r))
+        out = to_rest(close_lips(np.clip(self._w[:k], 0.0, 1.0), self._e[:k]), self._r[:k])
+        self.head = np.zeros((k, 3), np.float32)
+        if self._motion:  # causal: frame i's layers need audio up to (i + 1) / 60 s, within the look-ahead
+            layers, self.head = self._motion.step(self._levels[:k])
+            out = combine(out, layers)
+        self._w, self._e, self._r, self._levels = self._w[k:], self._e[k:], self._r[k:], self._levels[k:]
         self.frames += k
         return out
+
+    def _hear(self, levels: np.ndarray, end: bool) -> None:
+        """New frames' loudness: kept for the living layers, and turned into rest shares."""
+        self._levels = np.concatenate([self._levels, levels])
+        self._r = np.concatenate([self._r, self._rest(levels, end)])
 
     def _closure(self, probs: np.ndarray, end: bool) -> np.ndarray:
         """Closure targets (100/s) of the frames whose next frame is known (all, at the end)."""

@@ -18,15 +18,15 @@ from voca_cn.face.template import Template
 from voca_cn.render.preview import Renderer
 
 
-def _frames_worker(template, weights, width, height, view, conn):
+def _frames_worker(template, weights, width, height, view, head, conn):
     try:
         r = Renderer(template, width, height, view)
-        conn.send(("ok", np.stack([r.frame(v) for v in template.deform(weights)])))
+        conn.send(("ok", np.stack([r.frame(v) for v in template.deform(weights, head)])))
     except BaseException as e:  # report everything back; the parent turns it into one line
         conn.send(("error", e if isinstance(e, VocaError) else VocaError(f"renderer failed: {e!r}")))
 
 
-def _video_worker(template, weights, audio_path, out_path, width, height, fps, view, beside, conn):
+def _video_worker(template, weights, audio_path, out_path, width, height, fps, view, beside, head, conn):
     try:
         import imageio_ffmpeg
 
@@ -42,7 +42,7 @@ def _video_worker(template, weights, audio_path, out_path, width, height, fps, v
         writer.send(None)
         chunk = 256  # frames deformed at once: bounded memory for long inputs
         for s in range(0, len(weights), chunk):
-            for v in template.deform(weights[s:s + chunk]):
+            for v in template.deform(weights[s:s + chunk], None if head is None else head[s:s + chunk]):
                 writer.send(np.concatenate([r.frame(v), next(ref)], axis=1) if ref else r.frame(v))
         writer.close()
         conn.send(("ok", None))
@@ -123,18 +123,20 @@ def _run_spawned(target, *args):
 
 
 def render_frames(template: Template, weights: np.ndarray, width: int = 512, height: int = 512,
-                  view: str = "face") -> np.ndarray:
-    """Render weights (T, 52) on a template -> images (T, H, W, 3) uint8, in a spawned worker."""
-    return _run_spawned(_frames_worker, template, np.asarray(weights, np.float32), width, height, view)
+                  view: str = "face", head: np.ndarray | None = None) -> np.ndarray:
+    """Render weights (T, 52) on a template, the head turned by ``head`` (T, 3) radians when
+    given -> images (T, H, W, 3) uint8, in a spawned worker."""
+    return _run_spawned(_frames_worker, template, np.asarray(weights, np.float32), width, height, view, head)
 
 
 def render_video(template: Template, weights: np.ndarray, out_path: str | os.PathLike,
                  audio_path: str | os.PathLike | None = None, fps: int = 60,
                  width: int = 512, height: int = 512, view: str = "face",
-                 beside: Reference | None = None) -> None:
-    """Write an H.264 (+ AAC when audio is given) MP4 of weights (T, 52) at ``fps``; with ``beside``,
+                 beside: Reference | None = None, head: np.ndarray | None = None) -> None:
+    """Write an H.264 (+ AAC when audio is given) MP4 of weights (T, 52) (and the head rotation
+    ``head`` (T, 3) radians) at ``fps``; with ``beside``,
     that video's frames (same time from 0, scaled to ``height``) to the right of the head."""
     if width % 2 or height % 2 or width < 16 or height < 16:
         raise VocaError(f"video size {width}x{height} is invalid: use even sizes >= 16, e.g. 512x512")
     _run_spawned(_video_worker, template, np.asarray(weights, np.float32), audio_path,
-                 Path(out_path), width, height, fps, view, beside)
+                 Path(out_path), width, height, fps, view, beside, head)

@@ -44,7 +44,7 @@ void main() {
         }
         float inside = 1.0 - smoothstep(0.8, 1.0, length(q));
         // Teeth sit right behind the lips and catch light; socket and tongue fall off fast.
-        occlusion = mix(1.0, exp(-depth / (v_material == 2 ? 0.012 : 0.006)), inside);
+        occlusion = mix(1.0, exp(-depth / (v_material == 2 ? 0.02 : 0.006)), inside);
     } else {
         albedo = iris(albedo);
     }
