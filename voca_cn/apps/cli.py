@@ -266,15 +266,8 @@ def cmd_template(args) -> None:
         tmp.replace(out)
         print(out)
     elif args.action == "rig":
-        from voca_cn.rig import rig_head
-
-        if not Path(args.head).is_file():
-            raise VocaError(f"head {args.head} does not exist; give an OBJ, PLY, glTF, GLB or VRM file")
-        name = args.name or Path(args.head).stem
-        t = rig_head(args.head, name=name)
-        out = Path(args.out) if args.out else user_template_dir() / f"{name}.npz"
-        t.save(out)
-        print(out)
+        from voca_cn.rig import rig_to_file
+        print(rig_to_file(args.head, args.name, args.out))
     elif args.action == "import-ict":
         from voca_cn.formats.ict import identity_coefficients, import_ict
 
@@ -477,9 +470,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="a microphone (default input, or a device name/number); Ctrl-C ends")
     p.add_argument("--osc", metavar="HOST:PORT",
                    help="send VMC blendshapes (/VMC/Ext/Blend/Val + Apply) over OSC, e.g. 127.0.0.1:39539")
-    p.add_argument("--vmc-names", choices=("arkit", "vrm", "both"), default="arkit",
-                   help="VMC blendshape names: arkit (52 perfect-sync shapes, JawOpen...), vrm (the standard "
-                        "expressions A, I, U, E, O, Blink of any VRM) or both (default arkit)")
+    p.add_argument("--vmc-names", choices=("arkit", "vrm", "both"), default="arkit", help="VMC names: the 52 "
+                   "perfect-sync shapes (JawOpen...), a VRM's standard expressions (A I U E O Blink_L/R) or both")
     p.add_argument("--jsonl", action="store_true", help="also write JSON lines on stdout when sending OSC")
     p.add_argument("--chunk-ms", type=bounds.CHUNK_MS.arg, default=10.0, help="audio per read in ms (default 10)")
     p.add_argument("--stats", action="store_true", help="print compute and latency figures on stderr at the end")

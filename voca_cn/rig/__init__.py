@@ -78,6 +78,19 @@ def rig_head(path: str | os.PathLike, name: str | None = None) -> Template:
     return t
 
 
+def rig_to_file(head: str | os.PathLike, name: str | None = None, out: str | os.PathLike | None = None) -> Path:
+    """``voca-cn template rig``: rig ``head`` and save it as NAME (default: the file's name) in the user
+    template folder, or at ``out`` -> the template file's path."""
+    from voca_cn.formats.library import user_template_dir
+
+    if not Path(head).is_file():
+        raise VocaError(f"head {head} does not exist; give an OBJ, PLY, glTF, GLB or VRM file")
+    name = name or Path(head).stem
+    path = Path(out) if out else user_template_dir() / f"{name}.npz"
+    rig_head(head, name=name).save(path)
+    return path
+
+
 def cached_rig(path: str | os.PathLike) -> Template:
     """``rig_head`` once per file content: kept in the user template folder as rig-HASH.npz."""
     from voca_cn.formats.library import user_template_dir
