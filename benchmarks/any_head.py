@@ -1,13 +1,16 @@
 """Any head: rig every head in ``../shared/assets/heads-3p`` (and any given on the command line), animate
 speech on it, and ask a face tracker to read the mouth on our preview.
 
-Per head: time to make it animatable (``voca_cn.rig.resolve``, what ``--template HEAD`` does, with an
-empty cache: rigging for a head without shapes, reading for a VRM whose expressions we drive; wall
-seconds, including starting the renderer and the tracker), then speech (``data/examples/hello.wav`` and, where present, GRID s1 clips) through the
-lip-sync network, rendered as ``preview.mp4`` would be (H.264, 512x512, face view). MediaPipe
-FaceLandmarker reads each frame alone; intended aperture = ``Template.aperture`` on the deformed mesh
-(inner-lip gap / mouth width), tracked = |L13 - L14| / |L61 - L291|. Reported: frames with a face,
-Pearson r, tracked/intended p10-p90 and min-max range ratios, and deform speed (frames/s).
+Heads: the arguments, else every head in heads-3p plus a held-out one made here from the shared
+ICT-FaceKit (skin re-meshed, Z up, millimetres: ``remeshed_ict``). Per head: the time to make it
+animatable (``voca_cn.rig.resolve``, what ``--template HEAD`` does, with an empty cache: rigging for a
+head without shapes, reading for a VRM whose expressions we drive; wall seconds, including starting
+the renderer and the tracker). Then speech (``data/examples/hello.wav`` and, where present, GRID s1
+clips) goes through the lip-sync network, rendered as ``preview.mp4`` would be (H.264, 512x512, face
+view). MediaPipe FaceLandmarker reads each frame alone; intended aperture = ``Template.aperture`` on
+the deformed mesh (inner-lip gap / mouth width), tracked = |L13 - L14| / |L61 - L291|. Reported:
+frames with a face, Pearson r, tracked/intended p10-p90 and min-max range ratios, and deform speed
+(frames/s).
 
     VOCA_CN_HOME=$(mktemp -d) nice -n 10 python benchmarks/any_head.py [HEAD ...] [--clips 2] [--keep DIR]
         [--pictures docs/any_head]   # README's pictures: closed, jaw open, "oo", "ee" per head
@@ -25,6 +28,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from preview import GRID, clip_audio, ratios, track  # noqa: E402  (benchmarks/preview.py)
+from render import SHARED_ICT, heads as builtin_heads  # noqa: E402  (benchmarks/render.py)
 
 from voca_cn import VocaError  # noqa: E402
 
@@ -35,6 +39,27 @@ HEADS_3P = ROOT.parent / "shared" / "assets" / "heads-3p"
 def shared_heads() -> list[Path]:
     """The third-party heads: every OBJ/PLY/glTF/GLB/VRM under heads-3p (sorted)."""
     return sorted(p for p in HEADS_3P.rglob("*") if p.suffix.lower() in (".obj", ".ply", ".gltf", ".glb", ".vrm"))
+
+
+def remeshed_ict(out: Path) -> Path | None:
+    """A held-out head none of the rigging was tuned on: ICT-FaceKit's skin, subdivided once (a new
+    topology), turned Z up facing -Y (Blender's convention) and written in millimetres, as an OBJ."""
+    import trimesh
+
+    from voca_cn.face.template import PARTS
+
+    ict = builtin_heads(SHARED_ICT).get("ict")
+    if ict is None:
+        return None
+    skin = ict.vertex_parts == PARTS.index("skin")
+    mesh = trimesh.Trimesh(ict.vertices, ict.faces[skin[ict.faces].all(1)], process=False)
+    mesh.remove_unreferenced_vertices()
+    mesh = mesh.subdivide()
+    mesh.apply_transform(trimesh.transformations.rotation_matrix(np.pi / 2, [1, 0, 0]))
+    mesh.apply_scale(1000.0)
+    path = out / "ict_skin_zup_mm.obj"
+    mesh.export(path)
+    return path
 
 
 def poses() -> np.ndarray:
@@ -71,11 +96,11 @@ def main() -> None:
     from voca_cn.render import render_video
     from voca_cn.rig import resolve
 
-    heads = args.heads or shared_heads()
-    if not heads:
-        raise SystemExit(f"no heads given and no {HEADS_3P}; pass head files")
     work = args.keep or Path(tempfile.mkdtemp())
     work.mkdir(parents=True, exist_ok=True)
+    heads = args.heads or shared_heads() + [p for p in [remeshed_ict(work)] if p]
+    if not heads:
+        raise SystemExit(f"no heads given and no {HEADS_3P}; pass head files")
     clips = sorted(GRID.glob("*.mp4"))[: args.clips] if GRID.is_dir() else []
     wavs = [ROOT / "data/examples/hello.wav"] + [clip_audio(c, work / f"{c.stem}.wav") for c in clips]
     animator = AudioAnimator.load()
