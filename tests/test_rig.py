@@ -155,3 +155,19 @@ def test_vmc_names_for_a_vrm_without_perfect_sync():
     assert "JawOpen" not in vrm
     both = dict(vmc_values(w, "both"))
     assert both["JawOpen"] == pytest.approx(0.6) and both["A"] == pytest.approx(0.6)
+
+
+def test_rigged_head_exports_a_valid_glb_that_blender_plays(scan, tmp_path):
+    from gltf_assets import blender
+    from test_gltf import _validate
+
+    from voca_cn.formats.avatar import write_animation_glb
+
+    w = _jaw(*np.linspace(0, 1, 30))
+    write_animation_glb(tmp_path / "scan.glb", scan, w, 30)
+    report = _validate(tmp_path / "scan.glb")
+    assert report["numErrors"] == 0, report["messages"][:3]
+    res = blender({"read": [{"path": str(tmp_path / "scan.glb"), "fps": 30, "frames": [0, 15, 29],
+                             "shapes": ["jawOpen"]}]}, tmp_path)
+    values = next(v for v in res[0].values() if "jawOpen" in v)
+    np.testing.assert_allclose(values["jawOpen"], w[[0, 15, 29], INDEX["jawOpen"]], atol=1e-3)

@@ -401,8 +401,10 @@ def _template_document(t: Template) -> tuple[_Builder, list[tuple[int, np.ndarra
                      {"name": t.name, "mesh": 0, "translation": [-x for x in pivot]}],
            "materials": [{"name": "skin", "pbrMetallicRoughness": {"metallicFactor": 0.0, "roughnessFactor": 0.6}}]}
     b = _Builder(doc)
+    normals = vertex_normals(t.vertices, faces.astype(np.int64))
+    normals[np.linalg.norm(normals, axis=1) < 0.5] = (0.0, 0.0, 1.0)  # vertices no drawn triangle uses
     attrs = {"POSITION": b.accessor(t.vertices.astype(np.float32), "VEC3", bounds=True, target=34962),
-             "NORMAL": b.accessor(vertex_normals(t.vertices, faces.astype(np.int64)), "VEC3", target=34962),
+             "NORMAL": b.accessor(normals, "VEC3", target=34962),
              "COLOR_0": b.accessor(colors.astype(np.float32), "VEC3", target=34962)}
     targets = [{"POSITION": b.accessor(t.basis[k], "VEC3", bounds=True, target=34962)} for k in present]
     doc["meshes"] = [{"name": t.name, "weights": [0.0] * len(present),
