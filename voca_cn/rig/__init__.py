@@ -21,6 +21,7 @@ from voca_cn.face.template import PARTS, Template
 from voca_cn.rig.transfer import Head, rig
 
 MESH_SUFFIXES = (".obj", ".ply")
+MIN_TRIANGLES = 100  # fewer cannot make a face the tracker would find
 CACHE_VERSION = 1  # bump when rigging changes: old cached rigs are then redone
 
 
@@ -48,22 +49,26 @@ def read_head(path: str | os.PathLike) -> Head:
                 provenance=f"mesh {path.name}")
 
 
-def rig_head(path: str | os.PathLike, name: str | None = None) -> Template:
+def rig_head(path: str | os.PathLike, name: str | None = None, why: str = "") -> Template:
     """Rig the head in ``path`` -> Template (metres, +Z forward, Y up), or a one-line VocaError saying
-    why it cannot be (no face found, no lips)."""
+    why it cannot be (too few triangles, no face found, no lips). ``why``: what sent it here (shown)."""
     from voca_cn.formats.library import BUILTIN_DIR
     from voca_cn.render.preview import RenderMesh
     from voca_cn.rig.landmarks import Camera
 
     start = time.perf_counter()
     head = read_head(path)
+    if len(head.faces) < MIN_TRIANGLES:
+        raise VocaError(f"{why + '; ' if why else ''}{Path(path).name} has {len(head.faces)} triangles, too few "
+                        "to be rigged as a head; give a head mesh (a face of a few hundred triangles or more)")
     if name:
         head.name = name
     template = Template.load(BUILTIN_DIR / "makehuman.npz")
     drawn = head.faces[(head.parts != PARTS.index("hidden"))[head.faces].all(1)]
     colors = head.colors if head.colors is not None else np.tile(ALBEDO["skin"], (len(head.vertices), 1))
     mesh = RenderMesh(drawn.astype(np.int32), np.zeros(len(head.vertices), np.uint8), colors.astype(np.float32))
-    print(f"voca-cn: rigging {Path(path).name}: looking for the face ...", file=sys.stderr)
+    print(f"voca-cn: rigging {Path(path).name}{' (' + why + ')' if why else ''}: looking for the face ...",
+          file=sys.stderr)
     with Camera() as cam:
         ours = cam.look(RenderMesh.from_template(template), template.vertices.astype(np.float64), [np.eye(3)])
         face = cam.look(mesh, head.vertices)
@@ -91,7 +96,7 @@ def rig_to_file(head: str | os.PathLike, name: str | None = None, out: str | os.
     return path
 
 
-def cached_rig(path: str | os.PathLike) -> Template:
+def cached_rig(path: str | os.PathLike, why: str = "") -> Template:
     """``rig_head`` once per file content: kept in the user template folder as rig-HASH.npz."""
     from voca_cn.formats.library import user_template_dir
 
@@ -100,7 +105,7 @@ def cached_rig(path: str | os.PathLike) -> Template:
     cache = user_template_dir() / "rigged" / f"{path.stem}-{digest}.npz"
     if cache.is_file():
         return Template.load(cache)
-    t = rig_head(path)
+    t = rig_head(path, why=why)
     t.save(cache)
     return t
 
@@ -117,5 +122,4 @@ def resolve(spec: str | os.PathLike) -> Template:
     try:
         return resolve_known(spec)
     except (UnknownTopology, NoMouthShapes) as e:
-        print(f"voca-cn: note: {str(e).split(';')[0]}; rigging it", file=sys.stderr)
-        return cached_rig(spec)
+        return cached_rig(spec, why=str(e).split(";")[0])
