@@ -8,6 +8,10 @@ JOB ``{"export": [...], "read": [...]}``:
   arrays are glTF axes (metres, Y up); Blender's exporter converts back from its Z up.
 - read: ``{"path": "x.glb", "fps": 60, "frames": [..], "shapes": [..]}`` -> per object with shape keys,
   each shape key's value at each frame after Blender's importer, printed as one JSON line.
+- cache: ``{"obj": "base.obj", "pc2": "x.pc2", "frames": [..], "out": "x.npz"}`` -> the base mesh through
+  Blender's OBJ importer, a Mesh Cache modifier (PC2) on it, as a user sets them up; the evaluated vertex
+  positions (object space: the importer keeps the file's coordinates and turns the object) at each scene
+  frame go to ``out`` as ``frames`` (len(frames), N, 3).
 """
 
 import json
@@ -106,9 +110,27 @@ def read(job):
     return out
 
 
+def cache(job):
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    bpy.ops.wm.obj_import(filepath=job["obj"])
+    ob = bpy.context.selected_objects[0]
+    mod = ob.modifiers.new("cache", "MESH_CACHE")
+    mod.cache_format, mod.filepath = "PC2", job["pc2"]
+    frames = []
+    for f in job["frames"]:
+        bpy.context.scene.frame_set(f)
+        mesh = ob.evaluated_get(bpy.context.evaluated_depsgraph_get()).to_mesh()
+        co = np.zeros(len(mesh.vertices) * 3, np.float32)
+        mesh.vertices.foreach_get("co", co)
+        frames.append(co.reshape(-1, 3))
+    np.savez(job["out"], frames=np.stack(frames))
+
+
 if __name__ == "__main__":
     job = json.load(open(sys.argv[1]))
     for e in job.get("export", []):
         export(e)
+    for c in job.get("cache", []):
+        cache(c)
     results = [read(r) for r in job.get("read", [])]
     print("RESULT " + json.dumps(results))

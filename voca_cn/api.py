@@ -70,14 +70,15 @@ class Animation:
         :class:`voca_cn.face.template.Template`; default: the animation's). Memory: T x V x 12 bytes."""
         return _template(template or self.template).deform(self.weights)
 
-    def save(self, out: str | os.PathLike, template=None, *, obj: bool = True, video: bool = True,
+    def save(self, out: str | os.PathLike, template=None, *, obj: bool | None = None, video: bool = True,
              size: tuple[int, int] = (512, 512), fps: int = FPS, overwrite: bool = False,
              exports: tuple[str, ...] = (), view: str = "face",
              beside: str | os.PathLike | None = None) -> Path:
         """Write ``out/``: animation.npz (weights resampled to ``fps``), visemes.json (when phones
-        are known), meshes/000000.obj... (``obj``), preview.mp4 with the audio (``video``, at
+        are known), meshes/000000.obj... (``obj``; None: unless it would pass
+        :data:`voca_cn.formats.outputs.OBJ_LIMIT` bytes, which is refused), preview.mp4 with the audio (``video``, at
         ``size`` WxH pixels), and the ``exports`` asked for (keys of
-        :data:`voca_cn.formats.EXPORTS`: glb, livelink, arkit-json). ``view``: preview framing, face
+        :data:`voca_cn.formats.EXPORTS`: glb, livelink, arkit-json, pc2). ``view``: preview framing, face
         (eyes to chin) or head; ``beside``: a video (e.g. the real speaker) shown to the right of
         the head in preview.mp4, time-aligned from 0. All or nothing: written beside ``out`` and renamed into place."""
         from voca_cn.core.files import check_output_dir

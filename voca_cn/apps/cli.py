@@ -27,7 +27,12 @@ def _output_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, type=Path, help="output directory (refused if it exists)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
     p.add_argument("--no-video", action="store_true", help="skip preview.mp4")
-    p.add_argument("--no-obj", action="store_true", help="skip the per-frame OBJ sequence")
+    obj = p.add_mutually_exclusive_group()
+    obj.add_argument("--no-obj", dest="obj", action="store_false", default=None,
+                     help="skip the per-frame OBJ sequence")
+    obj.add_argument("--obj", dest="obj", action="store_true",
+                     help="write the OBJ sequence even when it is large (by default it is written up to "
+                          "10 GB, ~5 min of makehuman; beyond that --export pc2 is the compact choice)")
     _video_flags(p)
     p.add_argument("--view", choices=["face", "head"], default="face",
                    help="preview framing: face (eyes to chin, default) or head")
@@ -39,7 +44,8 @@ def _output_flags(p: argparse.ArgumentParser) -> None:
 def _export_flag(p: argparse.ArgumentParser, extra: str = "") -> None:
     p.add_argument("--export", default="", metavar="LIST",
                    help=f"also write, comma-separated: {extra}glb (animation.glb: mesh or whole avatar + animation), "
-                        "livelink (livelink.csv, Live Link Face), arkit-json (arkit.json)")
+                        "livelink (livelink.csv, Live Link Face), arkit-json (arkit.json), "
+                        "pc2 (animation.pc2 point cache + its base mesh animation.obj)")
 
 
 def _video_flags(p: argparse.ArgumentParser) -> None:
@@ -102,7 +108,7 @@ def _exports(args) -> tuple[str, ...]:
 
 
 def _save(animation, args) -> None:
-    out = animation.save(args.out, obj=not args.no_obj, video=not args.no_video, size=args.size,
+    out = animation.save(args.out, obj=args.obj, video=not args.no_video, size=args.size,
                          fps=args.fps, overwrite=args.overwrite, exports=_exports(args),
                          view=args.view, beside=args.beside)
     print(out)

@@ -70,12 +70,17 @@ def face_incidence(faces: np.ndarray, n_vertices: int):
 
 
 def vertex_normals(vertices: np.ndarray, faces: np.ndarray, incidence=None) -> np.ndarray:
-    """Area-weighted smooth normals (N, 3) for one frame's vertices (N, 3)."""
+    """Area-weighted smooth normals (N, 3) float32 for one frame's vertices (N, 3)."""
     if incidence is None:
         incidence = face_incidence(faces, len(vertices))
     a, b, c = vertices[faces[:, 0]], vertices[faces[:, 1]], vertices[faces[:, 2]]
-    n = incidence @ np.cross(b - a, c - a)
-    return (n / np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-20)).astype(np.float32)
+    u, v = b - a, c - a
+    cross = np.empty_like(u)  # np.cross's general path costs twice these three lines
+    cross[:, 0] = u[:, 1] * v[:, 2] - u[:, 2] * v[:, 1]
+    cross[:, 1] = u[:, 2] * v[:, 0] - u[:, 0] * v[:, 2]
+    cross[:, 2] = u[:, 0] * v[:, 1] - u[:, 1] * v[:, 0]
+    n = incidence @ cross
+    return (n / np.maximum(np.sqrt(np.einsum("ij,ij->i", n, n)), 1e-20)[:, None]).astype(np.float32)
 
 
 def materials(template: Template) -> np.ndarray:

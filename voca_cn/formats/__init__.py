@@ -3,7 +3,7 @@ name or suffix: adding a format is one module and one line here.
 
 - ``EXPORTS``: ``--export`` name -> the file it writes into an output folder, its writer
   ``write(path, template, weights (T, 52), fps, head (T, 3) radians)`` and its reader
-  ``read(path) -> (weights, fps)``.
+  ``read(path) -> (weights, fps)`` (None for a vertex cache: positions do not give the weights back).
 - ``ANIMATION_READERS``: suffix -> reader, for ``voca-cn render --animation`` and ``voca_cn.load``.
 - ``TEMPLATE_READERS``: suffix -> ``read(path) -> Template``, for ``--template PATH``.
 """
@@ -20,7 +20,7 @@ import numpy as np
 
 from voca_cn import VocaError
 from voca_cn.face.template import Template
-from voca_cn.formats import animation, avatar, curves, gltf, library
+from voca_cn.formats import animation, avatar, curves, gltf, library, pc2
 
 Weights = tuple[np.ndarray, float]  # (T, 52) float32 ARKit weights, fps
 
@@ -29,7 +29,7 @@ Weights = tuple[np.ndarray, float]  # (T, 52) float32 ARKit weights, fps
 class Export:
     file: str
     write: Callable[[Path, Template, np.ndarray, float, np.ndarray], None]
-    read: Callable[[Path], Weights]
+    read: Callable[[Path], Weights] | None
 
 
 EXPORTS: dict[str, Export] = {
@@ -38,6 +38,7 @@ EXPORTS: dict[str, Export] = {
                        curves.read_livelink),
     "arkit-json": Export("arkit.json", lambda path, t, w, fps, head: curves.write_arkit_json(path, w, fps, head),
                          curves.read_arkit_json),
+    "pc2": Export("animation.pc2", pc2.write_pc2, None),
 }
 ANIMATION_READERS: dict[str, Callable[[Path], Weights]] = {
     ".npz": animation.read_npz, **{s: gltf.read_weights for s in gltf.SUFFIXES},

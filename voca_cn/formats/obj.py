@@ -84,11 +84,11 @@ def triangulate(polys: list[list[int]], n_vertices: int) -> np.ndarray:
 
 
 class ObjWriter:
-    """Writes one OBJ per frame fast: faces (and UVs) are formatted once, vertices per frame."""
+    """Writes one OBJ per frame at disk speed: faces (and UVs) are formatted once and reused, vertex
+    lines for many frames at once in numpy (:func:`vertex_lines`), the same bytes as ``"%.6f"``."""
 
     def __init__(self, template: Template):
-        self.n = template.n_vertices
-        self.vfmt = "v %.6f %.6f %.6f\n" * self.n
+        self.n, self.neutral = template.n_vertices, template.vertices
         lines = [f"# voca_cn {template_id(template)}\n"]
         if template.uv is not None:
             lines.append("".join(f"vt {u:.6f} {v:.6f}\n" for u, v in template.uv))
@@ -98,10 +98,74 @@ class ObjWriter:
             lines.append("".join("f %d %d %d\n" % tuple(r) for r in template.faces + 1))
         self.tail = "".join(lines).encode()
 
+    def frame_bytes(self) -> int:
+        """About how many bytes one frame's file takes (the neutral head's)."""
+        return len(vertex_lines(self.neutral[None])[0]) + len(self.tail)
+
     def write(self, path: str | os.PathLike, vertices: np.ndarray) -> None:
-        with open(path, "wb") as fh:
-            fh.write((self.vfmt % tuple(vertices.ravel().tolist())).encode())
-            fh.write(self.tail)
+        """One OBJ of vertices (N, 3) metres."""
+        self.write_many([path], vertices[None])
+
+    def write_many(self, paths: list, vertices: np.ndarray) -> None:
+        """One OBJ per frame of vertices (T, N, 3) metres, frame t to ``paths[t]``."""
+        step = max(1, 200_000 // self.n)  # frames formatted at once: ~30 MB of text and digits
+        for s in range(0, len(vertices), step):
+            for path, text in zip(paths[s:s + step], vertex_lines(vertices[s:s + step])):
+                with open(path, "wb") as fh:
+                    fh.write(text)
+                    fh.write(self.tail)
+
+
+def vertex_lines(vertices: np.ndarray) -> list[bytes]:
+    """OBJ vertex lines ``v x y z`` of vertices (T, N, 3) -> one bytes block per frame, the same bytes
+    as ``"v %.6f %.6f %.6f\n"``: the text is assembled from whole 4- and 8-byte pieces in numpy, not
+    by Python per value (about 8x faster).
+
+    Exact: a float32 times 10^6 is exact in float64 (24 + 14 significant bits), so rounding it
+    half-to-even gives the digits ``%.6f`` prints; the sign follows the sign bit, as ``-0.000000``
+    does. Each number is 16 bytes: its sign and whole digits right-aligned in 8 (``v `` first on x),
+    ``.ddd``, ``ddd `` (``ddd\n`` on z); the zero bytes left of short numbers are then dropped.
+    Values beyond 10^5 m (never a head) take the slow path."""
+    v = np.asarray(vertices, np.float32)
+    t, n = v.shape[:2]
+    if t == 0 or not np.abs(v).max() < 1e5:
+        return [("v %.6f %.6f %.6f\n" * n % tuple(f.ravel().tolist())).encode() for f in v]
+    whole, frac = np.divmod(np.rint(np.abs(v).astype(np.float64) * 1e6).astype(np.int64).reshape(t * n, 3),
+                            1_000_000)
+    head = (ord("0") + whole % 10) << 56  # little-endian: the units digit is the 8th byte
+    digits = np.ones_like(whole)
+    for p in range(1, len(str(int(whole.max())))):
+        more = whole >= 10 ** p
+        head |= np.where(more, (ord("0") + whole // 10 ** p % 10) << (56 - 8 * p), 0)
+        digits += more
+    head |= np.where(np.signbit(v).reshape(t * n, 3), ord("-") << (56 - 8 * digits), 0)
+    head[:, 0] |= ord("v") | ord(" ") << 8
+    numbers = np.empty((t * n, 3, 4), "<u4")
+    numbers[:, :, :2].view("<u8")[..., 0] = head
+    numbers[:, :, 2] = _POINT_DIGITS[frac // 1000]
+    numbers[:, :, 3] = _DIGITS_SPACE[frac % 1000]
+    numbers[:, 2, 3] -= (ord(" ") - ord("\n")) << 24  # the line ends after z
+    text = numbers.view(np.uint8).reshape(t, -1)
+    keep = text != 0
+    ends = np.cumsum(keep.sum(1))
+    flat = text[keep].tobytes()
+    return [flat[a:b] for a, b in zip(np.r_[0, ends[:-1]], ends)]
+
+
+_POINT_DIGITS = np.frombuffer(b"".join(b".%03d" % i for i in range(1000)), "<u4")  # ".000" ... ".999"
+_DIGITS_SPACE = np.frombuffer(b"".join(b"%03d " % i for i in range(1000)), "<u4")  # "000 " ... "999 "
+
+
+def deformed_chunks(template: Template, weights: np.ndarray, head: np.ndarray | None = None, chunk: int = 256):
+    """Yield (first frame, vertices (<= chunk, N, 3) float32 metres) for weights (T, 52), the head turned
+    by ``head`` (T, 3) radians when given, a chunk at a time so that memory stays bounded whatever the
+    length; refuse weights that move vertices to infinity."""
+    for s in range(0, len(weights), chunk):
+        vertices = template.deform(weights[s:s + chunk], None if head is None else head[s:s + chunk])
+        if not np.isfinite(vertices).all():  # finite but huge weights overflow float32
+            raise VocaError(f"weights from frame {s} on move vertices to infinity; "
+                            "keep blendshape weights near 0-1")
+        yield s, vertices
 
 
 def write_obj_sequence(directory: Path, template: Template, weights: np.ndarray,
@@ -112,13 +176,7 @@ def write_obj_sequence(directory: Path, template: Template, weights: np.ndarray,
 
     directory.mkdir(parents=True, exist_ok=True)
     writer = ObjWriter(template)
-    chunk = 256
     with tqdm(total=len(weights), desc="OBJ", unit="frame", disable=not progress, file=sys.stderr) as bar:
-        for s in range(0, len(weights), chunk):
-            vertices = template.deform(weights[s:s + chunk], None if head is None else head[s:s + chunk])
-            if not np.isfinite(vertices).all():  # finite but huge weights overflow float32
-                raise VocaError(f"weights from frame {s} on move vertices to infinity; "
-                                "keep blendshape weights near 0-1")
-            for i, v in enumerate(vertices, start=s):
-                writer.write(directory / f"{i:06d}.obj", v)
-            bar.update(min(chunk, len(weights) - s))
+        for s, vertices in deformed_chunks(template, weights, head):
+            writer.write_many([directory / f"{i:06d}.obj" for i in range(s, s + len(vertices))], vertices)
+            bar.update(len(vertices))

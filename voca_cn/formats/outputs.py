@@ -2,7 +2,7 @@
 
 An output directory gets ``meshes/000000.obj ...`` (template vertex order and faces),
 ``preview.mp4`` (H.264 + AAC), ``animation.npz``, when known ``visemes.json``, and the exports asked for
-(``voca_cn.formats.EXPORTS``: ``animation.glb``, ``livelink.csv``, ``arkit.json``). Everything is
+(``voca_cn.formats.EXPORTS``: ``animation.glb``, ``livelink.csv``, ``arkit.json``, ``animation.pc2``). Everything is
 written into a temporary sibling directory first and renamed into place at the end, so a failure
 never leaves a half-written output behind.
 """
@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,13 +25,18 @@ from voca_cn.core.timing import FPS, resample_frames
 from voca_cn.face.template import Template
 from voca_cn.formats import write_export
 from voca_cn.formats.animation import save_animation
-from voca_cn.formats.obj import write_obj_sequence
+from voca_cn.formats.obj import ObjWriter, write_obj_sequence
 from voca_cn.render import Reference, render_video
+
+
+# The OBJ sequence is written by default up to this size; beyond it only when asked (--obj). One minute of
+# makehuman is 1.9 GB of OBJ text, an hour would be 110 GB; the PC2 cache holds the same positions in 1/9.
+OBJ_LIMIT = 10e9
 
 
 @dataclass
 class OutputOptions:
-    obj: bool = True
+    obj: bool | None = None  # the OBJ sequence: True, False, None = up to OBJ_LIMIT bytes (larger is refused)
     video: bool = True
     width: int = 512
     height: int = 512
@@ -47,6 +54,25 @@ class OutputOptions:
 
 
 # ---------------------------------------------------------------------------- output stage
+
+
+def check_obj_size(out: str | os.PathLike, template: Template, frames: int, fps: float, asked: bool) -> None:
+    """Refuse, before any writing, an OBJ sequence larger than OBJ_LIMIT unless ``asked`` for (``--obj``),
+    and one the disk under ``out`` cannot hold."""
+    size = frames * ObjWriter(template).frame_bytes()
+    parent = Path(out).resolve().parent
+    free = shutil.disk_usage(parent).free
+    what = f"the OBJ sequence ({frames} files, {frames / fps / 60:.1f} min at {fps:g} fps) takes ~{_size(size)}"
+    pc2 = "--export pc2 stores the same vertex positions in ~1/9 of the space"
+    if size > OBJ_LIMIT and not asked:
+        raise VocaError(f"{what}; pass --obj to write it anyway, or --no-obj ({pc2})")
+    if size > free:
+        raise VocaError(f"{what}, {_size(free)} are free in {parent}; free disk space or choose another --out, "
+                        f"or pass --no-obj ({pc2})")
+
+
+def _size(n: float) -> str:
+    return f"{n / 1e9:.1f} GB" if n >= 1e9 else f"{n / 1e6:.0f} MB"
 
 
 def log_reference_fit(ref, seconds: float) -> None:
@@ -72,21 +98,25 @@ def write_outputs(out: str | os.PathLike, template: Template, weights: np.ndarra
     head = np.zeros((len(weights), 3), np.float32) if head is None else np.asarray(head, np.float32)
     weights = resample_frames(weights, fps_in, options.fps)
     head = resample_frames(head, fps_in, options.fps, len(weights))
-    with atomic_dir(out, options.overwrite) as tmp:
+    if options.obj is not False:
+        check_obj_size(out, template, len(weights), options.fps, asked=options.obj is True)
+    with atomic_dir(out, options.overwrite) as tmp, ThreadPoolExecutor(1) as background:
         save_animation(tmp / "animation.npz", weights, options.fps, template, head)
         if visemes is not None:
             (tmp / "visemes.json").write_text(json.dumps(visemes, indent=1))
-        for name in options.exports:
-            write_export(name, tmp, template, weights, options.fps, head)
-        if options.obj:
-            write_obj_sequence(tmp / "meshes", template, weights, head=head)
-        if options.video:
+        if options.video:  # drawn and encoded in other processes while this one writes the meshes
             print(f"rendering {len(weights)} frames at {options.width}x{options.height}...", file=sys.stderr)
             if options.beside:
                 log_reference_fit(options.beside, len(weights) / options.fps)
-            render_video(template, weights, tmp / "preview.mp4", audio_path, fps=options.fps,
-                         width=options.width, height=options.height, view=options.view,
-                         beside=options.beside, head=head)
+            video = background.submit(render_video, template, weights, tmp / "preview.mp4", audio_path,
+                                      fps=options.fps, width=options.width, height=options.height, view=options.view,
+                                      beside=options.beside, head=head)
+        for name in options.exports:
+            write_export(name, tmp, template, weights, options.fps, head)
+        if options.obj is not False:
+            write_obj_sequence(tmp / "meshes", template, weights, head=head)
+        if options.video:
+            video.result()  # its error, if any, as the one line it is
     return Path(out)
 
 

@@ -35,6 +35,8 @@ class RenderMesh:
     mouth      (4,) int32 or None: upper and lower inner-lip vertices, right and left mouth corner;
                the mouth cavity darkens with depth behind them, framing centres on them
     chin       vertex id or None: the lowest point of the face, for framing
+    closed     True when every surface is wound counter-clockwise seen from outside and no back side
+               is ever seen (the built-in and imported heads): back faces are then not drawn
     Without ``eyes``/``mouth``/``chin`` the camera frames the mesh's bounding box.
     """
 
@@ -44,6 +46,7 @@ class RenderMesh:
     eyes: list = field(default_factory=list)
     mouth: np.ndarray | None = None
     chin: int | None = None
+    closed: bool = False
 
     @classmethod
     def from_template(cls, template: Template) -> "RenderMesh":
@@ -55,7 +58,8 @@ class RenderMesh:
         return cls(faces=template.faces[~hidden[template.faces].any(axis=1)].astype(np.int32),
                    material=material, albedo=albedo(template), eyes=eyes,
                    mouth=np.r_[template.inner_lip[0], template.mouth_corners].astype(np.int32),
-                   chin=chin_vertex(template))
+                   chin=chin_vertex(template),
+                   closed=template.vertex_colors is None)  # an avatar's cards and lashes show both sides
 
 
 def _look_at(eye, target, up=(0.0, 1.0, 0.0)) -> np.ndarray:
@@ -135,10 +139,16 @@ def shader(name: str) -> str:
 
 
 class Renderer:
-    """Draws one mesh at a time into an offscreen framebuffer. Use inside the worker only.
+    """Draws one mesh at a time into an offscreen framebuffer. Use inside a worker only (see ``worker``).
 
     ``mesh``: a Template or a RenderMesh; ``neutral``: (N, 3) vertices the camera frames (the
-    template's own when a Template is given)."""
+    template's own when a Template is given).
+
+    What costs is llvmpipe shading fragments on the CPU, so only what the frame shows is shaded:
+    triangles go nearest first (sorted once on the neutral head, seen from the camera), so the depth
+    test rejects what lies behind before the fragment shader runs, and a closed mesh's back faces are
+    not drawn at all. The image is drawn upside down so that it reads back top row first, without a
+    copy."""
 
     def __init__(self, mesh: Template | RenderMesh, width: int, height: int, view: str = "face",
                  neutral: np.ndarray | None = None):
@@ -156,7 +166,7 @@ class Renderer:
         self.incidence = face_incidence(mesh.faces, n)
         self.prog = self.ctx.program(vertex_shader=shader("face.vert"), fragment_shader=shader("face.frag"))
         model_view, mvp = camera(neutral, mesh, width, height, view)
-        self.prog["mvp"].write(mvp.T.tobytes())
+        self.prog["mvp"].write((np.diag([1, -1, 1, 1]).astype("f4") @ mvp).T.tobytes())  # y down: top row first
         self.prog["model_view"].write(model_view.T.tobytes())
         lights = np.array([np.asarray(d) / np.linalg.norm(d) for d in LIGHTS], "f4")
         self.prog["light_dirs"].write(lights.tobytes())  # rows written = columns in GLSL
@@ -167,13 +177,19 @@ class Renderer:
         self.pos = self.ctx.buffer(reserve=n * 12)
         self.nrm = self.ctx.buffer(reserve=n * 12)
         attrs = self.ctx.buffer(np.c_[mesh.albedo, mesh.material, eye_index].astype("f4").tobytes())
-        ibo = self.ctx.buffer(mesh.faces.astype(np.int32).tobytes())
+        nearness = (neutral @ model_view[:3, :3].T)[:, 2]  # view-space z: larger is nearer the camera
+        faces = mesh.faces[np.argsort(-nearness[mesh.faces].max(1), kind="stable")]
+        ibo = self.ctx.buffer(faces.astype(np.int32).tobytes())
         self.vao = self.ctx.vertex_array(
             self.prog, [(self.pos, "3f", "in_pos"), (self.nrm, "3f", "in_normal"),
                         (attrs, "3f 1f 1f", "in_color", "in_material", "in_eye")],
             index_buffer=ibo, index_element_size=4)
         self.fbo = self.ctx.simple_framebuffer((width, height), components=3)
         self.ctx.enable(moderngl.DEPTH_TEST)
+        if mesh.closed:
+            self.ctx.enable(moderngl.CULL_FACE)
+            self.ctx.front_face = "cw"  # counter-clockwise from outside, mirrored by the y flip
+        self.image = bytearray(width * height * 3)
 
     def _pose_uniforms(self, v: np.ndarray) -> None:
         """Per-frame mouth and eye positions: the cavity and the irises follow the animation."""
@@ -196,13 +212,14 @@ class Renderer:
             self.prog["eye_axis"].write(axes.tobytes())
 
     def frame(self, vertices: np.ndarray) -> np.ndarray:
-        """Render vertices (N, 3) metres -> RGB image (H, W, 3) uint8, top row first."""
+        """Render vertices (N, 3) metres -> RGB image (H, W, 3) uint8, top row first; valid until the
+        next call (the read-back buffer is reused)."""
         v = np.ascontiguousarray(vertices, dtype="f4")
-        self.pos.write(v.tobytes())
-        self.nrm.write(vertex_normals(v, self.mesh.faces, self.incidence).tobytes())
+        self.pos.write(v)
+        self.nrm.write(vertex_normals(v, self.mesh.faces, self.incidence))
         self._pose_uniforms(v)
         self.fbo.use()
         self.fbo.clear(*BACKGROUND, 1.0)
         self.vao.render()
-        img = np.frombuffer(self.fbo.read(components=3), np.uint8)
-        return np.ascontiguousarray(img.reshape(self.height, self.width, 3)[::-1])
+        self.fbo.read_into(self.image, components=3)
+        return np.frombuffer(self.image, np.uint8).reshape(self.height, self.width, 3)

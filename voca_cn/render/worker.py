@@ -1,14 +1,20 @@
 """The render process boundary: TensorFlow and Mesa's LLVM crash when loaded in one process, so
-rendering always runs in a *spawned* worker (``render_video`` / ``render_frames`` start it); the
-worker imports numpy and moderngl only. Frames are piped straight into ffmpeg (imageio-ffmpeg's
-binary), so memory stays bounded whatever the length. ``--beside`` reference videos are read here.
+drawing always runs in *spawned* workers (``render_video`` / ``render_frames`` start them), which import
+numpy and moderngl only: one per core, frame i drawn by worker i mod K, the frames taken back in order
+and piped straight into ffmpeg (imageio-ffmpeg's binary), which encodes while the workers draw. The
+frame order, and so the file, does not depend on K; memory stays bounded whatever the length.
+``--beside`` reference videos are read here.
 """
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import os
+import pickle
+import subprocess
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -18,36 +24,57 @@ from voca_cn.face.template import Template
 from voca_cn.render.preview import Renderer
 
 
-def _frames_worker(template, weights, width, height, view, head, conn):
+# ------------------------------------------------------------------ workers
+def _draw_worker(template, weights, head, width, height, view, conn):
+    """Spawned: draw weights (T_k, 52) with the head turned by ``head`` (T_k, 3) radians (or None), this
+    worker's frames in order, and send each image's bytes
+    (H x W x 3); an error goes back pickled, as a message of another length."""
+    os.environ.setdefault("LP_NUM_THREADS", "1")  # one drawing thread beside this one: a worker per core
     try:
         r = Renderer(template, width, height, view)
-        conn.send(("ok", np.stack([r.frame(v) for v in template.deform(weights, head)])))
-    except BaseException as e:  # report everything back; the parent turns it into one line
-        conn.send(("error", e if isinstance(e, VocaError) else VocaError(f"renderer failed: {e!r}")))
+        for s in range(0, len(weights), 64):  # deformed a chunk at a time: bounded memory
+            for v in template.deform(weights[s:s + 64], None if head is None else head[s:s + 64]):
+                r.frame(v)
+                conn.send_bytes(r.image)
+    except BaseException as e:  # report everything back; the parent raises it as one line
+        with contextlib.suppress(OSError):
+            conn.send_bytes(pickle.dumps(e if isinstance(e, VocaError) else VocaError(f"renderer failed: {e!r}")))
 
 
-def _video_worker(template, weights, audio_path, out_path, width, height, fps, view, beside, head, conn):
+def _frames(template: Template, weights: np.ndarray, head: np.ndarray | None, width: int, height: int, view: str):
+    """Yield the images (H, W, 3) uint8 of weights (T, 52) (and head (T, 3) radians) in frame order,
+    drawn by spawned workers, one per core: frame i by worker i mod K, each a frame ahead of the one
+    being taken."""
+    ctx = mp.get_context("spawn")
+    k = max(1, min(len(os.sched_getaffinity(0)), len(weights)))
+    conns, procs = [], []
     try:
-        import imageio_ffmpeg
-
-        r = Renderer(template, width, height, view)
-        ref = beside and reference_frames(beside, fps, height)
-        writer = imageio_ffmpeg.write_frames(
-            str(out_path), (width + (beside.width_at(height) if beside else 0), height), fps=fps,
-            codec="libx264", quality=None,
-            bitrate=None, pix_fmt_out="yuv420p", macro_block_size=1,
-            audio_path=str(audio_path) if audio_path else None, audio_codec="aac",
-            output_params=["-crf", "20", "-preset", "veryfast", "-movflags", "+faststart"],
-            ffmpeg_log_level="error")
-        writer.send(None)
-        chunk = 256  # frames deformed at once: bounded memory for long inputs
-        for s in range(0, len(weights), chunk):
-            for v in template.deform(weights[s:s + chunk], None if head is None else head[s:s + chunk]):
-                writer.send(np.concatenate([r.frame(v), next(ref)], axis=1) if ref else r.frame(v))
-        writer.close()
-        conn.send(("ok", None))
-    except BaseException as e:
-        conn.send(("error", e if isinstance(e, VocaError) else VocaError(f"video writing failed: {e!r}")))
+        for i in range(k):
+            parent, child = ctx.Pipe(duplex=False)
+            mine = None if head is None else head[i::k]
+            procs.append(ctx.Process(target=_draw_worker, args=(template, weights[i::k], mine, width, height, view, child),
+                                     daemon=True))
+            procs[-1].start()
+            child.close()
+            conns.append(parent)
+        for i in range(len(weights)):
+            try:
+                msg = conns[i % k].recv_bytes()
+            except EOFError:
+                procs[i % k].join()
+                raise VocaError(f"the render worker died (exit code {procs[i % k].exitcode}); check that EGL/Mesa "
+                                "is installed (see README setup) or pass --no-video") from None
+            if len(msg) != width * height * 3:
+                raise pickle.loads(msg)
+            yield np.frombuffer(msg, np.uint8).reshape(height, width, 3)
+    finally:
+        for c in conns:
+            c.close()  # a worker still sending stops on the broken pipe
+        for proc in procs:
+            proc.join(timeout=5)
+            if proc.is_alive():
+                proc.terminate()
+                proc.join()
 
 
 @dataclass
@@ -88,45 +115,48 @@ def probe_video(path: str | os.PathLike) -> Reference:
 def reference_frames(ref: Reference, fps: int, height: int):
     """The reference's frames (height, W, 3) uint8 at ``fps`` from time 0, scaled to ``height``;
     after its last frame, that frame again forever (the caller stops at the preview's length)."""
-    import logging
-
-    import imageio_ffmpeg
-
-    logging.getLogger("imageio_ffmpeg").setLevel(logging.ERROR)  # it warns that we scale: we mean to
     w = ref.width_at(height)
+    size = height * w * 3
     last = np.zeros((height, w, 3), np.uint8)
-    frames = imageio_ffmpeg.read_frames(str(ref.path), output_params=["-vf", f"fps={fps},scale={w}:{height}"])
-    next(frames)
-    for buf in frames:
-        last = np.frombuffer(buf, np.uint8).reshape(height, w, 3)
-        yield last
+    decoder = _ffmpeg(["-i", str(ref.path), "-vf", f"fps={fps},scale={w}:{height}", "-f", "rawvideo",
+                       "-pix_fmt", "rgb24", "-"], stdout=subprocess.PIPE)
+    try:
+        while len(buf := decoder.stdout.read(size)) == size:
+            last = np.frombuffer(buf, np.uint8).reshape(height, w, 3)
+            yield last
+    finally:
+        decoder.kill()
+        decoder.wait()
     while True:
         yield last
 
 
-def _run_spawned(target, *args):
-    ctx = mp.get_context("spawn")
-    parent, child = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=target, args=(*args, child), daemon=True)
-    proc.start()
-    child.close()
-    try:
-        status, payload = parent.recv()
-    except EOFError:
-        proc.join()
-        raise VocaError(f"the render worker died (exit code {proc.exitcode}); check that EGL/Mesa "
-                        "is installed (see README setup) or pass --no-video") from None
-    proc.join()
-    if status == "error":
-        raise payload
-    return payload
+def _ffmpeg(args: list[str], **popen) -> subprocess.Popen:
+    """imageio-ffmpeg's binary with ``args`` (errors only on stderr). In its own session, started
+    without running Python in the child: safe while other threads run (imageio-ffmpeg's own launcher
+    runs os.setpgrp there, which can hang a threaded process), and Ctrl-C reaches only us."""
+    import imageio_ffmpeg
+
+    return subprocess.Popen([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", *args], start_new_session=True, **popen)
+
+
+def _encoder(out_path: Path, width: int, height: int, fps: int, audio_path) -> subprocess.Popen:
+    """ffmpeg reading raw RGB frames (H x W x 3 bytes each) on stdin -> H.264 (CRF 20, veryfast,
+    yuv420p) + AAC from ``audio_path`` MP4, the moov atom first (streams start at once)."""
+    audio = ["-i", str(audio_path)] if audio_path else ["-an"]
+    mux = ["-acodec", "aac", "-map", "0:v:0", "-map", "1:a:0"] if audio_path else []
+    return _ffmpeg(["-y", "-f", "rawvideo", "-vcodec", "rawvideo", "-s", f"{width}x{height}", "-pix_fmt", "rgb24",
+                    "-r", str(Fraction(fps).limit_denominator()), "-i", "-", *audio, "-vcodec", "libx264",
+                    "-pix_fmt", "yuv420p", "-crf", "20", "-preset", "veryfast", "-movflags", "+faststart", *mux,
+                    str(out_path)], stdin=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
 def render_frames(template: Template, weights: np.ndarray, width: int = 512, height: int = 512,
                   view: str = "face", head: np.ndarray | None = None) -> np.ndarray:
-    """Render weights (T, 52) on a template, the head turned by ``head`` (T, 3) radians when
-    given -> images (T, H, W, 3) uint8, in a spawned worker."""
-    return _run_spawned(_frames_worker, template, np.asarray(weights, np.float32), width, height, view, head)
+    """Render weights (T, 52) on a template, the head turned by ``head`` (T, 3) radians when given
+    -> images (T, H, W, 3) uint8, in spawned workers."""
+    with contextlib.closing(_frames(template, np.asarray(weights, np.float32), head, width, height, view)) as frames:
+        return np.stack(list(frames))
 
 
 def render_video(template: Template, weights: np.ndarray, out_path: str | os.PathLike,
@@ -135,8 +165,25 @@ def render_video(template: Template, weights: np.ndarray, out_path: str | os.Pat
                  beside: Reference | None = None, head: np.ndarray | None = None) -> None:
     """Write an H.264 (+ AAC when audio is given) MP4 of weights (T, 52) (and the head rotation
     ``head`` (T, 3) radians) at ``fps``; with ``beside``,
-    that video's frames (same time from 0, scaled to ``height``) to the right of the head."""
+    that video's frames (same time from 0, scaled to ``height``) to the right of the head. ffmpeg
+    encodes while the workers draw; the same input gives the same file."""
     if width % 2 or height % 2 or width < 16 or height < 16:
         raise VocaError(f"video size {width}x{height} is invalid: use even sizes >= 16, e.g. 512x512")
-    _run_spawned(_video_worker, template, np.asarray(weights, np.float32), audio_path,
-                 Path(out_path), width, height, fps, view, beside, head)
+    ref = beside and reference_frames(beside, fps, height)
+    encoder = _encoder(Path(out_path), width + (beside.width_at(height) if beside else 0), height, fps, audio_path)
+    try:
+        with contextlib.closing(_frames(template, np.asarray(weights, np.float32), head, width, height, view)) as frames:
+            for image in frames:
+                encoder.stdin.write(np.concatenate([image, next(ref)], axis=1) if ref else image)
+        encoder.stdin.close()
+    except BrokenPipeError:
+        pass  # ffmpeg stopped early: its message follows
+    finally:
+        if ref:
+            ref.close()
+        if not encoder.stdin.closed:  # an error on our side: stop ffmpeg
+            encoder.kill()
+        error = encoder.stderr.read().decode(errors="replace").strip()
+        encoder.wait()
+    if encoder.returncode:
+        raise VocaError(f"video writing failed: ffmpeg: {(error.splitlines() or ['exit %d' % encoder.returncode])[-1][:200]}")
