@@ -149,3 +149,50 @@ def rewrite_glb(g, doc: dict, dst: Path) -> None:
     from voca_cn.formats.gltf import _Builder
 
     dst.write_bytes(_Builder(doc, g.buffers[0]).glb())
+
+
+def tiny_gltf(times=(0.0, 1 / 60, 2 / 60)) -> tuple[dict, bytes]:
+    """A hand-made glTF small enough to mutate thousands of times: one triangle with a ``jawOpen``
+    morph target, and an animation ``voca_cn`` keying its weight at ``times`` (0, 0.5, 1, ...).
+    Returns (JSON document, binary buffer); :func:`write_gltf` writes it as .gltf or .glb."""
+    pos = np.array([[0, 0, 0], [0.01, 0, 0], [0, 0.01, 0]], np.float32)
+    delta = np.array([[0, -0.005, 0]] * 3, np.float32)
+    t = np.asarray(times, np.float32)
+    w = np.linspace(0, 1, len(t)).astype(np.float32)
+    blobs = [pos.tobytes(), delta.tobytes(), t.tobytes(), w.tobytes()]
+    offsets = np.cumsum([0] + [len(b) for b in blobs])
+    doc = {"asset": {"version": "2.0"}, "scene": 0, "scenes": [{"nodes": [0]}],
+           "nodes": [{"mesh": 0, "name": "head"}],
+           "meshes": [{"name": "head", "weights": [0.0], "extras": {"targetNames": ["jawOpen"]},
+                       "primitives": [{"attributes": {"POSITION": 0}, "targets": [{"POSITION": 1}]}]}],
+           "bufferViews": [{"buffer": 0, "byteOffset": int(o), "byteLength": len(b)} for o, b in zip(offsets, blobs)],
+           "accessors": [{"bufferView": 0, "componentType": 5126, "count": 3, "type": "VEC3",
+                          "min": [0, 0, 0], "max": [0.01, 0.01, 0]},
+                         {"bufferView": 1, "componentType": 5126, "count": 3, "type": "VEC3"},
+                         {"bufferView": 2, "componentType": 5126, "count": len(t), "type": "SCALAR"},
+                         {"bufferView": 3, "componentType": 5126, "count": len(t), "type": "SCALAR"}],
+           "animations": [{"name": "voca_cn", "samplers": [{"input": 2, "output": 3, "interpolation": "LINEAR"}],
+                           "channels": [{"sampler": 0, "target": {"node": 0, "path": "weights"}}]}],
+           "buffers": [{"byteLength": int(offsets[-1])}]}
+    return doc, b"".join(blobs)
+
+
+def write_gltf(path: Path, doc: dict, data: bytes, uri: str | None = None) -> Path:
+    """``doc`` + ``data`` as a GLB (``.glb``/``.vrm`` suffix; the data in its BIN chunk) or a .gltf
+    whose buffer is ``uri`` (default: the data embedded as a base64 data URI)."""
+    import base64
+    import copy
+    import struct
+
+    doc = copy.deepcopy(doc)
+    if path.suffix != ".gltf":
+        js = json.dumps(doc).encode()
+        js += b" " * (-len(js) % 4)
+        bn = data + b"\0" * (-len(data) % 4)
+        path.write_bytes(struct.pack("<4sII", b"glTF", 2, 28 + len(js) + len(bn)) + struct.pack("<I4s", len(js), b"JSON")
+                         + js + struct.pack("<I4s", len(bn), b"BIN\x00") + bn)
+        return path
+    if doc.get("buffers"):
+        doc["buffers"][0]["uri"] = uri or "data:application/octet-stream;base64," + base64.b64encode(data).decode()
+    path.write_text(json.dumps(doc))
+    return path

@@ -34,6 +34,9 @@ settings.register_profile("ci", max_examples=40, deadline=None, derandomize=True
 settings.register_profile("benchmark", max_examples=int(os.environ.get("VOCA_CN_FUZZ_EXAMPLES", "1500")),
                           deadline=None, suppress_health_check=list(HealthCheck))
 settings.load_profile(os.environ.get("VOCA_CN_FUZZ_PROFILE", "ci"))
+# CI keeps the suite fast: the loaders added for avatars, curves, manifests and the viewer get fewer
+# examples there (``ci``: 40 each above, these 25); the benchmark gives every property the same count.
+FEW = settings(max_examples=25) if os.environ.get("VOCA_CN_FUZZ_PROFILE", "ci") == "ci" else settings()
 
 FLOATS = st.floats(allow_nan=True, allow_infinity=True, width=32)
 NUMBERS = st.one_of(FLOATS, st.integers(-2**40, 2**40), st.sampled_from(["nan", "inf", "-1", "1e999", "0x10", ""]))
@@ -335,3 +338,259 @@ def test_streamed_file_reading_gives_the_samples_of_one_shot_resampling(tmp_path
         y = load(path)
         assert y.dtype == np.float32 and len(y) == 70 * 16000
         assert np.array_equal(y, prepare(x, rate))
+
+
+# ---------------------------------------------------------------------------- glTF / GLB / VRM
+def _json_values(max_leaves: int = 6):
+    """Any JSON value, wrong types and absurd numbers included."""
+    leaves = st.one_of(st.none(), st.booleans(), st.integers(-2**63, 2**63), FLOATS.filter(lambda x: x == x and abs(x) < 1e300),
+                       st.text(max_size=8), st.sampled_from(["../secret.bin", "/etc/passwd", "%2e%2e/x", "data:,", "a" * 300,
+                                                             "data:application/octet-stream;base64,AAAA", "mesh.bin\0"]))
+    return st.recursive(leaves, lambda kids: st.one_of(st.lists(kids, max_size=3),
+                                                      st.dictionaries(st.text(max_size=6), kids, max_size=3)),
+                        max_leaves=max_leaves)
+
+
+def _paths(value, prefix=()):
+    """Every (path, value) inside a parsed JSON document."""
+    yield prefix, value
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from _paths(v, prefix + (k,))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _paths(v, prefix + (i,))
+
+
+@st.composite
+def gltf_files(draw) -> tuple[str, bytes]:
+    """The tiny one-triangle glTF with parts of its JSON replaced by any JSON value, deeply nested
+    arrays, its binary overwritten or cut, written as .glb, .vrm or .gltf (buffer as data URI or
+    a URI of the strategy's choosing)."""
+    import copy
+
+    from gltf_assets import tiny_gltf, write_gltf
+
+    doc, data = tiny_gltf(draw(st.sampled_from([(0.0, 1 / 60, 2 / 60), (0.0, 0.04), (1.0, 0.5, 0.0), (0.0,), ()])))
+    doc = copy.deepcopy(doc)
+    spots = list(_paths(doc))
+    for _ in range(draw(st.integers(0, 4))):
+        path, _ = spots[draw(st.integers(1, len(spots) - 1))]
+        parent = doc
+        try:
+            for k in path[:-1]:
+                parent = parent[k]
+            parent[path[-1]] = draw(st.one_of(_json_values(), st.integers(1, 400).map(
+                lambda n: json.loads("[" * n + "]" * n) if n < 200 else None)))
+        except (KeyError, IndexError, TypeError):
+            pass
+    data = bytearray(data)
+    if data and draw(st.booleans()):
+        for _ in range(draw(st.integers(1, 6))):
+            data[draw(st.integers(0, len(data) - 1))] = draw(st.integers(0, 255))
+    if draw(st.booleans()):
+        data = data[:draw(st.integers(0, len(data)))]
+    suffix = draw(st.sampled_from([".glb", ".vrm", ".gltf"]))
+    uri = draw(st.one_of(st.none(), st.sampled_from(["mesh.bin", "../secret.bin", "/etc/hostname", "%6Desh.bin",
+                                                      "sub/../mesh.bin", "a" * 5000])))
+    (SCRATCH / "g").mkdir(exist_ok=True)
+    (SCRATCH / "g" / "mesh.bin").write_bytes(bytes(data))
+    (SCRATCH / "secret.bin").write_bytes(bytes(data))
+    path = SCRATCH / "g" / f"a{suffix}"
+    try:
+        write_gltf(path, doc, bytes(data), uri)
+    except (TypeError, ValueError, KeyError, IndexError, AttributeError):  # the mutation broke the writer's own walk
+        path.write_text(json.dumps(doc))
+    raw = path.read_bytes()
+    if draw(st.integers(0, 9)) == 0:
+        raw = raw[:draw(st.integers(0, len(raw)))]
+    return suffix, raw
+
+
+@FEW
+@given(gltf_files())
+def test_gltf_avatar_and_animation_loaders(case):
+    suffix, raw = case
+    path = SCRATCH / "g" / f"a{suffix}"
+    path.write_bytes(raw)
+    try:
+        t = resolve(path)
+        assert np.isfinite(t.vertices).all() and np.isfinite(t.basis).all() and t.faces.max(initial=0) < t.n_vertices
+    except VocaError as e:
+        _one_line(e)
+    try:
+        w, fps = load_animation(path)
+    except VocaError as e:
+        _one_line(e)
+        return
+    assert w.ndim == 2 and w.shape[1] == 52 and len(w) > 0 and np.isfinite(w).all() and 1 <= fps <= 240
+
+
+def test_gltf_uri_outside_the_folder_is_refused_not_read():
+    """The property's deterministic corner: a buffer at ../secret.bin that would parse."""
+    from gltf_assets import tiny_gltf, write_gltf
+
+    doc, data = tiny_gltf()
+    (SCRATCH / "g").mkdir(exist_ok=True)
+    (SCRATCH / "secret.bin").write_bytes(data)
+    with pytest.raises(VocaError, match="outside"):
+        load_animation(write_gltf(SCRATCH / "g" / "o.gltf", doc, data, "../secret.bin"))
+
+
+# ---------------------------------------------------------------------------- Live Link CSV
+TIMECODES = st.one_of(
+    st.tuples(st.integers(0, 30), st.integers(0, 59), st.integers(0, 59), st.integers(0, 59), st.integers(0, 999)).map(
+        lambda t: f"{t[0]:02d}:{t[1]:02d}:{t[2]:02d}:{t[3]:02d}.{t[4]:03d}"),
+    st.sampled_from(["", "00:00:00", "00:00:00:60.000", "-1:00:00:00", "00:00:00:nan", "00:00:00:00.5e3", "x:y:z:w",
+                     "00:00:00:01:02", "99:99:99:99"]),
+    st.text(max_size=12))
+COLUMNS = st.sampled_from(["Timecode", "BlendShapeCount", "JawOpen", "jawopen", "EyeBlinkLeft", "MouthClose",
+                           "HeadYaw", "MouthOpen", "", "timecode", "Timecode "])
+
+
+@FEW
+@given(st.lists(COLUMNS, max_size=6), st.lists(st.tuples(TIMECODES, st.lists(NUMBERS.map(str), max_size=6)), max_size=8),
+       st.booleans())
+def test_livelink_csv_reader(header, rows, written):
+    from voca_cn.formats.curves import write_livelink
+
+    path = SCRATCH / "l.csv"
+    if written and rows:  # a real file, then rows shuffled or dropped by the strategy
+        write_livelink(path, np.random.default_rng(len(rows)).random((len(rows), 52)), 30)
+        lines = path.read_text().splitlines()
+        keep = [lines[0]] + [lines[1 + (i * 7) % (len(lines) - 1)] for i in range(len(rows))]
+        path.write_text("\n".join(keep) + "\n")
+    else:
+        path.write_text("\n".join([",".join(header)] + [",".join([t, *vals]) for t, vals in rows]) + "\n",
+                        encoding="utf-8", errors="surrogatepass")
+    try:
+        w, fps = load_animation(path)
+    except VocaError as e:
+        _one_line(e)
+        return
+    assert w.ndim == 2 and w.shape[1] == 52 and len(w) > 0 and np.isfinite(w).all() and 1 <= fps <= 240
+
+
+# ---------------------------------------------------------------------------- ARKit JSON
+FRAME_KEYS = st.sampled_from(["jawOpen", "JawOpen", "mouthClose", "eyeBlinkLeft", "MouthOpen", "", "fps"])
+
+
+@FEW
+@given(st.one_of(
+    st.fixed_dictionaries({"fps": st.one_of(NUMBERS, st.booleans(), st.none(), st.text(max_size=4)),
+                           "frames": st.lists(st.one_of(st.dictionaries(FRAME_KEYS, st.one_of(NUMBERS, _json_values(2)),
+                                                                        max_size=4), _json_values(3)), max_size=6)}),
+    _json_values(8)), st.integers(0, 300))
+def test_arkit_json_reader(doc, depth):
+    path = SCRATCH / "a.json"
+    text = json.dumps(doc, allow_nan=True) if depth < 250 else "[" * depth * 400 + "]" * depth * 400
+    path.write_text(text)
+    try:
+        w, fps = load_animation(path)
+    except VocaError as e:
+        _one_line(e)
+        return
+    assert w.ndim == 2 and w.shape[1] == 52 and len(w) > 0 and np.isfinite(w).all() and 1 <= fps <= 240
+
+
+# ---------------------------------------------------------------------------- JSONL manifests
+ROW_TEXT = st.one_of(
+    st.dictionaries(FIELDS, VALUES, max_size=6).map(json.dumps),
+    st.dictionaries(FIELDS, VALUES, max_size=6).map(lambda r: json.dumps(r)[:len(json.dumps(r)) // 2]),  # torn
+    st.integers(1, 2000).map(lambda n: '{"id": ' + "[" * n + "]" * n + ', "audio": "a.wav"}'),
+    st.sampled_from(['{"id": "done.jsonl/x", "audio": "a.wav"}', '{"id": "x", "audio": "a\\u0000.wav"}',
+                     '{"id": "' + "\u00e9" * 300 + '", "audio": "a.wav"}', '{"id": "x/y", "audio": "a.wav"}',
+                     '{"id": "x", "audio": "a.wav"}', "[]", "null", "NaN", '{"id": 1e999}']),
+    st.text(max_size=30))
+
+
+@FEW
+@given(st.lists(ROW_TEXT, max_size=6))
+def test_jsonl_manifest_and_corpus_manifest_readers(rows):
+    from voca_cn.training.corpus import read_manifest
+
+    path = _scratch("m.jsonl", "\n".join(rows).encode("utf-8", "surrogatepass"))
+    try:
+        lines, bad = read_lines(path, Line("", ""))
+    except VocaError as e:
+        _one_line(e)
+    else:
+        ids = {line.id.lower() for line in lines}
+        assert len(ids) == len(lines) and not any(i.split("/")[0] in {"done.jsonl", "failures.jsonl", "summary.json"}
+                                                  for i in ids)
+        assert not any("/".join(i.split("/")[:k]) in ids for i in ids for k in range(1, i.count("/") + 1))
+        assert all(len(line.id.encode("utf-8", "surrogatepass")) <= 400 and "\0" not in line.audio for line in lines)
+        assert all(r.reason and "\n" not in r.reason for r in bad)
+    (SCRATCH / "corpus").mkdir(exist_ok=True)
+    (SCRATCH / "corpus" / "manifest.jsonl").write_bytes(path.read_bytes())
+    assert all(isinstance(r, dict) and isinstance(r["id"], str) for r in read_manifest(SCRATCH / "corpus"))
+
+
+# ---------------------------------------------------------------------------- the viewer's HTTP server
+_VIEWER: list = []
+
+
+def _viewer_port() -> int:
+    """The viewer's real server (tiny animation.glb, the example audio), started once."""
+    if not _VIEWER:
+        import threading
+
+        from gltf_assets import tiny_gltf, write_gltf
+
+        from voca_cn.apps.viewer import make_server
+
+        three = SCRATCH / "three"
+        (three / "build").mkdir(parents=True, exist_ok=True)
+        (three / "build" / "three.module.js").write_text("export {};\n")
+        os.environ["VOCA_CN_THREE"] = str(three)
+        (SCRATCH / "view").mkdir(exist_ok=True)
+        write_gltf(SCRATCH / "view" / "animation.glb", *tiny_gltf())
+        audio = Path(__file__).resolve().parent.parent / "data" / "examples" / "hello.wav"
+        server = make_server(SCRATCH / "view", 0, audio)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        _VIEWER.append(server.server_address[1])
+    return _VIEWER[0]
+
+
+REQUEST_PATHS = st.one_of(st.sampled_from(["/", "/main.js", "/data/audio", "/data/animation.glb", "/data/info.json",
+                                           "/three/build/three.module.js", "/three/../../etc/passwd",
+                                           "/three/%2e%2e/%2e%2e/etc/passwd", "/three/%00", "/three//etc/passwd",
+                                           "/three/" + "a" * 5000, "/three/" + "a/" * 3000, "*", ""]),
+                          st.text(max_size=40).map(lambda t: "/three/" + t), st.text(max_size=40))
+RANGES = st.one_of(st.none(), st.tuples(st.integers(-5, 10**6), st.integers(-5, 10**6)).map(lambda r: f"bytes={r[0]}-{r[1]}"),
+                   st.integers(0, 10**6).map(lambda n: f"bytes=-{n}"), st.integers(0, 10**6).map(lambda n: f"bytes={n}-"),
+                   st.sampled_from(["bytes=", "bytes=-", "bytes=1-2,5-6", "pages=1-2", "bytes=99999999999999999999-"]),
+                   st.text(max_size=20))
+
+
+@FEW
+@given(st.sampled_from(["GET", "HEAD", "POST", "get", "BREW", ""]), REQUEST_PATHS, RANGES,
+       st.sampled_from(["HTTP/1.1", "HTTP/1.0", "HTTP/9.9", ""]), st.binary(max_size=40))
+def test_viewer_http_requests(method, path, rng, version, junk):
+    """Any request line and Range header: a well-formed HTTP answer (never a 206 with a negative or
+    wrong Content-Length), and the server keeps answering."""
+    import socket
+
+    port = _viewer_port()
+    head = f"{method} {path} {version}\r\nHost: x\r\n" + (f"Range: {rng}\r\n" if rng is not None else "")
+    request = head.encode("utf-8", "surrogatepass").replace(b"\r\n\r\n", b"\r\n") + (junk if not rng else b"") + b"\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(request)
+        s.shutdown(socket.SHUT_WR)
+        reply = b""
+        while chunk := s.recv(1 << 16):
+            reply += chunk
+    if reply and not reply.startswith(b"HTTP/"):  # HTTP/0.9: a request without a version gets a bare
+        assert version == "" or b"Error response" in reply, reply[:80]  # body, an unparsable one the stdlib's error page
+    elif reply:
+        status_line, _, rest = reply.partition(b"\r\n")
+        assert status_line.startswith((b"HTTP/1.0 ", b"HTTP/1.1 ")), status_line[:80]
+        status = int(status_line.split()[1])
+        assert status in (200, 206, 400, 404, 405, 414, 416, 431, 501, 505), status
+        headers, _, body = rest.partition(b"\r\n\r\n")
+        fields = dict(line.split(b": ", 1) for line in headers.split(b"\r\n") if b": " in line)
+        if status in (200, 206) and method == "GET":
+            assert int(fields[b"Content-Length"]) == len(body) > 0
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:  # still serving
+        s.sendall(b"GET /data/info.json HTTP/1.0\r\n\r\n")
+        assert s.recv(64).startswith(b"HTTP/1.0 200")

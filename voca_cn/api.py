@@ -84,10 +84,23 @@ class Animation:
         from voca_cn.core.files import check_output_dir
         from voca_cn.formats.outputs import OutputOptions, write_outputs
 
+        from voca_cn.core import bounds
+        from voca_cn.formats import parse_exports
+
         out = Path(out)
         check_output_dir(out, overwrite)
-        if not 1 <= fps <= 240:
-            raise VocaError(f"fps {fps} is out of range; use 1-240 (60 is the native rate)")
+        try:
+            if isinstance(fps, str) or isinstance(size, str):
+                raise ValueError("give numbers, not text")
+            width, height = size
+            fps, size = bounds.FPS.check(fps), (bounds.SIDE.check(width), bounds.SIDE.check(height))
+        except (ValueError, TypeError) as e:
+            raise VocaError(f"save(fps={fps!r}, size={size!r}): {e}; e.g. fps=60, size=(512, 512)") from None
+        exports = parse_exports(list(exports) if isinstance(exports, (tuple, list, set)) else exports)
+        if view not in ("face", "head"):
+            raise VocaError(f"view {view!r} is unknown; use face or head")
+        if video and self.audio is not None:
+            self._check_audio_length()
         reference = None
         if beside is not None:
             from voca_cn.render import probe_video
@@ -107,6 +120,18 @@ class Animation:
                 sf.write(sound, self.audio, SR)
             return write_outputs(out, _template(template or self.template), self.weights, sound, options,
                                  visemes=visemes, fps_in=self.fps, head=self.head)
+
+
+    def _check_audio_length(self) -> None:
+        """Refuse a preview whose picture would stop long before its sound (the wrong audio, or an
+        animation cut short): the video would otherwise end in a frozen face without a word."""
+        audio_s = len(self.audio) / SR
+        if audio_s > self.duration + LONGER_AUDIO_S:
+            raise VocaError(f"the audio is {audio_s:.2f} s but the animation only {self.duration:.2f} s; "
+                            "give the audio the animation was made from (or trim it), or pass --no-video")
+
+
+LONGER_AUDIO_S = 0.5  # audio beyond the last frame allowed in a preview (a final breath, a click)
 
 
 def _template(spec):
@@ -133,7 +158,10 @@ def animate(audio, sr: float | None = None, text: str | None = None, *, template
             living: Living | str | dict = Living()) -> Animation:
     """Speech -> :class:`Animation` (ARKit weights at 60 fps, T = ceil(seconds * 60)).
 
-    audio: a WAV/FLAC/OGG/MP3 path, or (S,) / (S, channels) float samples at ``sr`` Hz.
+    audio: a WAV/FLAC/OGG/MP3 path, or samples at ``sr`` Hz: (S,) mono or (S, channels), one
+    column per channel (averaged to mono; (channels, S) is refused, pass ``samples.T``), float in
+    [-1, 1] or PCM integers (int16 as ``soundfile.read(..., dtype="int16")`` gives them: scaled by
+    1/32768). Bytes, generators and a text ``sr`` are refused with a VocaError.
     Without ``text`` the trained model animates from the audio alone (any voice, any language;
     ``model`` = a model folder, default the shipped one, or a loaded
     :class:`voca_cn.motion.lipsync.AudioAnimator`, as a worker that animates many lines keeps one). With ``text`` the transcript's
@@ -148,6 +176,8 @@ def animate(audio, sr: float | None = None, text: str | None = None, *, template
     from voca_cn.audio.loudness import loudness
     from voca_cn.motion.living import animate_living, parse_living
 
+    if text is not None and not isinstance(text, str):
+        raise VocaError(f"text must be a string (the transcript), not {type(text).__name__}")
     living = parse_living(living)
     y, path = read_audio(audio, sr)
     duration = len(y) / SR

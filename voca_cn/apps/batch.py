@@ -18,11 +18,13 @@ byte-identical. Workers load models once (:func:`_animator` and friends are cach
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import json
 import os
 import shutil
+import socket
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -34,6 +36,7 @@ from voca_cn import VocaError, __version__
 from voca_cn.api import animate
 from voca_cn.apps.manifest import OUTPUTS, Line, Result, read_lines
 from voca_cn.core.timing import SR
+from voca_cn.core.untrusted import read_json
 from voca_cn.formats.library import known_templates
 from voca_cn.motion.lipsync import AudioAnimator
 from voca_cn.motion.living import MODEL as LIVING_MODEL
@@ -158,9 +161,9 @@ class Journal:
         if path.is_file():
             for text in path.read_text(encoding="utf-8", errors="replace").splitlines():
                 try:  # a batch killed mid-append leaves a torn last record: it is simply redone
-                    rec = json.loads(text)
+                    rec = read_json(text, "record", "")
                     self.done[rec["id"]] = rec
-                except (ValueError, KeyError, TypeError):
+                except (VocaError, KeyError, TypeError, IndexError):
                     continue
         (self.out / "failures.jsonl").write_text("")
 
@@ -256,11 +259,12 @@ def run_ray(lines: list[Line], settings: Settings, out: Path, jobs: int | None,
 
     common = dict(log_to_driver=False, logging_level=logging.ERROR, runtime_env={"env_vars": thread_env(1)})
     try:
-        if address is None:
-            ray.init(num_cpus=jobs or os.cpu_count(), include_dashboard=False,
-                     object_store_memory=200 * 2**20, **common)
-        else:
-            ray.init(address=address, **common)
+        with _native_stderr_quiet():  # Ray's C++ client logs each connection retry: one line below instead
+            if address is None:
+                ray.init(num_cpus=jobs or os.cpu_count(), include_dashboard=False,
+                         object_store_memory=200 * 2**20, **common)
+            else:
+                ray.init(address=address, **common)
     except Exception as e:  # noqa: BLE001 - Ray reports an unreachable cluster with several types
         text = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
         raise VocaError(f"cannot start or reach Ray{f' at {address}' if address else ''} ({text}); "
@@ -289,6 +293,38 @@ def run_ray(lines: list[Line], settings: Settings, out: Path, jobs: int | None,
         ray.shutdown()
 
 
+@contextlib.contextmanager
+def _native_stderr_quiet():
+    """File descriptor 2 pointed at /dev/null for the block (native libraries write there directly)."""
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+RAY_CONNECT_S = 5.0  # a cluster's head answers within milliseconds; Ray itself retries for minutes
+
+
+def _check_reachable(address: str) -> None:
+    """Refuse a Ray ADDRESS (``host:port`` or ``ray://host:port``) whose port does not answer
+    within :data:`RAY_CONNECT_S`, before Ray's own connection retries hang the batch."""
+    host, _, port = address.split("://", 1)[-1].rpartition(":")
+    host = host.strip("[]")
+    if not host or not port.isdigit():
+        raise VocaError(f"--ray {address!r} must look like HOST:PORT (e.g. 10.0.0.5:6379), ray://HOST:PORT or auto")
+    try:
+        socket.create_connection((host, int(port)), timeout=RAY_CONNECT_S).close()
+    except (OSError, ValueError, UnicodeError) as e:
+        raise VocaError(f"cannot reach Ray at {address} within {RAY_CONNECT_S:.0f} s "
+                        f"({getattr(e, 'strerror', None) or e}); check the address (`ray status` on the "
+                        "cluster) or leave it out for a local Ray") from None
+
+
 class RayWorker:
     """A Ray actor: models load on its first line and stay loaded (the same caches as local workers)."""
 
@@ -309,6 +345,8 @@ def run_batch(source: Path, out: Path, defaults: Line, settings: Settings, jobs:
     from tqdm import tqdm
 
     lines, bad = read_lines(source, defaults)
+    if use_ray and ray_address not in (None, "", "auto", "local"):
+        _check_reachable(ray_address)  # before OUT is made: an unreachable cluster leaves nothing behind
     lock = _prepare_out(out)
     try:
         _remove_stale(out, lines)

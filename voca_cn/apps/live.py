@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import queue
 import signal
+import socket
 import sys
 import threading
 import time
@@ -58,10 +59,9 @@ class Vmc:
         from pythonosc.udp_client import SimpleUDPClient
 
         self.names = names
-        host, _, port = address.rpartition(":")
-        if not host or not port.isdigit() or not 0 < int(port) < 65536:
-            raise VocaError(f"--osc {address!r} must look like HOST:PORT, e.g. 127.0.0.1:39539")
-        self.client = SimpleUDPClient(host, int(port))
+        host, port = osc_address(address)
+        self.address = address
+        self.client = SimpleUDPClient(host, port)
 
     def send(self, index: int, weights: np.ndarray, head: np.ndarray) -> None:
         from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
@@ -79,7 +79,26 @@ class Vmc:
             msg.add_arg(float(value), "f")
             bundle.add_content(msg.build())
         bundle.add_content(OscMessageBuilder("/VMC/Ext/Blend/Apply").build())
-        self.client.send(bundle.build())
+        try:
+            self.client.send(bundle.build())
+        except OSError as e:  # no route to the host, the network went away
+            raise VocaError(f"cannot send to --osc {self.address} ({e.strerror or e}); check the receiver's "
+                            "address") from None
+
+
+def osc_address(address: str) -> tuple[str, int]:
+    """``--osc HOST:PORT`` (``[::1]:39539`` for IPv6) -> (numeric address, port), resolved once
+    here so a name that does not resolve is one line, not a traceback."""
+    host, _, port = address.rpartition(":")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise VocaError(f"--osc {address!r} must look like HOST:PORT, e.g. 127.0.0.1:39539 or [::1]:39539")
+    try:
+        info = socket.getaddrinfo(host, int(port), type=socket.SOCK_DGRAM)
+    except (socket.gaierror, UnicodeError, OSError) as e:
+        raise VocaError(f"--osc host {host!r} cannot be resolved ({getattr(e, 'strerror', None) or e}); "
+                        "give the receiver's IP address or a known host name") from None
+    return info[0][4][0], int(port)
 
 
 def vmc_values(weights: np.ndarray, names: str = "arkit") -> list[tuple[str, float]]:
@@ -140,8 +159,8 @@ def microphone(device: str, chunk: int, stop: threading.Event):
                     yield chunks.get(timeout=0.1)
                 except queue.Empty:
                     continue
-    except sd.PortAudioError as e:
-        raise VocaError(f"cannot open the microphone ({e}); list devices with "
+    except (sd.PortAudioError, ValueError) as e:  # ValueError: no device matching the name
+        raise VocaError(f"cannot open the microphone {device!r} ({str(e).splitlines()[0][:120]}); list devices with "
                         "python -m sounddevice, pass --mic NAME, or stream a file with --audio") from None
 
 

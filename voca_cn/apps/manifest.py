@@ -5,13 +5,13 @@ language, template, style, export, living``; every row checked, bad rows returne
 from __future__ import annotations
 
 import csv
-import json
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from voca_cn import VocaError
 from voca_cn.core import bounds
+from voca_cn.core.untrusted import read_json
 from voca_cn.formats import EXPORTS, parse_exports
 from voca_cn.motion.living import Living, parse_living
 
@@ -29,7 +29,7 @@ OUTPUTS = ("obj", "video")
 RESERVED = {"done.jsonl", "failures.jsonl", "summary.json", ".lock"}
 
 
-_ID_PART = re.compile(r"[^/\\\x00-\x1f]{1,200}")
+_ID_PART = re.compile(r"[^/\\\x00-\x1f]+")
 
 
 @dataclass(frozen=True)
@@ -77,6 +77,8 @@ def read_lines(source: Path, defaults: Line) -> tuple[list[Line], list[Result]]:
                 bad.append(Result(rid, reason=f"{source.name} row {n}: {e}"))
     else:
         raise VocaError(f"{source} does not exist; give a folder of audio files or a .csv/.jsonl manifest")
+    if not lines and not bad:
+        raise VocaError(f"{source} has no lines; give a manifest with a row per line (id, audio, ...)")
     seen: dict[str, str] = {}
     for line in lines:
         key = line.id.lower()  # case-insensitive file systems would merge these folders
@@ -84,7 +86,20 @@ def read_lines(source: Path, defaults: Line) -> tuple[list[Line], list[Result]]:
             raise VocaError(f"line id {line.id!r} appears twice ({seen[key]} and {line.audio}); "
                             "give every line its own id")
         seen[key] = line.audio
+    _check_nesting(seen)
     return lines, bad
+
+
+def _check_nesting(ids: dict[str, str]) -> None:
+    """Refuse an id that is another id's folder (``x`` and ``x/y``): writing line x replaces the
+    folder OUT/x, and with it line x/y's output."""
+    for key in ids:
+        parts = key.split("/")
+        for k in range(1, len(parts)):
+            parent = "/".join(parts[:k])
+            if parent in ids:
+                raise VocaError(f"line id {parent!r} is the folder of line id {key!r}: one would overwrite "
+                                f"the other; rename one of them (e.g. {parent}/main)")
 
 
 def _folder_lines(folder: Path, defaults: Line) -> tuple[list[Line], list[Result]]:
@@ -120,9 +135,9 @@ def _manifest_rows(path: Path) -> list[tuple[int, object]]:
             if not text.strip():
                 continue
             try:
-                row = json.loads(text)
-            except ValueError:
-                row = "is not valid JSON"
+                row = read_json(text, "the row", "", MAX_ROW_BYTES)
+            except VocaError:  # a half-written last line (a killed editor or script) included
+                row = f"is not valid JSON ({text.strip()[:40]!r})"
             rows.append((n, row if isinstance(row, (dict, str)) else "is not a JSON object"))
         return rows
     if path.suffix.lower() != ".csv":
@@ -152,6 +167,8 @@ def _row_line(row: object, base: Path, defaults: Line) -> Line:
             raise ValueError(f"{k} must be text, not {get[k]!r}")
     if get.get("id") is None or get.get("audio") is None:
         raise ValueError("needs an id and an audio path")
+    if "\0" in get["audio"] or "\0" in (get.get("template") or ""):
+        raise ValueError("a path holds a NUL byte; give the file's real name")
     audio = Path(get["audio"])
     jaw, lip = _style(get.get("style"), defaults)
     if get.get("language") is not None:
@@ -169,13 +186,25 @@ def _row_line(row: object, base: Path, defaults: Line) -> Line:
 
 
 def _check_id(rid: str) -> str:
-    """Line ids become folders under OUT: relative, no '..', no hidden or reserved names."""
+    """Line ids become folders under OUT: relative, no '..', no hidden names, nothing under the
+    batch's own files (``done.jsonl/x``), each level at most :data:`MAX_PART_BYTES` and the whole
+    at most :data:`MAX_ID_BYTES` (file systems refuse longer names)."""
     parts = rid.split("/")
-    if not all(_ID_PART.fullmatch(p) and not p.startswith(".") and p.strip() == p for p in parts) \
-            or rid.lower() in RESERVED:
-        raise ValueError(f"id {rid!r} cannot be a folder name; use letters, digits, '-', '_' "
+    if not all(_ID_PART.fullmatch(p) and not p.startswith(".") and p.strip() == p for p in parts):
+        raise ValueError(f"id {rid[:60]!r} cannot be a folder name; use letters, digits, '-', '_' "
                          "(and '/' between folder levels), not starting with '.'")
+    if parts[0].lower() in RESERVED:
+        raise ValueError(f"id {rid[:60]!r} would be inside the batch's own {parts[0]}; choose another id")
+    size = len(rid.encode("utf-8", "surrogatepass"))
+    if size > MAX_ID_BYTES or max(len(p.encode("utf-8", "surrogatepass")) for p in parts) > MAX_PART_BYTES:
+        raise ValueError(f"id {rid[:40]!r}... is {size} bytes; ids may have at most {MAX_ID_BYTES} bytes, "
+                         f"{MAX_PART_BYTES} per folder level")
     return rid
+
+
+MAX_PART_BYTES = 200  # + '.part' temporaries stays under the 255-byte name limit
+MAX_ID_BYTES = 400
+MAX_ROW_BYTES = 1 << 20
 
 
 def _text(text: str | None) -> str | None:

@@ -16,8 +16,10 @@ import sys
 from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import unquote
 
 from voca_cn import VocaError
+from voca_cn.core.untrusted import confined
 from voca_cn.formats import gltf
 
 PAGE_DIR = Path(__file__).resolve().parent.parent / "assets" / "viewer"
@@ -70,26 +72,35 @@ class _Handler(BaseHTTPRequestHandler):
         if path == "/data/info.json":
             return self._send(self.info, "application/json")
         if path.startswith("/three/"):
-            file = (self.three / path[len("/three/"):]).resolve()
-            if self.three.resolve() not in file.parents:
+            try:
+                file = confined(self.three, unquote(path[len("/three/"):]), "a /three/ request")
+            except VocaError:  # outside three.js, or a name no file system takes (too long, NUL)
                 return self.send_error(404)
         else:
             file = self.routes.get(path)
-        if file is None or not file.is_file():
+        try:
+            data = file.read_bytes() if file is not None and file.is_file() else None
+        except OSError:
+            data = None
+        if data is None:
             return self.send_error(404)
         ctype = "text/javascript" if file.suffix == ".js" else (
             mimetypes.guess_type(file.name)[0] or "application/octet-stream")
-        self._send(file.read_bytes(), ctype)
+        self._send(data, ctype)
 
     def _send(self, data: bytes, ctype: str):
-        """Whole body, or the one byte range asked for (media elements seek with ranges)."""
-        m = re.fullmatch(r"bytes=(\d*)-(\d*)", self.headers.get("Range", ""))
-        start, end = 0, len(data) - 1
-        if m and m.group(1):
-            start = int(m.group(1))
-            end = min(int(m.group(2)), end) if m.group(2) else end
-        self.send_response(206 if m else 200)
-        if m:
+        """Whole body, or the one byte range asked for (media elements seek with ranges); a range
+        that is reversed or starts past the end gets 416 with the size, as RFC 9110 says."""
+        span = byte_range(self.headers.get("Range"), len(data))
+        if span == "unsatisfiable":
+            self.send_response(416)
+            self.send_header("Content-Range", f"bytes */{len(data)}")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        start, end = span or (0, len(data) - 1)
+        self.send_response(206 if span else 200)
+        if span:
             self.send_header("Content-Range", f"bytes {start}-{end}/{len(data)}")
         self.send_header("Content-Type", ctype)
         self.send_header("Accept-Ranges", "bytes")
@@ -99,9 +110,37 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data[start: end + 1])
 
 
-def serve(directory: str | Path, port: int = 8000, audio: str | Path | None = None) -> None:
-    """Serve the viewer for ``directory`` (an output folder holding animation.glb) on 127.0.0.1:port
-    (0: any free port) until interrupted; prints the page's URL on stdout."""
+def byte_range(header: str | None, size: int) -> tuple[int, int] | str | None:
+    """An HTTP ``Range`` header against a body of ``size`` bytes -> (first, last) byte, inclusive;
+    None to send the whole body (no header, or one this server does not take: several ranges,
+    other units, garbage); 'unsatisfiable' for a range wholly past the end or reversed."""
+    m = re.fullmatch(r"\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*", header or "")
+    if not m or not (m.group(1) or m.group(2)):
+        return None
+    if not m.group(1):  # suffix range: the last N bytes
+        n = int(m.group(2))
+        return (max(0, size - n), size - 1) if n > 0 and size > 0 else "unsatisfiable"
+    start = int(m.group(1))
+    end = min(int(m.group(2)), size - 1) if m.group(2) else size - 1
+    if start >= size or (m.group(2) and int(m.group(2)) < start):
+        return "unsatisfiable"
+    return start, end
+
+
+class _Server(ThreadingHTTPServer):
+    """One line on stderr, not a traceback, when a request fails (a browser that hung up mid-file)."""
+
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        e = sys.exc_info()[1]
+        print(f"voca-cn: view: request from {client_address[0]} failed ({type(e).__name__}: "
+              f"{str(e)[:120]})", file=sys.stderr)
+
+
+def make_server(directory: str | Path, port: int = 8000, audio: str | Path | None = None) -> ThreadingHTTPServer:
+    """The viewer's server for ``directory`` (an output folder holding animation.glb), bound to
+    127.0.0.1:port (0: any free port), not yet serving."""
     directory = Path(directory)
     if not (directory / "animation.glb").is_file():
         raise VocaError(f"{directory} has no animation.glb; write one with `voca-cn animate ... --export glb`")
@@ -111,9 +150,14 @@ def serve(directory: str | Path, port: int = 8000, audio: str | Path | None = No
               "/data/animation.glb": directory / "animation.glb", "/data/audio": audio_path}
     info = json.dumps(_info(directory, audio_path)).encode()
     try:
-        server = ThreadingHTTPServer(("127.0.0.1", port), partial(_Handler, routes=routes, info=info, three=three))
+        return _Server(("127.0.0.1", port), partial(_Handler, routes=routes, info=info, three=three))
     except OSError as e:
         raise VocaError(f"cannot listen on 127.0.0.1:{port} ({e.strerror}); pass another --port (0 = any)") from None
+
+
+def serve(directory: str | Path, port: int = 8000, audio: str | Path | None = None) -> None:
+    """Serve the viewer (:func:`make_server`) until interrupted; prints the page's URL on stdout."""
+    server = make_server(directory, port, audio)
     print(f"http://127.0.0.1:{server.server_address[1]}/", flush=True)
     print("voca-cn: serving the viewer; Ctrl-C stops it", file=sys.stderr)
     try:

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from voca_cn import VocaError
+from voca_cn.core.files import one_line
 from voca_cn.core.timing import SR
 
 MIN_SECONDS = 0.1
@@ -50,15 +51,22 @@ def load(path: str | os.PathLike, sr: int = SR) -> np.ndarray:
 
 def prepare(y: np.ndarray, native: float, sr: int = SR, what: str = "the audio") -> np.ndarray:
     """Check (S,) or (S, channels) samples at ``native`` Hz and bring them to (S',) float32 in
-    [-1, 1] at ``sr`` Hz (soxr, high quality). ``what`` names the input in the one-line errors."""
-    y = np.asarray(y, np.float32)
+    [-1, 1] at ``sr`` Hz (soxr, high quality). ``what`` names the input in the one-line errors.
+
+    Samples: float in [-1, 1], or PCM integers (int16 / int32 / uint8, scaled by their full range
+    as a WAV stores them); several channels are columns, (samples, channels), and are averaged."""
+    y = _as_float(y, what)
     if y.ndim == 2:
+        if y.shape[1] > 16 and y.shape[0] <= 16:
+            raise VocaError(f"{what} has shape {y.shape}: channels must be columns, (samples, channels); "
+                            "pass samples.T")
         with np.errstate(invalid="ignore", over="ignore"):
             y = y.mean(axis=1, dtype=np.float32)
     if y.ndim != 1:
         raise VocaError(f"{what} has shape {y.shape}; give (samples,) or (samples, channels)")
-    if not native or not native > 0:
-        raise VocaError(f"{what}: sample rate {native} is invalid; pass the rate in Hz, e.g. sr=16000")
+    if isinstance(native, (bool, str)) or not isinstance(native, (int, float, np.number)) \
+            or not native or not native > 0:
+        raise VocaError(f"{what}: sample rate {native!r} is invalid; pass the rate in Hz as a number, e.g. sr=16000")
     _check_rate(native, what)
     _check(len(y), native, _peak(y), what)
     if native != sr:
@@ -66,6 +74,24 @@ def prepare(y: np.ndarray, native: float, sr: int = SR, what: str = "the audio")
 
         y = soxr.resample(y, native, sr, QUALITY)
     return np.clip(y, -1.0, 1.0).astype(np.float32)
+
+
+def _as_float(y, what: str) -> np.ndarray:
+    """Samples as float32 in [-1, 1]: PCM integers divided by their full scale (int16 / 32768)."""
+    if isinstance(y, (bytes, bytearray, memoryview, str)) or not hasattr(y, "__len__"):
+        raise VocaError(f"{what} is a {type(y).__name__}; give a file path or a numpy array of samples "
+                        "(decode bytes with soundfile.read(io.BytesIO(data)); stream chunks with voca_cn.Stream)")
+    try:
+        a = np.asarray(y)
+    except (ValueError, TypeError) as e:
+        raise VocaError(f"{what} is not an array of samples ({one_line(e)})") from None
+    if a.dtype.kind in "iu":
+        info = np.iinfo(a.dtype)
+        mid = (int(info.max) + int(info.min) + 1) / 2  # 128 for uint8, 0 for signed
+        return ((a.astype(np.float64) - mid) / (int(info.max) + 1 - mid)).astype(np.float32)
+    if a.dtype.kind != "f":
+        raise VocaError(f"{what} holds {a.dtype} values; give float samples in [-1, 1] or PCM integers")
+    return a.astype(np.float32)
 
 
 QUALITY = "HQ"  # soxr's

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -20,7 +21,7 @@ import numpy as np
 
 from voca_cn import VocaError
 from voca_cn.face.template import Template
-from voca_cn.formats import animation, avatar, curves, gltf, library, pc2
+from voca_cn.formats import animation, avatar, curves, gltf, keyframes, library, pc2
 
 Weights = tuple[np.ndarray, float]  # (T, 52) float32 ARKit weights, fps
 
@@ -87,21 +88,28 @@ def load_animation(path: str | os.PathLike) -> Weights:
         raise VocaError(f"animation {path} has no frames")
     if not np.isfinite(weights).all():
         raise VocaError(f"animation {path} has non-finite weights (NaN/inf); regenerate it")
-    if not 1 <= fps <= 240:
-        raise VocaError(f"animation {path}: fps {fps} is out of range (1-240)")
-    return weights, fps
+    return weights, keyframes.rate(fps, f"animation {path}")
 
 
 def resolve(spec: str | os.PathLike) -> Template:
     """Turn ``--template`` into a Template: a built-in or imported name (``library``), or a file
     read by its suffix (``TEMPLATE_READERS``: template ``.npz``, an ARKit-rigged avatar, an edited
-    OBJ/PLY of a known topology)."""
+    OBJ/PLY of a known topology).
+
+    A name wins over a same-named file or folder in the current directory (``makehuman``), with
+    a note; ``./makehuman`` (anything that looks like a path) is always the file."""
     known = library.known_templates()
     spec_s = str(spec)
-    if spec_s in known:
-        return Template.load(known[spec_s])
     path = Path(spec_s)
-    if not path.exists():
-        raise VocaError(f"template {spec_s!r} not found: give one of {sorted(known)} "
-                        f"or a path to a {'/'.join(TEMPLATE_READERS)} file")
+    if spec_s in known:
+        if path.exists():
+            print(f"voca-cn: note: using the template named {spec_s!r}, not ./{spec_s}; "
+                  f"write ./{spec_s} for the file", file=sys.stderr)
+        return Template.load(known[spec_s])
+    choices = f"give one of {sorted(known)} or a path to a {'/'.join(TEMPLATE_READERS)} file"
+    if "\0" in spec_s or not path.exists():
+        raise VocaError(f"template {spec_s[:80]!r} not found: {choices}")
+    if path.is_dir():
+        raise VocaError(f"template {spec_s!r} is a folder, not a template: {choices} "
+                        "(an ICT-FaceKit folder: voca-cn template import-ict first)")
     return TEMPLATE_READERS.get(path.suffix.lower(), library.edited_head)(path)

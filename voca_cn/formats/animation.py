@@ -52,7 +52,7 @@ def read_npz(path: Path) -> tuple[np.ndarray, float]:
     try:
         with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as z:  # fh: numpy leaks it on a bad zip
             raw, raw_fps = z["weights"], z["fps"]
-        if raw.dtype.kind not in "biuf" or raw_fps.dtype.kind not in "biuf":  # complex, text, ...
+        if raw.dtype.kind not in "biuf" or raw_fps.dtype.kind not in "iuf":  # complex, text, ...
             raise ValueError(f"weights {raw.dtype} / fps {raw_fps.dtype} are not real numbers")
         return np.asarray(raw, np.float32), float(raw_fps)
     except (OSError, KeyError, ValueError, TypeError, EOFError, zipfile.BadZipFile) as e:

@@ -13,7 +13,6 @@ root node), composed with the bone's rest pose.
 
 from __future__ import annotations
 
-import base64
 import copy
 import os
 import re
@@ -26,6 +25,7 @@ import numpy as np
 from voca_cn import VocaError
 from voca_cn.core.arkit import INDEX, NAMES
 from voca_cn.core.files import atomic_write
+from voca_cn.core.untrusted import Outside
 from voca_cn.face.appearance import albedo, vertex_normals
 from voca_cn.face.template import PARTS, Template, head_matrices
 from voca_cn.formats import compressed, vrm
@@ -33,14 +33,15 @@ from voca_cn.formats.gltf import (
     ANIMATION_NAME,
     Gltf,
     _Builder,
-    _unquote,
     accessor,
     arkit_targets,
     node_matrices,
     read,
     target_names,
+    uri_bytes,
 )
 
+MAX_VERTICES = 2_000_000  # a scene's vertices: a detailed head is < 100 k; bounds the (52, V, 3) basis
 _MOUTH = [i for i, n in enumerate(NAMES) if n.startswith("mouth") or n == "jawOpen"]
 _WHITE_PNG = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4//8/AAX+Av4N70a4AAAAAElFTkSuQmCC")  # 1x1 white
 
@@ -124,8 +125,10 @@ def _load(g: Gltf) -> Avatar:
             note("no ARKit mouth shapes; our curves drive its VRM expressions (aa, ih, ou, ee, oh, blink)")
             mesh_targets.update(driven)
     world = node_matrices(g.doc)
-    parts = [p for n, mat in sorted(world.items()) if "mesh" in g.doc["nodes"][n]
-             for p in _node_parts(g, n, mat, world, mesh_targets)]
+    parts, budget = [], [MAX_VERTICES]
+    for n, mat in sorted(world.items()):
+        if "mesh" in g.doc["nodes"][n]:
+            parts += _node_parts(g, n, mat, world, mesh_targets, budget)
     if not parts:
         raise VocaError(f"{g.path} has no triangle meshes in its scene; export the avatar with its meshes")
     g.textures.clear()  # sampled into vertex colours; the decoded images are not needed again
@@ -142,7 +145,10 @@ def _check_targets(g: Gltf, i: int, mesh: dict) -> None:
                      f"{len(mesh.get('weights', []))} default weights)")
 
 
-def _node_parts(g: Gltf, n: int, world_matrix: np.ndarray, world: dict, mesh_targets: dict) -> list[_Part]:
+def _node_parts(g: Gltf, n: int, world_matrix: np.ndarray, world: dict, mesh_targets: dict,
+                budget: list[int]) -> list[_Part]:
+    """Node ``n``'s primitives in world space; ``budget`` [vertices left] keeps the scene's total
+    (instances counted) under :data:`MAX_VERTICES` before any morph target is decoded."""
     node = g.doc["nodes"][n]
     mesh = g.doc["meshes"][node["mesh"]]
     out = []
@@ -150,6 +156,10 @@ def _node_parts(g: Gltf, n: int, world_matrix: np.ndarray, world: dict, mesh_tar
         if prim.get("mode", 4) not in (4, 5, 6) or "POSITION" not in prim.get("attributes", {}):
             continue  # points and lines carry no face surface
         pos = accessor(g, prim["attributes"]["POSITION"]).astype(np.float64)
+        budget[0] -= len(pos)
+        if budget[0] < 0:
+            raise g.fail(f"its scene has more than {MAX_VERTICES} vertices (instances counted), more than a "
+                         "head needs; export the avatar without the body or decimated")
         deltas = {}
         for row, t in zip(mesh_targets[node["mesh"]], prim.get("targets", [])):
             if row.any() and "POSITION" in t:
@@ -248,11 +258,11 @@ def _decode_texture(g: Gltf, index: int) -> np.ndarray | None:
         if "bufferView" in img:
             v = g.doc["bufferViews"][img["bufferView"]]
             data = g.buffers[v["buffer"]][v.get("byteOffset", 0): v.get("byteOffset", 0) + v["byteLength"]]
-        elif img["uri"].startswith("data:"):
-            data = base64.b64decode(img["uri"].split(",", 1)[1])
         else:
-            data = (g.path.parent / _unquote(img["uri"])).read_bytes()
+            data = uri_bytes(g, img["uri"], f"image {g.doc['textures'][index]['source']}'s uri")
         rgb = np.asarray(iio.imread(data), np.float32)[..., :3] / 255.0
+    except Outside:  # a file outside the avatar's folder is never read, not even skipped quietly
+        raise
     except Exception:  # any unreadable image (KTX2/Basis, WebP without plugin): base colour only
         print(f"voca-cn: note: {g.path.name}: texture {index} is not a readable PNG/JPEG; "
               "the preview uses the base colour", file=sys.stderr)
@@ -433,8 +443,7 @@ def _avatar_document(a: Avatar) -> tuple[_Builder, list[tuple[int, np.ndarray]]]
         v["buffer"] = 0
     for img in doc.get("images", []):
         if "uri" in img:
-            data = (base64.b64decode(img["uri"].split(",", 1)[1]) if img["uri"].startswith("data:")
-                    else (g.path.parent / _unquote(img["uri"])).read_bytes())
+            data = uri_bytes(g, img["uri"], "an image's uri")
             img.setdefault("mimeType", "image/jpeg" if data[:2] == b"\xff\xd8" else "image/png")
             img["bufferView"] = b.view(data)
             del img["uri"]

@@ -19,9 +19,12 @@ import numpy as np
 
 from voca_cn import VocaError
 from voca_cn.core.arkit import NAMES, match
+from voca_cn.core.untrusted import confined, expect, read_json
 from voca_cn.formats import compressed
+from voca_cn.formats.keyframes import frame_count, uniform
 
 SUFFIXES = (".glb", ".gltf", ".vrm")
+MAX_ELEMENTS = 2**24  # elements per accessor: 16.7 M vertices or keys, far beyond any avatar or take
 ANIMATION_NAME = "voca_cn"
 _COMPONENTS = {5120: np.int8, 5121: np.uint8, 5122: np.int16, 5123: np.uint16, 5125: np.uint32, 5126: np.float32}
 _WIDTH = {"SCALAR": 1, "VEC2": 2, "VEC3": 3, "VEC4": 4, "MAT4": 16}
@@ -42,7 +45,10 @@ class Gltf:
 
 
 def read(path: str | os.PathLike) -> Gltf:
-    """Parse a .glb/.gltf/.vrm file (GLB container or JSON) and load its buffers."""
+    """Parse a .glb/.gltf/.vrm file (GLB container or JSON) and load its buffers.
+
+    Buffers and images come only from the GLB's binary chunk, data URIs, or files inside the
+    file's own folder (:func:`voca_cn.core.untrusted.confined`)."""
     path = Path(path)
     try:
         raw = path.read_bytes()
@@ -52,27 +58,40 @@ def read(path: str | os.PathLike) -> Gltf:
         doc, bin_chunk = _parse_glb(raw, path)
     else:
         try:
-            doc, bin_chunk = json.loads(raw.decode("utf-8")), None
-        except (UnicodeDecodeError, json.JSONDecodeError):
+            doc, bin_chunk = read_json(raw, str(path), _FIX), None
+        except VocaError:
             doc = None
-    if not isinstance(doc, dict) or not str(doc.get("asset", {}).get("version", "")).startswith("2"):
+    asset = doc.get("asset") if isinstance(doc, dict) else None
+    if not isinstance(asset, dict) or not str(asset.get("version", "")).startswith("2"):
         raise VocaError(f"{path} is not a glTF 2.0 file (no GLB header nor glTF JSON with asset.version 2.0); "
                         "export the avatar as glTF 2.0 (.glb, .gltf or .vrm)")
     g = Gltf(doc, [], path)
+    try:
+        _load_buffers(g, bin_chunk)
+        compressed.decompress(g.doc, g.buffers, str(path))
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError) as e:  # JSON of the wrong shape
+        raise g.fail(f"malformed glTF JSON ({type(e).__name__}: {str(e)[:120]})") from None
+    return g
+
+
+_FIX = "export the file again (glTF 2.0 binary .glb, or .gltf/.vrm)"
+
+
+def _load_buffers(g: Gltf, bin_chunk: bytes | None) -> None:
+    doc = g.doc
+    for key in ("extensionsRequired", "extensionsUsed"):  # read or ignored; compressed meshes are decoded later
+        expect(doc.get(key, []), list, f"{g.path}: {key}")
     stand_ins = compressed.fallback_buffers(doc)
-    for i, b in enumerate(doc.get("buffers", [])):
+    for i, b in enumerate(expect(doc.get("buffers", []), list, f"{g.path}: buffers")):
+        expect(b, dict, f"{g.path}: buffer {i}")
         if i in stand_ins and "uri" not in b and (i != 0 or bin_chunk is None):
             g.buffers.append(b"")  # meshopt's fallback: nothing reads it once decoded
             continue
         data = _buffer_bytes(b, i, bin_chunk, g)
-        if len(data) < int(b.get("byteLength", 0)):
-            raise g.fail(f"buffer {i} holds {len(data)} bytes but declares {b.get('byteLength')} (broken buffer)")
+        declared = expect(b.get("byteLength", 0), int, f"{g.path}: buffer {i}'s byteLength")
+        if len(data) < declared:
+            raise g.fail(f"buffer {i} holds {len(data)} bytes but declares {declared} (broken buffer)")
         g.buffers.append(data)
-    try:
-        compressed.decompress(doc, g.buffers, str(path))
-    except (KeyError, IndexError, TypeError, ValueError) as e:
-        raise g.fail(f"malformed compressed mesh ({type(e).__name__}: {e})") from None
-    return g
 
 
 def _parse_glb(raw: bytes, path: Path) -> tuple[dict, bytes | None]:
@@ -90,34 +109,36 @@ def _parse_glb(raw: bytes, path: Path) -> tuple[dict, bytes | None]:
         pos += 8 + size
     if pos != length:
         raise VocaError(f"{path}: GLB chunks overrun the file (broken or truncated); export it again")
-    try:
-        doc = json.loads(chunks[b"JSON"].decode("utf-8"))
-    except (KeyError, UnicodeDecodeError, json.JSONDecodeError):
-        raise VocaError(f"{path}: the GLB's JSON chunk is missing or unreadable; export it again") from None
-    return doc, chunks.get(b"BIN\x00")
+    if b"JSON" not in chunks:
+        raise VocaError(f"{path}: the GLB has no JSON chunk; export it again")
+    return read_json(chunks[b"JSON"], f"{path}: the GLB's JSON chunk", _FIX), chunks.get(b"BIN\x00")
 
 
 def _buffer_bytes(b: dict, i: int, bin_chunk: bytes | None, g: Gltf) -> bytes:
-    uri = b.get("uri")
-    if uri is None:
+    if b.get("uri") is None:
         if i != 0 or bin_chunk is None:
             raise g.fail(f"buffer {i} has no uri and there is no GLB binary chunk (broken buffer)")
         return bin_chunk
+    return uri_bytes(g, b["uri"], f"buffer {i}'s uri")
+
+
+def uri_bytes(g: Gltf, uri: object, what: str) -> bytes:
+    """The bytes a buffer or image ``uri`` names: a base64 data URI, or a file inside the glTF's
+    own folder (nothing else is ever read: ``../`` or absolute paths are refused)."""
+    from urllib.parse import unquote
+
+    expect(uri, str, f"{g.path}: {what}")
     if uri.startswith("data:"):
         try:
             return base64.b64decode(uri.split(",", 1)[1], validate=True)
         except (IndexError, ValueError):
-            raise g.fail(f"buffer {i}'s data URI is not valid base64 (broken buffer)") from None
+            raise g.fail(f"{what} is a data URI that is not valid base64 (broken buffer)") from None
+    file = confined(g.path.parent, unquote(uri), f"{g.path.name}: {what}")
     try:
-        return (g.path.parent / _unquote(uri)).read_bytes()
+        return file.read_bytes()
     except OSError:
-        raise g.fail(f"buffer {i}'s file {uri!r} is missing next to the .gltf (broken buffer)") from None
-
-
-def _unquote(uri: str) -> str:
-    from urllib.parse import unquote
-
-    return unquote(uri)
+        raise g.fail(f"{what} names {uri[:80]!r}, which is missing or unreadable next to the file "
+                     "(broken buffer)") from None
 
 
 def accessor(g: Gltf, index: int) -> np.ndarray:
@@ -126,8 +147,10 @@ def accessor(g: Gltf, index: int) -> np.ndarray:
     try:
         a = g.doc["accessors"][index]
         dtype, width, count = np.dtype(_COMPONENTS[a["componentType"]]), _WIDTH[a["type"]], int(a["count"])
-    except (IndexError, KeyError, TypeError):
+    except (IndexError, KeyError, TypeError, ValueError):
         raise g.fail(f"accessor {index} is missing or of an unsupported type") from None
+    if not 0 <= count <= MAX_ELEMENTS:
+        raise g.fail(f"accessor {index} declares {count} elements (0-{MAX_ELEMENTS} allowed)")
     out = (_view_array(g, a["bufferView"], a.get("byteOffset", 0), dtype, width, count, index)
            if "bufferView" in a else np.zeros((count, width), dtype))
     if "sparse" in a:
@@ -157,10 +180,12 @@ def _view_array(g: Gltf, view_index: int, offset: int, dtype: np.dtype, width: i
     except (IndexError, KeyError, TypeError):
         raise g.fail(f"accessor {acc} points at a missing bufferView/buffer (broken buffer)") from None
     elem = dtype.itemsize * width
-    stride = v.get("byteStride") or elem
-    start = v.get("byteOffset", 0) + offset
+    stride = expect(v.get("byteStride") or elem, int, f"{g.path}: bufferView {view_index}'s byteStride")
+    view_start = expect(v.get("byteOffset", 0), int, f"{g.path}: bufferView {view_index}'s byteOffset")
+    start = view_start + expect(offset, int, f"{g.path}: accessor {acc}'s byteOffset")
     end = start + (stride * (count - 1) + elem if count else 0)
-    if end > v.get("byteOffset", 0) + v["byteLength"] or end > len(buf) or start % dtype.itemsize:
+    if min(view_start, start, stride - elem + 1) < 0 or end > view_start + v["byteLength"] or end > len(buf) \
+            or start % dtype.itemsize:
         raise g.fail(f"accessor {acc} reads bytes {start}-{end} beyond its bufferView or buffer "
                      f"({len(buf)} bytes) (broken buffer)")
     return np.ndarray((count, width), dtype, buffer=buf, offset=start, strides=(stride, dtype.itemsize))
@@ -286,9 +311,7 @@ def _curves(g: Gltf) -> tuple[np.ndarray, float]:
     else:
         raise VocaError(f"{g.path} has no morph-weight animation; give an animation.glb from voca-cn --export glb")
     times = accessor(g, anim["samplers"][chans[0]["sampler"]]["input"])[:, 0]
-    span = float(times[-1] - times[0]) if len(times) > 1 else 0.0
-    fps = round((len(times) - 1) / span, 3) if span > 0 else 60.0
-    out = np.zeros((len(times), 52), np.float32)
+    out = np.zeros((frame_count(len(times), str(g.path)), 52), np.float32)
     done = set()
     for c in chans:
         s = anim["samplers"][c["sampler"]]
@@ -299,4 +322,7 @@ def _curves(g: Gltf) -> tuple[np.ndarray, float]:
             if k >= 0 and k not in done:
                 out[:, k] = vals[:, j]
                 done.add(k)
-    return out, fps
+    if not done:
+        raise VocaError(f"{g.path}: its morph-weight animation drives no morph target named as an ARKit "
+                        "shape (jawOpen, mouthClose, ...); give an animation.glb from voca-cn --export glb")
+    return uniform(times, out, str(g.path))

@@ -33,11 +33,21 @@ OUTER_LIP = (5708, 5695, 2081, 0, 4275, 6200, 6213, 6346, 6461, 5518, 5957, 5841
 MOUTH_CORNERS = (5708, 6213)  # landmarks 48, 54: where MediaPipe puts its 61, 291
 
 
-def read_obj_vertices(path: Path) -> np.ndarray:
-    """``v`` lines of an OBJ -> (N, 3) float64, in file order."""
-    with open(path, "rb") as fh:
-        rows = [line[2:] for line in fh if line.startswith(b"v ")]
-    return np.array(b" ".join(rows).split(), dtype=np.float64).reshape(-1, 3)
+def read_obj_vertices(path: Path, n: int | None = None) -> np.ndarray:
+    """``v`` lines of an OBJ -> (N, 3) float64, in file order; ``n``: the count it must have (a
+    truncated or foreign file is refused with one line)."""
+    try:
+        with open(path, "rb") as fh:
+            rows = [line[2:].split()[:3] for line in fh if line.startswith(b"v ")]
+        v = np.array(rows, dtype=np.float64)
+    except OSError as e:
+        raise VocaError(f"cannot read {path} ({e.strerror or e}); give the complete FaceXModel folder") from None
+    except ValueError:  # ragged or non-numeric rows: a file cut off mid-line
+        raise VocaError(f"{path} has broken vertex lines (truncated?); unpack the FaceXModel folder again") from None
+    if v.ndim != 2 or v.shape[1] != 3 or (n is not None and len(v) != n) or not np.isfinite(v).all():
+        raise VocaError(f"{path} has {len(v)} readable vertices, expected {n}: truncated or not part of "
+                        "this ICT-FaceKit model; unpack the FaceXModel folder again")
+    return v
 
 
 def _expression_file(folder: Path, arkit: str) -> list[Path]:
@@ -76,11 +86,11 @@ def import_ict(folder: str | os.PathLike, identity: np.ndarray | None = None, na
             raise VocaError(f"at most {N_IDENTITIES} identity coefficients, got {len(identity)}")
         for i, a in enumerate(identity):
             if a != 0.0:
-                verts += a * (read_obj_vertices(folder / f"identity{i:03d}.obj") - v0)
+                verts += a * (read_obj_vertices(folder / f"identity{i:03d}.obj", n) - v0)
     basis = np.zeros((52, n, 3), np.float32)
     for k, arkit in enumerate(NAMES):
         for p in _expression_file(folder, arkit):
-            basis[k] += ((read_obj_vertices(p) - v0) * CM).astype(np.float32)
+            basis[k] += ((read_obj_vertices(p, n) - v0) * CM).astype(np.float32)
 
     parts = np.zeros(n, np.uint8)
     for lo, hi, part in _RANGES:

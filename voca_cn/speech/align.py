@@ -7,8 +7,10 @@ against digital silence; retries over silence paddings and wider beams.
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
+from pathlib import Path
 
 import numpy as np
 
@@ -29,6 +31,18 @@ _PS_PHONES = set("AA AE AH AO AW AY B CH D DH EH ER EY F G HH IH IY JH K L M N N
                  "SH T TH UH UW V W Y Z ZH".split())
 _PS_FALLBACK = {"ə": "AH", "ɚ": "ER", "ɾ": "T", "e": "EY", "o": "OW", "a": "AA", "ʔ": "T",
                 "x": "K", "r": "R", "ɒ": "AA", "ɜ": "ER", "ɨ": "IH", "y": "UW", "sil": None}
+
+
+def read_transcript(path: str | os.PathLike) -> str:
+    """A transcript file's words: UTF-8 text (a BOM is fine). Other encodings are refused with one
+    line naming the file, rather than aligned as mojibake."""
+    try:
+        return Path(path).read_bytes().decode("utf-8-sig").strip()
+    except UnicodeDecodeError as e:
+        raise VocaError(f"transcript {path} is not UTF-8 text (byte 0x{e.object[e.start]:02x} at {e.start}); "
+                        "save it as UTF-8") from None
+    except OSError as e:
+        raise VocaError(f"cannot read transcript {path} ({e.strerror or e}); check the path") from None
 
 
 def normalise(text: str) -> list[str]:

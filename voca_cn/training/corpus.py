@@ -22,6 +22,7 @@ import functools
 import json
 import re
 import sys
+import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,11 +33,12 @@ from voca_cn import VocaError
 from voca_cn.audio import load as audio_io
 from voca_cn.audio.load import VIDEO_SUFFIXES, load
 from voca_cn.core.arkit import NAMES
-from voca_cn.core.files import atomic_path, atomic_write
+from voca_cn.core.files import atomic_path, atomic_write, one_line
 from voca_cn.core.timing import SR, Segment, resample_frames
+from voca_cn.core.untrusted import read_json
 from voca_cn.formats import resolve
 from voca_cn.motion.procedural import animate
-from voca_cn.speech.align import Aligner
+from voca_cn.speech.align import Aligner, read_transcript
 from voca_cn.speech.tts import VOICES, synthesize, voice
 from voca_cn.video.tracking import calibrate, track_video
 
@@ -159,11 +161,14 @@ def video_transcripts(folder: Path) -> list[tuple[Path, str]]:
     out = []
     for video in sorted(p for p in folder.rglob("*") if p.suffix.lower() in VIDEO_SUFFIXES):
         txt, align = video.with_suffix(".txt"), folder / "align" / f"{video.stem}.align"
-        if txt.is_file():
-            out.append((video, txt.read_text(encoding="utf-8").strip()))
-        elif align.is_file():
-            words = [ln.split()[2] for ln in align.read_text().splitlines() if len(ln.split()) == 3]
-            out.append((video, " ".join(w for w in words if w not in ("sil", "sp"))))
+        try:
+            if txt.is_file():
+                out.append((video, read_transcript(txt)))
+            elif align.is_file():
+                words = [ln.split()[2] for ln in read_transcript(align).splitlines() if len(ln.split()) == 3]
+                out.append((video, " ".join(w for w in words if w not in ("sil", "sp"))))
+        except VocaError as e:  # one unreadable transcript costs its clip, not the build
+            print(f"voca-cn: skipping {video.name}: {e}", file=sys.stderr)
     return out
 
 
@@ -181,12 +186,22 @@ def plan(hours: float, kathleen: Path | None, kathleen_limit: int | None, seed: 
             jobs.append(Job(f"{v.id}-{k:05d}", text, v.id, round(float(rate), 3)))
     if kathleen is not None:
         files = sorted((kathleen / "utterances").glob("*.flac"))[:kathleen_limit]
-        jobs += [Job(f"kathleen-{f.stem}", f.with_suffix(".txt").read_text().strip(), path=str(f))
-                 for f in files]
+        jobs += [Job(f"kathleen-{f.stem}", text, path=str(f)) for f, text in _transcribed(files)]
     if video is not None:
         jobs += [Job(f"video-{video.name}-{v.stem}", text, path=str(v))
                  for v, text in video_transcripts(video)[:video_limit]]
     return jobs
+
+
+def _transcribed(files: list[Path]) -> list[tuple[Path, str]]:
+    """(audio, its .txt transcript) for the files whose transcript reads; the others are named on stderr."""
+    out = []
+    for f in files:
+        try:
+            out.append((f, read_transcript(f.with_suffix(".txt"))))
+        except VocaError as e:
+            print(f"voca-cn: skipping {f.name}: {e}", file=sys.stderr)
+    return out
 
 
 # ----------------------------------------------------------------------------- items
@@ -301,8 +316,12 @@ def build(out: Path, hours: float = 4.0, kathleen: Path | None = None,
             log.flush()
             done[row["id"]] = row
     rows = sorted(done.values(), key=lambda r: r["id"])
+    atomic_write(out / "failures.jsonl", "".join(json.dumps(r) + "\n" for r in failures))
+    if not rows:
+        raise VocaError(f"no item of the corpus could be made ({len(failures)} failed"
+                        + (f"; the first: {failures[0]['error']}" if failures else "")
+                        + f"); see {out / 'failures.jsonl'}")
     atomic_write(manifest, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
-    (out / "failures.jsonl").write_text("".join(json.dumps(r) + "\n" for r in failures))
     return summary(rows) | {"made": len(todo) - len(failures), "failures": len(failures)}
 
 
@@ -311,18 +330,38 @@ def read_manifest(corpus: Path, split: str | None = None) -> list[dict]:
     path = Path(corpus) / "manifest.jsonl"
     if not path.is_file():
         raise VocaError(f"{corpus} has no manifest.jsonl; build a corpus with voca-cn data build")
-    rows = [json.loads(ln) for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
+    rows = []
+    for n, text in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), start=1):
+        try:
+            row = read_json(text, "row", "") if text.strip() else None
+        except VocaError:
+            row = "torn"
+        if row is None:
+            continue
+        if not isinstance(row, dict) or not ROW_FIELDS <= set(row) or not isinstance(row["id"], str):
+            print(f"voca-cn: note: {path} line {n} is half-written or not a corpus row; left out "
+                  "(voca-cn data build makes it again)", file=sys.stderr)
+            continue
+        rows.append(row)
     return [r for r in rows if split is None or r["split"] == split]
+
+
+ROW_FIELDS = {"id", "split", "source", "duration", "voice", "speaker", "language"}
 
 
 def load_item(corpus: Path, item_id: str) -> dict:
     """One item's arrays: audio float32 (S,), labels, starts, ends, phones (Segments), weights
     float32 (T, 52); video items also tracked float32 (T, 52) and aperture (T,)."""
-    with np.load(Path(corpus) / "items" / f"{item_id}.npz") as z:
-        item = dict(audio=z["audio"].astype(np.float32) / 32767, labels=z["labels"], starts=z["starts"],
-                    ends=z["ends"], weights=z["weights"].astype(np.float32))
-        if "tracked" in z:
-            item.update(tracked=z["tracked"].astype(np.float32), aperture=z["aperture"])
+    path = Path(corpus) / "items" / f"{item_id}.npz"
+    try:
+        with open(path, "rb") as fh, np.load(fh) as z:
+            item = dict(audio=z["audio"].astype(np.float32) / 32767, labels=z["labels"], starts=z["starts"],
+                        ends=z["ends"], weights=z["weights"].astype(np.float32))
+            if "tracked" in z:
+                item.update(tracked=z["tracked"].astype(np.float32), aperture=z["aperture"])
+    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        raise VocaError(f"corpus item {path} is missing or unreadable ({one_line(e)}); run voca-cn data build "
+                        f"--out {corpus} again to remake it") from None
     item["phones"] = [Segment(str(a), float(b), float(c)) for a, b, c in
                       zip(item["labels"], item["starts"], item["ends"])]
     return item

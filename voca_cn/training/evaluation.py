@@ -29,7 +29,7 @@ from voca_cn.core.phones import VISEME_POSES
 from voca_cn.core.signal import lag_frames, peak_lag, pearson
 from voca_cn.core.timing import SR, Segment
 from voca_cn.motion.procedural import animate
-from voca_cn.speech.align import Aligner
+from voca_cn.speech.align import Aligner, read_transcript
 from voca_cn.speech.recognize import PhoneRecognizer
 from voca_cn.training.corpus import (
     load_item,
@@ -217,6 +217,9 @@ def evaluate_real(cases, template, methods=METHODS, model_dir=None) -> dict[str,
     (p/b/m whose predicted aperture falls below :data:`CLOSED`), next to the tracked lips' own."""
     from tqdm import tqdm
 
+    if not cases:
+        raise VocaError("no clip could be evaluated (every one was unreadable or skipped, see above); "
+                        "give videos with a visible face, sound and a UTF-8 transcript")
     runner = Methods(methods, model_dir)
     scorer = Scorer(template)
     acc = {m: {"aperture_r": [], "jawOpen_r": [], "channels": {c: [] for c in REAL_CHANNELS},
@@ -265,6 +268,8 @@ def evaluate(cases, template, methods=METHODS, model_dir=None) -> dict[str, dict
     """Run every method on every case; {method: figures}."""
     from tqdm import tqdm
 
+    if not cases:
+        raise VocaError("no item could be evaluated (every one was unreadable or skipped, see above)")
     runner = Methods(methods, model_dir)
     scorer = Scorer(template)
     tallies = {m: Tally() for m in methods}
@@ -351,9 +356,8 @@ def pair_cases(folder: Path):
     if not files:
         raise VocaError(f"{folder} has no audio files with matching .txt transcripts")
     for f in files:
-        y = audio_io.load(f)
-        text = f.with_suffix(".txt").read_text()
         try:
+            y, text = audio_io.load(f), read_transcript(f.with_suffix(".txt"))
             phones = Aligner().align(y, text)[0]
         except VocaError as e:
             print(f"voca-cn: skipping {f.name}: {e}", file=sys.stderr)

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from voca_cn import VocaError
 from voca_cn.core.arkit import NAMES
 from voca_cn.core.files import atomic_write
 from voca_cn.core.phones import PHONES
@@ -86,6 +87,9 @@ def fit(corpus: str | os.PathLike, out: str | os.PathLike = FIT_FILE) -> dict:
 
     train = list(video_corpus_cases(Path(corpus), "train"))
     val = list(video_corpus_cases(Path(corpus), "val"))
+    if not train or not val:
+        raise VocaError(f"the corpus {corpus} needs video items in both train and val to fit the animator "
+                        f"(has {len(train)} and {len(val)}); build it with voca-cn data build --video DIR")
     template = resolve("makehuman")
     grid = {}
     for decay, shift in itertools.product(DECAYS, SHIFTS):

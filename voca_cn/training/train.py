@@ -56,7 +56,13 @@ def load_config(name_or_path: str) -> dict:
     if not path.is_file():
         known = ", ".join(p.stem for p in CONFIGS.glob("*.json"))
         raise VocaError(f"config {name_or_path!r} not found; give a JSON file or one of: {known}")
-    return json.loads(path.read_text())
+    from voca_cn.core.untrusted import expect, read_json
+
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise VocaError(f"cannot read config {path} ({e.strerror or e})") from None
+    return expect(read_json(raw, f"config {path}", "give a JSON object like configs/small.json"), dict, f"config {path}")
 
 
 def training_templates(config: dict) -> list:
