@@ -13,6 +13,7 @@ root node), composed with the bone's rest pose.
 
 from __future__ import annotations
 
+import base64
 import copy
 import os
 import re
