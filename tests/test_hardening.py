@@ -147,12 +147,19 @@ def test_files_without_arkit_shapes_or_with_unknown_ones_are_refused(tmp_path):
             load_animation(tmp_path / "fps.json")
 
 
-def test_render_refuses_audio_much_longer_than_the_animation(tmp_path):
-    """A 1 s animation with 4.4 s of audio would give a picture frozen for 3 s: refused."""
+def test_render_with_much_longer_audio_holds_the_face_and_says_so(tmp_path):
+    """A 1 s animation with 4.4 s of audio: the video lasts as long as the sound, its last frame held,
+    and the user is told (the picture never stops early without a word)."""
+    import imageio_ffmpeg
+
     write_arkit_json(tmp_path / "a.json", _curves(60), 60)
-    line = _fails("render", "--animation", tmp_path / "a.json", "--audio", HELLO, "--out", tmp_path / "out")
-    assert "4.36 s" in line and "1.00 s" in line
-    assert not (tmp_path / "out").exists()
+    proc = run_cli("render", "--animation", tmp_path / "a.json", "--audio", HELLO, "--out", tmp_path / "out",
+                   "--no-obj")
+    assert "4.36 s" in proc.stderr and "1.00 s" in proc.stderr and "holds" in proc.stderr
+    frames = imageio_ffmpeg.read_frames(str(tmp_path / "out" / "preview.mp4"))
+    meta = next(frames)
+    assert abs(meta["duration"] - 4.36) < 0.1, meta["duration"]
+    frames.close()
 
 
 # ---------------------------------------------------------------------------- sync

@@ -99,8 +99,6 @@ class Animation:
         exports = parse_exports(list(exports) if isinstance(exports, (tuple, list, set)) else exports)
         if view not in ("face", "head"):
             raise VocaError(f"view {view!r} is unknown; use face or head")
-        if video and self.audio is not None:
-            self._check_audio_length()
         reference = None
         if beside is not None:
             from voca_cn.render import probe_video
@@ -119,19 +117,8 @@ class Animation:
                 sound = Path(tmp) / "audio.wav"
                 sf.write(sound, self.audio, SR)
             return write_outputs(out, _template(template or self.template), self.weights, sound, options,
-                                 visemes=visemes, fps_in=self.fps, head=self.head)
-
-
-    def _check_audio_length(self) -> None:
-        """Refuse a preview whose picture would stop long before its sound (the wrong audio, or an
-        animation cut short): the video would otherwise end in a frozen face without a word."""
-        audio_s = len(self.audio) / SR
-        if audio_s > self.duration + LONGER_AUDIO_S:
-            raise VocaError(f"the audio is {audio_s:.2f} s but the animation only {self.duration:.2f} s; "
-                            "give the audio the animation was made from (or trim it), or pass --no-video")
-
-
-LONGER_AUDIO_S = 0.5  # audio beyond the last frame allowed in a preview (a final breath, a click)
+                                 visemes=visemes, fps_in=self.fps, head=self.head,
+                                 audio_seconds=None if self.audio is None else len(self.audio) / SR)
 
 
 def _template(spec):

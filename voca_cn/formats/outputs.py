@@ -86,11 +86,30 @@ def log_reference_fit(ref, seconds: float) -> None:
               file=sys.stderr)
 
 
+LONGER_AUDIO_S = 0.5  # sound past the last frame a preview may end on without a word (a breath, a click)
+
+
+def held_to(weights: np.ndarray, head: np.ndarray, seconds: float | None, fps: float) -> tuple[np.ndarray, np.ndarray]:
+    """Weights (T, 52) and head (T, 3) with the last frame repeated to cover ``seconds`` of sound, so
+    the picture does not stop before the sound; said on stderr. Unchanged when the sound ends
+    within ``LONGER_AUDIO_S`` of the animation."""
+    shown = len(weights) / fps
+    if seconds is None or seconds <= shown + LONGER_AUDIO_S:
+        return weights, head
+    n = int(np.ceil(seconds * fps - 1e-9))
+    print(f"voca-cn: note: the audio is {seconds:.2f} s, the animation {shown:.2f} s: the preview holds its "
+          f"last frame for the remaining {seconds - shown:.2f} s", file=sys.stderr)
+    return np.concatenate([weights, np.repeat(weights[-1:], n - len(weights), 0)]), \
+        np.concatenate([head, np.repeat(head[-1:], n - len(head), 0)])
+
+
 def write_outputs(out: str | os.PathLike, template: Template, weights: np.ndarray,
                   audio_path: str | os.PathLike | None, options: OutputOptions,
-                  visemes: list[dict] | None = None, fps_in: float = FPS, head: np.ndarray | None = None) -> Path:
+                  visemes: list[dict] | None = None, fps_in: float = FPS, head: np.ndarray | None = None,
+                  audio_seconds: float | None = None) -> Path:
     """Write the full output set for weights (T, 52) and head rotation (T, 3) radians (None:
-    still) at ``fps_in`` into ``out`` atomically."""
+    still) at ``fps_in`` into ``out`` atomically. ``audio_seconds``: the sound's length; a preview
+    whose sound runs on past the animation holds its last frame to the end (and says so)."""
     weights = np.asarray(weights, np.float32)
     if weights.ndim != 2 or weights.shape[1] != 52 or len(weights) == 0 or not np.isfinite(weights).all():
         raise VocaError(f"refusing to write {out}: the weights are not finite T x 52 curves; "
@@ -108,9 +127,10 @@ def write_outputs(out: str | os.PathLike, template: Template, weights: np.ndarra
             print(f"rendering {len(weights)} frames at {options.width}x{options.height}...", file=sys.stderr)
             if options.beside:
                 log_reference_fit(options.beside, len(weights) / options.fps)
-            video = background.submit(render_video, template, weights, tmp / "preview.mp4", audio_path,
+            shown, shown_head = held_to(weights, head, audio_seconds, options.fps)
+            video = background.submit(render_video, template, shown, tmp / "preview.mp4", audio_path,
                                       fps=options.fps, width=options.width, height=options.height, view=options.view,
-                                      beside=options.beside, head=head)
+                                      beside=options.beside, head=shown_head)
         for name in options.exports:
             write_export(name, tmp, template, weights, options.fps, head)
         if options.obj is not False:
