@@ -35,6 +35,7 @@ class Animation:
     ``None`` when unknown). audio: (S,) float32 at 16 kHz, or None. probabilities: the phonetic
     stage's (F, P) phone probabilities at 100 frames/s (audio-only model only). head: (T, 3)
     float32 head rotation in radians (yaw, pitch, roll; convention in :mod:`voca_cn.motion.living`).
+    alignment: how a transcript was aligned, {"method", "confidence"} (None without a transcript).
     """
     weights: np.ndarray
     fps: float = FPS
@@ -44,6 +45,7 @@ class Animation:
     probabilities: np.ndarray | None = field(default=None, repr=False)
     template: object = "makehuman"
     head: np.ndarray | None = field(default=None, repr=False)
+    alignment: dict | None = None
 
     def __post_init__(self):
         if self.head is None:  # a still head
@@ -179,19 +181,22 @@ def animate(audio, sr: float | None = None, text: str | None = None, *, template
         return Animation(weights, FPS, best_phones(probs, duration), y, path, probs, template, head)
     from voca_cn.motion.procedural import animate as procedural_animate
 
+    info = None
     if text is not None:
         from voca_cn.motion.lipsync import AudioAnimator
         from voca_cn.motion.transcript import align
 
         stage = model.stage if isinstance(model, AudioAnimator) else None
-        phones = align(y, text, language, stage=stage).phones
+        result = align(y, text, language, stage=stage)
+        phones, info = result.phones, {"method": result.method, "confidence": result.confidence,
+                                       "fallback": result.fallback}
     else:
         from voca_cn.speech.recognize import PhoneRecognizer
 
         phones = PhoneRecognizer().recognize(y)
     weights = procedural_animate(phones, duration, style)
     weights, head = animate_living(weights, loudness(y, len(weights)), living)
-    return Animation(weights, FPS, phones, y, path, None, template, head)
+    return Animation(weights, FPS, phones, y, path, None, template, head, info)
 
 
 def load(path: str | os.PathLike, audio=None, template="makehuman") -> Animation:

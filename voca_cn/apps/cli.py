@@ -108,6 +108,15 @@ def _exports(args) -> tuple[str, ...]:
     return parse_exports(args.export)
 
 
+def _noted(animation):
+    """``animation``, its transcript's alignment method and confidence said on stderr."""
+    if animation.alignment:
+        from voca_cn.motion.transcript import note
+
+        print(note(animation.alignment), file=sys.stderr)
+    return animation
+
+
 def _save(animation, args) -> None:
     out = animation.save(args.out, obj=args.obj, video=not args.no_video, size=args.size,
                          fps=args.fps, overwrite=args.overwrite, exports=_exports(args),
@@ -140,8 +149,8 @@ def cmd_animate(args) -> None:
 
     _check_output(args)
     template = resolve(args.template)
-    _save(animate(args.audio, text=_text(args), template=template, style=Style(jaw=args.jaw, lip=args.lip),
-                  model=args.model, procedural=args.procedural, language=args.language, living=_living(args)), args)
+    _save(_noted(animate(args.audio, text=_text(args), template=template, style=Style(jaw=args.jaw, lip=args.lip),
+                         model=args.model, procedural=args.procedural, language=args.language, living=_living(args))), args)
 
 
 def cmd_batch(args) -> int:
@@ -225,12 +234,13 @@ def cmd_sync(args) -> None:
 
 def cmd_align(args) -> None:
     from voca_cn.audio import load as audio_mod
-    from voca_cn.motion.transcript import align
+    from voca_cn.motion.transcript import align, note
 
     text = _text(args)
     if text is None:
         raise VocaError("align needs the words: pass --text \"...\" or --transcript FILE")
-    phones = align(audio_mod.load(args.audio), text, args.language).phones
+    phones = (result := align(audio_mod.load(args.audio), text, args.language)).phones
+    print(note(vars(result)), file=sys.stderr)
     if args.format == "json":
         json.dump([{"phone": p.label, "start": round(p.start, 3), "end": round(p.end, 3)} for p in phones],
                   sys.stdout, ensure_ascii=False, indent=1)
@@ -244,7 +254,7 @@ def cmd_align(args) -> None:
 def cmd_visemes(args) -> None:
     from voca_cn.api import animate
 
-    json.dump(animate(args.audio, text=_text(args), language=args.language).visemes(args.format), sys.stdout,
+    json.dump(_noted(animate(args.audio, text=_text(args), language=args.language)).visemes(args.format), sys.stdout,
               ensure_ascii=False, indent=1)
     print()
 

@@ -44,7 +44,7 @@ class Loudness:
         return np.asarray(out, np.float32)
 
     def _frame(self, x: np.ndarray) -> float:
-        ms = float(np.mean(np.square(x, dtype=np.float64))) if len(x) else 0.0
+        ms = float(np.var(x, dtype=np.float64)) if len(x) else 0.0  # about the frame's mean: a DC offset is not sound
         db = 10 * np.log10(ms + 1e-10)
         if self.peak is None:
             self.peak = self.floor = db

@@ -14,12 +14,13 @@ import os
 import numpy as np
 
 from voca_cn import VocaError
-from voca_cn.audio.features import N_MELS, log_mel_rows, n_feature_frames
+from voca_cn.audio.features import N_MELS, Leveller, log_mel, log_mel_rows, n_feature_frames
 from voca_cn.core.phones import PHONES
 from voca_cn.motion import onnx as runtime
 
 CHUNK = 3000  # frames (30 s) per inference chunk
 WARMUP = 300  # frames (3 s) of left context each chunk re-reads and drops
+ONE_PASS = 2 * 3600 * 100  # frames (2 h) up to which the log-mel is made in one piece
 
 
 class PhoneticStage:
@@ -58,8 +59,10 @@ class PhoneticStage:
         return np.zeros((self.lookahead, N_MELS), np.float32)
 
     def logits(self, mel: np.ndarray) -> np.ndarray:
-        """(F, 40) raw log-mel -> (F, P) logits, aligned to the input frames."""
-        return self.net.offline(self._inputs(len(mel), lambda a, b: mel[a:b]), CHUNK, WARMUP)[self.lookahead:]
+        """(F, 40) raw log-mel of one recording -> (F, P) logits, aligned to the input frames."""
+        offset = Leveller()(mel)
+        return self.net.offline(self._inputs(len(mel), lambda a, b: mel[a:b] + offset[a:b, None]),
+                                CHUNK, WARMUP)[self.lookahead:]
 
     def probabilities(self, mel: np.ndarray) -> np.ndarray:
         """(F, 40) raw log-mel -> (F, P) float32 phone probabilities."""
@@ -69,12 +72,18 @@ class PhoneticStage:
         """(S,) float32 16 kHz audio -> (F, P) float32 phone probabilities, 100 frames/s.
 
         The log-mel frames are made chunk by chunk as the network reads them, so hours of audio
-        need no (F, 40) feature copies next to the audio and the (F, P) result."""
-        x = self._inputs(n_feature_frames(len(audio)), lambda a, b: log_mel_rows(audio, a, b))
+        need no (F, 40) feature copies next to the audio and the (F, P) result: up to
+        :data:`ONE_PASS` frames the log-mel is made once (at most 115 MB), longer audio is read
+        twice (first for the level offsets, (F,))."""
+        n, leveller = n_feature_frames(len(audio)), Leveller()
+        if n <= ONE_PASS:
+            return self.probabilities(log_mel(audio))
+        offset = np.concatenate([leveller(log_mel_rows(audio, a, min(a + CHUNK, n))) for a in range(0, n, CHUNK)])
+        x = self._inputs(n, lambda a, b: log_mel_rows(audio, a, b) + offset[a:b, None])
         return softmax(self.net.offline(x, CHUNK, WARMUP)[self.lookahead:], inplace=True)
 
     def _inputs(self, n: int, mel_rows) -> "Rows":
-        """The network's input: raw log-mel rows ``mel_rows(a, b)`` of n frames, normalised, then
+        """The network's input: levelled log-mel rows ``mel_rows(a, b)`` of n frames, normalised, then
         :meth:`tail` (what the look-ahead reads past the end)."""
 
         def rows(a: int, b: int) -> np.ndarray:

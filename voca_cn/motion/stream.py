@@ -16,7 +16,7 @@ import os
 import numpy as np
 
 from voca_cn import VocaError
-from voca_cn.audio.features import FRAME_RATE, HOP, WIN, mel_frames, n_feature_frames
+from voca_cn.audio.features import FRAME_RATE, HOP, WIN, Leveller, mel_frames, n_feature_frames
 from voca_cn.audio.loudness import Loudness
 from voca_cn.core.phones import PHONES
 from voca_cn.core.timing import FPS, lerp_frames, n_frames
@@ -100,6 +100,7 @@ class Stream:
         self._pcm = np.zeros(WIN // 2, np.float32)  # the offline zero padding before the start
         self._samples = 0  # pushed so far
         self._mel_done = 0  # log-mel frames computed
+        self._leveller = Leveller()
         self._on = np.zeros(1, bool)  # bilabial flags from the frame before the first unjudged one
         self._probs_rate, self._closure_rate = _Rate(), _Rate()
         self._last_input = None  # the last 60 fps lip-sync input (held past the end)
@@ -145,7 +146,8 @@ class Stream:
         """The next ``count`` normalised log-mel frames from the held samples."""
         if count <= 0:
             return np.zeros((0, self.stage.mean.size), np.float32)
-        mel = self.stage.normalise(mel_frames(self._pcm[:(count - 1) * HOP + WIN]))
+        mel = mel_frames(self._pcm[:(count - 1) * HOP + WIN])
+        mel = self.stage.normalise(mel + self._leveller(mel)[:, None])
         self._pcm = self._pcm[count * HOP:]
         self._mel_done += count
         return mel

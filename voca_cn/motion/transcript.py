@@ -3,8 +3,12 @@
 The transcript's words and phones come from :mod:`voca_cn.speech.g2p` (Mandarin through pypinyin,
 other languages through espeak-ng). English goes to pocketsphinx's forced aligner
 (:mod:`voca_cn.speech.align`), every other language to Viterbi decoding of the phonetic stage's
-phone probabilities (:mod:`voca_cn.speech.viterbi`). Low confidence is said on stderr; a
-transcript that matches almost nothing of the audio is an error.
+phone probabilities (:mod:`voca_cn.speech.viterbi`). Where pocketsphinx finds no path for an English
+transcript (noise, echo, a phone line: after its wider beams and paddings), the transcript is
+aligned by that Viterbi decoding too, with a speech-presence term that keeps its words inside the
+detected speech, so a matching transcript is never refused. Every alignment gets a confidence
+(pocketsphinx's timing is scored as Viterbi's is); low confidence is said on stderr; a transcript
+that matches almost nothing of the audio is an error.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from voca_cn import VocaError
 from voca_cn.core.timing import SR, Segment
 from voca_cn.motion.phonetic import PhoneticStage
 from voca_cn.speech import g2p, viterbi
-from voca_cn.speech.align import Aligner
+from voca_cn.speech.align import Aligner, NoPath
 
 # Languages pocketsphinx aligns (its shipped en-us model); the others use the phonetic stage.
 POCKETSPHINX = {"en"}
@@ -27,17 +31,22 @@ POCKETSPHINX = {"en"}
 LOW_CONFIDENCE = 0.35  # below: say so on stderr, naming the words that fit worst
 NO_MATCH = 0.08  # below: the transcript is not what was said (another language, other text)
 BAD_WORD, BAD_RUN = 0.1, 3  # this many words in a row scoring below BAD_WORD: a stretch that disagrees
+# Below this dynamic range (dB, loud frames over the floor: ~48 clean, 17 at 10 dB SNR) the phonetic
+# stage hears too little to judge a transcript, so where pocketsphinx found no path either, a low
+# score is said, not refused (a matching transcript of a noisy take must still animate).
+NOISY_RANGE_DB = 25.0
 
 
 @dataclass
 class TranscriptAlignment:
     """phones, words: segments covering the audio; language: the code used; method: pocketsphinx
-    or viterbi; confidence: 0-1 (viterbi) or None (pocketsphinx reports none)."""
+    or viterbi; confidence: 0-1; fallback: pocketsphinx found no path, Viterbi aligned it."""
     phones: list[Segment]
     words: list[Segment]
     language: str
     method: str
     confidence: float | None = None
+    fallback: bool = False
 
 
 def align(audio: np.ndarray, text: str, language: str | None = "auto", stage=None,
@@ -47,21 +56,42 @@ def align(audio: np.ndarray, text: str, language: str | None = "auto", stage=Non
     ``method``: force ``pocketsphinx`` or ``viterbi`` (benchmarks)."""
     code = g2p.resolve(language, text)
     method = method or ("pocketsphinx" if code in POCKETSPHINX else "viterbi")
-    if method == "pocketsphinx":
-        if code not in POCKETSPHINX:
-            raise VocaError(f"pocketsphinx has no {code!r} model here; use the viterbi aligner")
-        phones, words = Aligner().align(audio, text)
-        return TranscriptAlignment(phones, words, code, method)
-    entries = g2p.words(text, code)
+    if method == "pocketsphinx" and code not in POCKETSPHINX:
+        raise VocaError(f"pocketsphinx has no {code!r} model here; use the viterbi aligner")
     probs = (stage or PhoneticStage.load())(audio)
-    result = viterbi.align(probs, entries, len(audio) / SR)
-    check(result, entries, code)
+    if method == "pocketsphinx":
+        try:
+            phones, words = Aligner().align(audio, text)
+        except NoPath:
+            result = _viterbi(audio, probs, text, code, viterbi.speech_presence(audio),
+                              refuse=viterbi.dynamic_range_db(audio) >= NOISY_RANGE_DB)
+            return TranscriptAlignment(result.phones, result.words, code, "viterbi", result.confidence, True)
+        # pocketsphinx's complete path is kept whatever the phonetic stage thinks of it (on a phone
+        # line or in babble the stage scores matching transcripts below NO_MATCH)
+        return TranscriptAlignment(phones, words, code, method, viterbi.confidence(probs, phones))
+    result = _viterbi(audio, probs, text, code)
     return TranscriptAlignment(result.phones, result.words, code, "viterbi", result.confidence)
 
 
-def check(result, entries, code: str) -> None:
-    """Raise when the transcript fits nothing; warn on stderr when it fits badly in places."""
-    if result.confidence < NO_MATCH:
+def _viterbi(audio, probs, text: str, code: str, presence=None, refuse: bool = True):
+    entries = g2p.words(text, code)
+    result = viterbi.align(probs, entries, len(audio) / SR, presence)
+    check(result, entries, code, refuse)
+    return result
+
+
+def note(result: dict) -> str:
+    """The stderr line saying how a transcript was aligned and how confidently (``result``: the
+    fields of a :class:`TranscriptAlignment`, or an ``Animation.alignment``)."""
+    how = ("the phonetic stage (pocketsphinx found no path)" if result.get("fallback")
+           else "pocketsphinx" if result["method"] == "pocketsphinx" else "the phonetic stage")
+    return f"voca-cn: alignment by {how}, confidence {result['confidence']:.2f}"
+
+
+def check(result, entries, code: str, refuse: bool = True) -> None:
+    """Raise when the transcript fits nothing (warn only, unless ``refuse``); warn on stderr when
+    it fits badly in places."""
+    if result.confidence < NO_MATCH and refuse:
         raise VocaError(f"the transcript does not match the audio (alignment confidence "
                         f"{result.confidence:.2f}, language {code}); check the text and --language")
     bad = result.word_confidence < BAD_WORD

@@ -2,7 +2,8 @@
 
 Robustness, in order: text normalisation (punctuation, case); letter-to-sound for words missing
 from CMUdict (espeak-ng's IPA, mapped into the ARPAbet set of the acoustic model); faint dither
-against digital silence; retries over silence paddings and wider beams.
+against digital silence; retries over silence paddings and wider beams. Where it finds no path at
+all it raises :class:`NoPath` (:mod:`voca_cn.motion.transcript` then aligns by Viterbi).
 """
 
 from __future__ import annotations
@@ -31,6 +32,10 @@ _PS_PHONES = set("AA AE AH AO AW AY B CH D DH EH ER EY F G HH IH IY JH K L M N N
                  "SH T TH UH UW V W Y Z ZH".split())
 _PS_FALLBACK = {"ə": "AH", "ɚ": "ER", "ɾ": "T", "e": "EY", "o": "OW", "a": "AA", "ʔ": "T",
                 "x": "K", "r": "R", "ɒ": "AA", "ɜ": "ER", "ɨ": "IH", "y": "UW", "sil": None}
+
+
+class NoPath(VocaError):
+    """pocketsphinx found no alignment of the transcript to the audio."""
 
 
 def read_transcript(path: str | os.PathLike) -> str:
@@ -117,8 +122,8 @@ class Aligner:
                 word_path = (seg, pad, level)
         if word_path is not None:
             return self._per_word(audio, *word_path)
-        raise VocaError(f"forced alignment failed ({last_error or 'no path'}); check that the "
-                        "transcript matches the audio and the audio is English speech")
+        raise NoPath(f"forced alignment failed ({last_error or 'no path'}); check that the "
+                     "transcript matches the audio and the audio is English speech")
 
     def _two_pass(self, audio, words, pad, level):
         """pocketsphinx's word pass, then its phone pass. Returns (phone-level result or None,

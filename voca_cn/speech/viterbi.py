@@ -97,17 +97,68 @@ class _Chain:
         self.min_frames = int(len(emit) - 2 * PAUSE_FRAMES - (len(words) - 1) * PAUSE_FRAMES)
 
 
-def align(probs: np.ndarray, words: list[tuple[str, tuple[str, ...]]], duration: float) -> Alignment:
+def align(probs: np.ndarray, words: list[tuple[str, tuple[str, ...]]], duration: float,
+          presence: np.ndarray | None = None) -> Alignment:
     """Align ``words`` [(word, phones)] to (F, P) probabilities at 100 frames/s of audio lasting
-    ``duration`` s. Raises VocaError when the audio is too short for the transcript."""
+    ``duration`` s. ``presence`` ((F,) from :func:`speech_presence`) adds to each frame the log of
+    it being speech (pauses: of it not being), so noisy audio's words land inside the detected
+    speech. Raises VocaError when the audio is too short for the transcript."""
+    if presence is not None:  # folded into the probabilities: pauses scaled by 1 - p, phones by p
+        p = np.clip(np.pad(presence[:len(probs)], (0, max(0, len(probs) - len(presence))), constant_values=0.5),
+                    1e-3, 1 - 1e-3)[:, None]
+        sil = np.arange(probs.shape[1]) == PHONE_INDEX["sil"]
+        scored = probs * np.where(sil, 1 - p, p)
+    else:
+        scored = probs
     chain = _Chain(words)
     if len(probs) < chain.min_frames:
         raise VocaError(f"the audio ({duration:.2f} s) is too short for the transcript ({len(chain.units)} "
                         f"phones need at least {chain.min_frames * FRAME:.2f} s); check the text and the audio")
-    path = _decode(probs, chain, BEAM)
+    path = _decode(scored, chain, BEAM)
     if path is None:  # the beam lost every end state: decode again without it
-        path = _decode(probs, chain, np.inf)
+        path = _decode(scored, chain, np.inf)
     return _result(probs, chain, path, words, duration)
+
+
+def speech_presence(audio: np.ndarray) -> np.ndarray:
+    """(S,) float32 16 kHz -> (F,) float in (0, 1), 100/s: how likely each 10 ms frame is speech,
+    from its loudness between the recording's floor (10th percentile of frame power, the noise)
+    and its peaks (97th percentile), a sharp step 40 % of the way up; smoothed over 50 ms. On white
+    noise at 5-10 dB SNR it brought the median word-boundary error of the fallback from ~250 to
+    ~30 ms (grid-s1 clips against pocketsphinx on the clean take)."""
+    e = _frame_power(audio)
+    lo, hi = np.percentile(e, [10, 97])
+    mid, width = lo + 0.4 * (hi - lo), max(hi - lo, 1e-3) / 24
+    return 1 / (1 + np.exp(-np.clip((e - mid) / width, -30, 30)))
+
+
+def dynamic_range_db(audio: np.ndarray) -> float:
+    """dB between a recording's loud frames (97th percentile) and its floor (10th): ~48 on clean
+    grid-s1 takes, 27 with white noise at 20 dB SNR, 17 at 10 dB, 8 at 0 dB."""
+    lo, hi = np.percentile(_frame_power(audio), [10, 97])
+    return float((hi - lo) * 10 / np.log(10))
+
+
+def _frame_power(audio: np.ndarray) -> np.ndarray:
+    """(F,) natural log of each 10 ms frame's mel power, smoothed over 50 ms."""
+    from voca_cn.audio.features import log_mel
+
+    mel = log_mel(audio).astype(np.float64)
+    top = mel.max(axis=1, keepdims=True)
+    e = top[:, 0] + np.log(np.exp(mel - top).sum(axis=1))
+    return np.convolve(np.pad(e, 2, mode="edge"), np.ones(5) / 5, "valid")
+
+
+def confidence(probs: np.ndarray, phones: list[Segment]) -> float:
+    """The confidence :func:`align` reports, for any timing of the phones (pocketsphinx's): per
+    frame the timed phone's neighbour-credited probability against the network's best phone,
+    exp(mean log ratio) over the frames (silence where no phone is timed)."""
+    ids = np.full(len(probs), PHONE_INDEX["sil"])
+    for p in phones:
+        ids[int(round(p.start / FRAME)):int(round(p.end / FRAME))] = PHONE_INDEX[p.label]
+    m = neighbour_matrix()
+    got = np.einsum("fp,fp->f", probs, m[:, ids].T)
+    return float(np.exp(np.minimum(np.log(got + 1e-6) - np.log(probs.max(1) + 1e-6), 0).mean()))
 
 
 def _emissions(probs: np.ndarray, start: int, m: np.ndarray) -> np.ndarray:

@@ -28,7 +28,9 @@ from voca_cn.core.arkit import INDEX
 from voca_cn.core.phones import VISEME_POSES
 from voca_cn.core.signal import lag_frames, peak_lag, pearson
 from voca_cn.core.timing import SR, Segment
+from voca_cn.motion.lipsync import AudioAnimator
 from voca_cn.motion.procedural import animate
+from voca_cn.motion.transcript import align
 from voca_cn.speech.align import Aligner, read_transcript
 from voca_cn.speech.recognize import PhoneRecognizer
 from voca_cn.training.corpus import (
@@ -97,6 +99,12 @@ class Methods:
         if "recognition" in methods:
             self.recognizer = PhoneRecognizer()
 
+    def animator(self):
+        """The model (loaded once): ``aligned`` reads its phonetic stage where pocketsphinx fails."""
+        if getattr(self, "_animator", None) is None:
+            self._animator = AudioAnimator.load(self.model_dir)
+        return self._animator
+
     def run(self, name: str, case: Case, n: int) -> np.ndarray | None:
         duration = len(case.audio) / SR
         if name == "model":
@@ -106,8 +114,8 @@ class Methods:
         if name == "aligned":
             if case.text is None or case.language != "en":
                 return None  # no English transcript: no forced alignment
-            try:
-                return animate(Aligner().align(case.audio, case.text)[0], duration)[:n]
+            try:  # the --text path: pocketsphinx, Viterbi on the phonetic stage where it finds no path
+                return animate(align(case.audio, case.text, "en", stage=self.animator().stage).phones, duration)[:n]
             except VocaError:
                 return None
         if name == "recognition":

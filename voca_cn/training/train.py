@@ -3,12 +3,19 @@
 Config (JSON; ``default`` and ``small`` ship in voca_cn/configs)::
 
     seed, ict_identities (ICT heads, besides "templates", whose bases define the vertex loss),
-    templates, phonetic: {width, lookahead, window, batch, epochs, lr},
+    templates, real_repeat (times each talking-face item counts), augment (share of training
+    windows read from a degraded copy of the audio, 0-1), init (optional: a model folder, or
+    "shipped", whose networks the training starts from: fine-tuning),
+    phonetic: {width, lookahead, window, batch, epochs, lr},
     lipsync: {conv, lstm, layers, dense, lookahead, window, batch, epochs, lr, velocity}
 
-Stage 2 learns from stage 1's *predicted* probabilities on the training audio, so it learns to
-read the phonetic stage's real mistakes (stage 1's outputs on *augmented* training audio were
-tried as stage 2's input and made closures on held-out Kathleen prompts vaguer). After every epoch the model and ``state.json`` are
+Multi-condition training: every training item, video items included, is also heard once as a
+random real recording (:func:`voca_cn.training.augment.degrade_randomly`: noise, babble, music, rooms,
+narrow bands, codecs, levels), sample-aligned, so its phones and (tracked) lip curves stay the
+targets; ``augment`` of the windows of both stages are read from it. Stage 2 learns from stage
+1's *predicted* probabilities on the training audio, clean and degraded, so it learns to read the
+phonetic stage's real mistakes. Both stages read levelled log-mel (:class:`voca_cn.audio.features.Leveller`).
+After every epoch the model and ``state.json`` are
 written (temp file, then rename); a rerun with the same ``--out`` resumes after the last
 finished epoch (the optimizer's moments restart). Same config, corpus and seed: same weights.
 TensorFlow places work on a GPU when its CUDA build is installed; the pinned CPU build runs
@@ -29,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from voca_cn import VocaError
-from voca_cn.audio.features import FRAME_RATE, VISEME_OF_PHONE, frame_labels, log_mel
+from voca_cn.audio.features import FRAME_RATE, VISEME_OF_PHONE, Leveller, frame_labels, log_mel
 from voca_cn.core.files import atomic_path, atomic_write
 from voca_cn.core.phones import PHONES
 from voca_cn.core.timing import resample_frames
@@ -82,34 +89,64 @@ def training_templates(config: dict) -> list:
 
 
 # ----------------------------------------------------------------------------- data
-def split_data(corpus: Path, split: str, real_repeat: int = 1) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
-    """Per item of a split: (F, 40) log-mel, (F,) phone labels, (T, 52) ARKit curves.
+def split_data(corpus: Path, split: str, real_repeat: int = 1, degrade_seed: int | None = None):
+    """Per item of a split: (F, 40) raw log-mel, (F,) phone labels, (T, 52) ARKit curves, and
+    (``degrade_seed`` given) the (F, 40) raw log-mel of the item heard as a random real recording
+    (:func:`voca_cn.training.augment.degrade_randomly`, seeded per item; None otherwise).
 
     Curves: a talking-face video's tracked jaw and mouth (its items are listed ``real_repeat``
-    times, so real lips weigh more than their share of hours); for speech without video, the
-    procedural animator on the item's phones with the poses and timing fitted to real lips (so
-    every voice is taught one consistent, real-looking mouth)."""
+    times, each with its own degraded copy, so real lips weigh more than their share of hours);
+    for speech without video, the procedural animator on the item's phones with the poses and
+    timing fitted to real lips (so every voice is taught one consistent, real-looking mouth)."""
     from tqdm import tqdm
 
-    feats, labels, curves = [], [], []
-    for row in tqdm(read_manifest(corpus, split), desc=f"features {split}", file=sys.stderr):
+    rows = read_manifest(corpus, split)
+    sources = _augment_sources(corpus, rows, degrade_seed) if degrade_seed is not None else None
+    feats, labels, curves, noisy = [], [], [], []
+    for k, row in enumerate(tqdm(rows, desc=f"features {split}", file=sys.stderr)):
         item = load_item(corpus, row["id"])
         mel = log_mel(item["audio"])
         repeat = real_repeat if row["source"] == "video" else 1
         feats += [mel] * repeat
         labels += [frame_labels(item["labels"], item["starts"], item["ends"], len(mel))] * repeat
         curves += [target_curves(row, item)] * repeat
+        if sources is not None:
+            from voca_cn.training.augment import degrade_randomly
+
+            noisy += [log_mel(degrade_randomly(item["audio"], np.random.default_rng([degrade_seed, 5, k, r]), sources))
+                      for r in range(repeat)]
     if not feats:
         raise VocaError(f"the corpus {corpus} has no {split} items; rebuild it with voca-cn data build")
-    return feats, labels, curves
+    return feats, labels, curves, noisy if sources is not None else None
 
 
-def windows(x: np.ndarray, y: np.ndarray, length: int, lookahead: int, rng, count: int | None = None):
-    """Random windows: inputs x[s:s+length], targets y[s-lookahead : s-lookahead+length]."""
+def _augment_sources(corpus: Path, rows: list[dict], seed: int):
+    """Babble voices for augmentation: up to 150 synthetic training items (other items where a
+    corpus has none), and the room bank."""
+    from voca_cn.training.augment import Sources
+
+    pool = [r for r in rows if r["source"] == "synthetic"] or rows
+    pool = pool[:: max(1, len(pool) // 150)][:150]
+    return Sources([load_item(corpus, r["id"])["audio"] for r in pool], seed=seed)
+
+
+def levelled(mel: np.ndarray) -> np.ndarray:
+    """(F, 40) raw log-mel of one recording -> what the phonetic stage reads (:class:`Leveller`)."""
+    return mel + Leveller()(mel)[:, None]
+
+
+def windows(x: np.ndarray, y: np.ndarray, length: int, lookahead: int, rng, count: int | None = None,
+            alt: np.ndarray | None = None, p_alt: float = 0.0):
+    """Random windows: inputs x[s:s+length], targets y[s-lookahead : s-lookahead+length]; with
+    ``alt`` (x's frames as degraded audio gives them), a share ``p_alt`` of the windows read it."""
     count = count or max(1, (len(x) - length) // length)
     starts = rng.integers(lookahead, max(lookahead + 1, len(x) - length), count)
-    idx = starts[:, None] + np.arange(length)
-    return x[np.minimum(idx, len(x) - 1)], y[np.minimum(idx - lookahead, len(y) - 1)]
+    idx = np.minimum(starts[:, None] + np.arange(length), len(x) - 1)
+    xs = x[idx]
+    if alt is not None:
+        pick = rng.random(count) < p_alt
+        xs[pick] = alt[idx[pick]]
+    return xs, y[np.minimum(idx - lookahead, len(y) - 1)]
 
 
 def augment(x: np.ndarray, rng, std: np.ndarray) -> np.ndarray:
@@ -164,6 +201,21 @@ def _fit_epochs(name, model, compile_fn, train_fn, val_fn, cfg, out: Path, state
     return model
 
 
+def _start(name: str, config: dict):
+    """The network a stage starts from: the ``init`` model folder's (fine-tuning: "shipped" for
+    voca_cn/models), or None for fresh weights."""
+    init = config.get("init")
+    if not init:
+        return None
+    import keras
+
+    path = (MODELS if init == "shipped" else Path(init)) / f"{name}.keras"
+    if not path.is_file():
+        raise VocaError(f"config init: {path} does not exist; give a trained model folder or \"shipped\"")
+    log(f"{name}: starting from {path}")
+    return keras.saving.load_model(path, compile=False)
+
+
 def _save_model(model, path: Path) -> None:
     with atomic_path(path) as tmp:
         model.save(tmp)
@@ -178,7 +230,6 @@ def train(config: dict, corpus: str | os.PathLike, out: str | os.PathLike) -> di
     import keras
     import tensorflow as tf
 
-
     corpus, out = Path(corpus), Path(out)
     out.mkdir(parents=True, exist_ok=True)
     state_path = out / "state.json"
@@ -190,18 +241,23 @@ def train(config: dict, corpus: str | os.PathLike, out: str | os.PathLike) -> di
 
     # ---- stage 1: phonetic
     pc = config["phonetic"]
-    feats, labels, curves = split_data(corpus, "train", int(config.get("real_repeat", 1)))
-    vfeats, vlabels, vcurves = split_data(corpus, "val")
-    x_all = np.concatenate(feats)
+    p_noisy = float(config.get("augment", 0.0))  # share of training windows from degraded audio
+    feats, labels, curves, noisy = split_data(corpus, "train", int(config.get("real_repeat", 1)),
+                                              seed if p_noisy else None)
+    vfeats, vlabels, vcurves, _ = split_data(corpus, "val")
+    x_all = np.concatenate([levelled(m) for m in feats])
     mean, std = x_all.mean(0), x_all.std(0) + 1e-3
     norm = lambda m: (m - mean) / std  # noqa: E731
     x_train, y_train = norm(x_all), np.concatenate(labels)
-    x_val, y_val = norm(np.concatenate(vfeats)), np.concatenate(vlabels)
-    log(f"phonetic: {len(x_train) / FRAME_RATE / 3600:.2f} h train, {len(x_val) / FRAME_RATE / 3600:.2f} h val")
+    del x_all
+    x_noisy = norm(np.concatenate([levelled(m) for m in noisy])).astype(np.float32) if noisy else None
+    x_val, y_val = norm(np.concatenate([levelled(m) for m in vfeats])), np.concatenate(vlabels)
+    log(f"phonetic: {len(x_train) / FRAME_RATE / 3600:.2f} h train ({p_noisy:.0%} of windows degraded), "
+        f"{len(x_val) / FRAME_RATE / 3600:.2f} h val")
 
     def phon_train(epoch):
         rng = np.random.default_rng([seed, 1, epoch])
-        x, y = windows(x_train, y_train, pc["window"], pc["lookahead"], rng)
+        x, y = windows(x_train, y_train, pc["window"], pc["lookahead"], rng, alt=x_noisy, p_alt=p_noisy)
         return augment(x, rng, std), y
 
     def phon_val():
@@ -212,7 +268,7 @@ def train(config: dict, corpus: str | os.PathLike, out: str | os.PathLike) -> di
                   keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                   metrics=[keras.metrics.SparseCategoricalAccuracy(name="acc")])
 
-    pmodel = networks.phonetic_network(pc["width"], pc["lookahead"])
+    pmodel = _start("phonetic", config) or networks.phonetic_network(pc["width"], pc["lookahead"])
     pmodel = _fit_epochs("phonetic", pmodel, phon_compile, phon_train, phon_val, pc, out, state)
     _save_json(out / "phonetic.json", {"classes": list(PHONES), "mean": mean.tolist(),
                                        "std": std.tolist(), "lookahead": pc["lookahead"]})
@@ -221,22 +277,50 @@ def train(config: dict, corpus: str | os.PathLike, out: str | os.PathLike) -> di
 
     # ---- stage 2: lip-sync on stage 1's predictions
     lc = config["lipsync"]
+    vprobs = [stage.probabilities(m) for m in vfeats]
+    if lc["epochs"]:
+        _train_lipsync(config, feats, noisy, curves, vprobs, vcurves, stage, out, state, p_noisy, seed)
+    else:  # no epochs: the starting network (config "init") stays the lip-sync stage, as it is
+        _keep_lipsync(config, out)
+
+    # frame accuracies of stage 1 on whole val items (phones and Azure visemes)
+    pred = np.concatenate([p.argmax(1) for p in vprobs])
+    truth = np.concatenate(vlabels)
+    state["phonetic_val_phone_accuracy"] = float((pred == truth).mean())
+    state["phonetic_val_viseme_accuracy"] = float((VISEME_OF_PHONE[pred] == VISEME_OF_PHONE[truth]).mean())
+    if state.get("lipsync_history"):
+        log(f"val: constant-prediction vertex loss {state['lipsync_constant_val_loss']:.4g}, model "
+            f"{state['lipsync_history'][-1]['val_loss']:.4g}")
+    log(f"val: phone accuracy {state['phonetic_val_phone_accuracy']:.3f}, viseme {state['phonetic_val_viseme_accuracy']:.3f}")
+    _save_json(state_path, state)
+    return state
+
+
+def _train_lipsync(config, feats, noisy, curves, vprobs, vcurves, stage, out, state, p_noisy, seed) -> None:
+    """Stage 2: the lip-sync network on stage 1's probabilities of the training audio (clean and,
+    for a share ``p_noisy`` of the windows, degraded), checkpointed into ``out``."""
+    import keras
+
+    lc = config["lipsync"]
     g = networks.gram(training_templates(config))
 
     log("lip-sync: running the phonetic stage over the corpus")
     probs = [stage.probabilities(m) for m in feats]
-    vprobs = [stage.probabilities(m) for m in vfeats]
+    nprobs = [stage.probabilities(m) for m in noisy] if noisy else None
 
     def lip_data(item_probs, item_curves):
         xs = [resample_frames(p, FRAME_RATE, lipsync.FPS, len(w)) for p, w in zip(item_probs, item_curves)]
         return np.concatenate(xs), np.concatenate(item_curves)
 
     xl, yl = lip_data(probs, curves)
+    xl_noisy = lip_data(nprobs, curves)[0] if nprobs else None
+    del probs, nprobs
     xlv, ylv = lip_data(vprobs, vcurves)
     loss = networks.vertex_loss(g, lc["velocity"])
 
     def lip_train(epoch):
-        return windows(xl, yl, lc["window"], lc["lookahead"], np.random.default_rng([seed, 3, epoch]))
+        return windows(xl, yl, lc["window"], lc["lookahead"], np.random.default_rng([seed, 3, epoch]),
+                       alt=xl_noisy, p_alt=p_noisy)
 
     def lip_val():
         return windows(xlv, ylv, lc["window"], lc["lookahead"], np.random.default_rng([seed, 4]), 64)
@@ -247,22 +331,22 @@ def train(config: dict, corpus: str | os.PathLike, out: str | os.PathLike) -> di
     xv, yv = lip_val()
     const = np.broadcast_to(yl.mean(0), yv.shape).astype(np.float32)
     state["lipsync_constant_val_loss"] = float(loss(yv, const))
-    lmodel = networks.lipsync_network(lc["conv"], lc["lstm"], lc["layers"], lc["dense"])
+    lmodel = _start("lipsync", config) or networks.lipsync_network(lc["conv"], lc["lstm"], lc["layers"], lc["dense"])
     lmodel = _fit_epochs("lipsync", lmodel, lip_compile, lip_train, lip_val, lc, out, state)
     _save_json(out / "lipsync.json", {"lookahead": lc["lookahead"], "fps": lipsync.FPS,
                                       "velocity": lc["velocity"]})
     convert(out, ["lipsync"])
 
-    # frame accuracies of stage 1 on whole val items (phones and Azure visemes)
-    pred = np.concatenate([p.argmax(1) for p in vprobs])
-    truth = np.concatenate(vlabels)
-    state["phonetic_val_phone_accuracy"] = float((pred == truth).mean())
-    state["phonetic_val_viseme_accuracy"] = float((VISEME_OF_PHONE[pred] == VISEME_OF_PHONE[truth]).mean())
-    log(f"val: constant-prediction vertex loss {state['lipsync_constant_val_loss']:.4g}, model "
-        f"{state['lipsync_history'][-1]['val_loss']:.4g}; phone accuracy "
-        f"{state['phonetic_val_phone_accuracy']:.3f}, viseme {state['phonetic_val_viseme_accuracy']:.3f}")
-    _save_json(state_path, state)
-    return state
+
+def _keep_lipsync(config: dict, out: Path) -> None:
+    """Fine-tuning stage 1 only: the ``init`` model's lip-sync network and its settings into ``out``."""
+    model = _start("lipsync", config)
+    if model is None:
+        raise VocaError("lipsync epochs 0 keeps a trained network: set config init to a model folder or \"shipped\"")
+    init = MODELS if config["init"] == "shipped" else Path(config["init"])
+    _save_model(model, out / "lipsync.keras")
+    shutil.copy2(init / "lipsync.json", out / "lipsync.json")
+    convert(out, ["lipsync"])
 
 
 def install(model_dir: str | os.PathLike, target: Path | None = None) -> None:
