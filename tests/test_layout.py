@@ -15,7 +15,8 @@ ALLOWED = {
     "render": {"core", "face"},
     "formats": {"core", "face", "render"},
     "video": {"core", "audio", "face", "formats"},
-    "api": {"core", "audio", "speech", "motion", "face", "render", "formats"},
+    "rig": {"core", "face", "render", "formats", "video"},
+    "api": {"core", "audio", "speech", "motion", "face", "render", "formats", "rig"},
 }
 ALLOWED["training"] = set(ALLOWED) | {"video"}
 ALLOWED["apps"] = ALLOWED["training"] | {"training"}

@@ -125,7 +125,7 @@ class Animation:
 
 def _template(spec):
     from voca_cn.face.template import Template
-    from voca_cn.formats import resolve
+    from voca_cn.rig import resolve
 
     return spec if isinstance(spec, Template) else resolve(spec)
 

@@ -37,12 +37,12 @@ from voca_cn.api import animate
 from voca_cn.apps.manifest import OUTPUTS, Line, Result, read_lines
 from voca_cn.core.timing import SR
 from voca_cn.core.untrusted import read_json
-from voca_cn.formats import resolve
 from voca_cn.formats.library import known_templates
 from voca_cn.motion.lipsync import AudioAnimator
 from voca_cn.motion.living import MODEL as LIVING_MODEL
 from voca_cn.motion.onnx import MODELS
 from voca_cn.motion.procedural import Style
+from voca_cn.rig import resolve
 
 
 @dataclass(frozen=True)

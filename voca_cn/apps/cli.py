@@ -144,7 +144,7 @@ def _text(args) -> str | None:
 # ---------------------------------------------------------------------------- commands
 def cmd_animate(args) -> None:
     from voca_cn.api import animate
-    from voca_cn.formats import resolve
+    from voca_cn.rig import resolve
     from voca_cn.motion.procedural import Style
 
     _check_output(args)
@@ -172,7 +172,7 @@ def cmd_batch(args) -> int:
 
 def cmd_render(args) -> None:
     from voca_cn.api import load
-    from voca_cn.formats import resolve
+    from voca_cn.rig import resolve
 
     _check_output(args)
     _save(load(args.animation, args.audio, resolve(args.template)), args)
@@ -185,7 +185,7 @@ def cmd_track(args) -> None:
     from voca_cn.audio.load import video_audio
     from voca_cn.core.files import atomic_dir, check_output_dir
     from voca_cn.core.timing import SR
-    from voca_cn.formats import resolve
+    from voca_cn.rig import resolve
     from voca_cn.formats.animation import save_animation
     from voca_cn.video.tracking import calibrate, track_video
 
@@ -213,7 +213,7 @@ def cmd_track(args) -> None:
 
 def cmd_sync(args) -> None:
     from voca_cn.audio.load import load
-    from voca_cn.formats import resolve
+    from voca_cn.rig import resolve
     from voca_cn.motion.lipsync import AudioAnimator
     from voca_cn.video.sync import audio_aperture, offset, shift_audio, sync_report, verdict
     from voca_cn.video.tracking import track_video
@@ -266,39 +266,9 @@ def cmd_stream(args) -> None:
 
 
 def cmd_template(args) -> None:
-    from voca_cn.face.template import Template
-    from voca_cn.formats import resolve
-    from voca_cn.formats.library import known_templates, user_template_dir
+    from voca_cn.apps.templates import run
 
-    if args.action == "list":
-        for name, path in known_templates().items():
-            t = Template.load(path)
-            missing = ", ".join(t.missing) or "none"
-            print(f"{name}\t{t.n_vertices} vertices\t{len(t.faces)} triangles\tmissing: {missing}\t"
-                  f"{t.licence}\t{path}")
-    elif args.action == "export":
-        from voca_cn.formats.obj import ObjWriter
-
-        t = resolve(args.name)
-        out = Path(args.path)
-        tmp = out.with_name(out.name + ".part")
-        ObjWriter(t).write(tmp, t.vertices)
-        tmp.replace(out)
-        print(out)
-    elif args.action == "import-ict":
-        from voca_cn.formats.ict import identity_coefficients, import_ict
-
-        identity = None
-        if args.identity_seed is not None:
-            identity = identity_coefficients(args.identity_seed)
-        if args.identity is not None:
-            identity = args.identity
-        name = args.name or ("ict" if identity is None else
-                             f"ict-{args.identity_seed}" if args.identity_seed is not None else "ict-custom")
-        t = import_ict(args.dir, identity, name=name)
-        out = Path(args.out) if args.out else user_template_dir() / f"{name}.npz"
-        t.save(out)
-        print(out)
+    run(args)
 
 
 def cmd_view(args) -> None:
@@ -403,6 +373,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="a microphone (default input, or a device name/number); Ctrl-C ends")
     p.add_argument("--osc", metavar="HOST:PORT",
                    help="send VMC blendshapes (/VMC/Ext/Blend/Val + Apply) over OSC, e.g. 127.0.0.1:39539")
+    p.add_argument("--vmc-names", choices=("arkit", "vrm", "both"), default="arkit", help="VMC names: the 52 "
+                   "perfect-sync shapes (JawOpen...), a VRM's standard expressions (A I U E O Blink_L/R) or both")
     p.add_argument("--jsonl", action="store_true", help="also write JSON lines on stdout when sending OSC")
     p.add_argument("--chunk-ms", type=bounds.CHUNK_MS.arg, default=10.0, help="audio per read in ms (default 10)")
     p.add_argument("--stats", action="store_true", help="print compute and latency figures on stderr at the end")
@@ -418,6 +390,10 @@ def build_parser() -> argparse.ArgumentParser:
     e = tsub.add_parser("export", help="write a template's neutral head as OBJ")
     e.add_argument("name")
     e.add_argument("path")
+    r = tsub.add_parser("rig", help="rig any head mesh (OBJ, PLY, glTF, GLB, VRM) with the 52 ARKit shapes")
+    r.add_argument("head")
+    r.add_argument("--name", help="template name (default: the file's name)")
+    r.add_argument("--out", help="template file (default $VOCA_CN_HOME/templates/NAME.npz)")
     i = tsub.add_parser("import-ict", help="import an ICT-FaceKit FaceXModel folder")
     i.add_argument("dir")
     i.add_argument("--identity-seed", type=bounds.SEED.arg, help="bake a random identity (reproducible per seed)")

@@ -4,7 +4,9 @@
 VMC (the Virtual Motion Capture protocol that VSeeFace, Warudo and VNyan receive): per frame one
 OSC bundle of ``/VMC/Ext/Blend/Val`` (name, value) for the 52 ARKit "perfect sync" shapes, named
 as VRM perfect-sync models name them (Apple's names with a capital first letter: ``JawOpen``),
-then ``/VMC/Ext/Blend/Apply``.
+then ``/VMC/Ext/Blend/Apply``. ``--vmc-names vrm`` sends the VRM standard expressions instead (``A``,
+``I``, ``U``, ``E``, ``O``, ``Blink_L``, ``Blink_R``: what a VRM without perfect sync has,
+driven from the curves as ``formats.vrm.DRIVE`` says); ``both`` sends the two sets.
 
 Latency, per frame: from the arrival of the audio chunk that made it final (the microphone's
 callback, or the chunk's real-time release for a file) to the moment it was sent.
@@ -53,9 +55,10 @@ class Vmc:
     """VMC frames over OSC/UDP to ``host:port``: the head bone (``/VMC/Ext/Bone/Pos Head``, local
     position 0 and rotation in Unity's left-handed axes, X to the avatar's right) and the blendshapes."""
 
-    def __init__(self, address: str):
+    def __init__(self, address: str, names: str = "arkit"):
         from pythonosc.udp_client import SimpleUDPClient
 
+        self.names = names
         host, port = osc_address(address)
         self.address = address
         self.client = SimpleUDPClient(host, port)
@@ -70,7 +73,7 @@ class Vmc:
         for v in (0.0, 0.0, 0.0, *unity_quaternion(head)):
             bone.add_arg(float(v), "f")
         bundle.add_content(bone.build())
-        for name, value in zip(VMC_NAMES, weights):
+        for name, value in vmc_values(weights, self.names):
             msg = OscMessageBuilder("/VMC/Ext/Blend/Val")
             msg.add_arg(name)
             msg.add_arg(float(value), "f")
@@ -96,6 +99,20 @@ def osc_address(address: str) -> tuple[str, int]:
         raise VocaError(f"--osc host {host!r} cannot be resolved ({getattr(e, 'strerror', None) or e}); "
                         "give the receiver's IP address or a known host name") from None
     return info[0][4][0], int(port)
+
+
+def vmc_values(weights: np.ndarray, names: str = "arkit") -> list[tuple[str, float]]:
+    """(VMC name, value) pairs for one frame of ARKit weights (52,): ``arkit`` (perfect sync),
+    ``vrm`` (the standard expressions) or ``both``."""
+    from voca_cn.formats.vrm import VMC_NAMES as VRM_NAMES
+    from voca_cn.formats.vrm import expression_weights
+
+    out = list(zip(VMC_NAMES, map(float, weights))) if names in ("arkit", "both") else []
+    if names in ("vrm", "both"):
+        expr, values = expression_weights(np.asarray(weights)[None])
+        # each eye's own blink only: a receiver adds Blink on top of Blink_L/Blink_R
+        out += [(VRM_NAMES[e], float(v)) for e, v in zip(expr, values[0]) if e != "blink"]
+    return out
 
 
 def unity_quaternion(head: np.ndarray) -> np.ndarray:
@@ -169,7 +186,7 @@ class Stats:
 def run(args, living: Living | None = None) -> None:
     """The ``stream`` command: source -> Stream (with the ``living`` layers,
     :class:`voca_cn.motion.living.Living`) -> sinks until the audio ends or Ctrl-C."""
-    sinks = [Vmc(args.osc)] if args.osc else []
+    sinks = [Vmc(args.osc, getattr(args, "vmc_names", "arkit"))] if args.osc else []
     if args.jsonl or not args.osc:
         sinks.append(JsonLines())
     chunk = max(1, int(round(args.chunk_ms * SR / 1000)))

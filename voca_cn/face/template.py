@@ -20,6 +20,7 @@ key                 shape / dtype    meaning
 ``inner_lip``       (P, 2) int32     (upper, lower) inner-lip landmark pairs, centre first
 ``mouth_corners``   (2,) int32       (right, left) mouth-corner vertices, where the lips meet
                                      (optional: derived from the lip region when absent)
+``colors``          (N, 3) float32   linear albedo per vertex (optional: rigged avatars' own colours)
 ``licence``         ()  str          licence of the mesh and basis
 ``provenance``      ()  str          where the mesh came from and how it was built
 ==================  ===============  =====================================================
@@ -171,6 +172,8 @@ class Template:
         )
         if self.uv is not None:
             arrays.update(uv=self.uv.astype(np.float32), faces_uv=self.faces_uv.astype(np.int32))
+        if self.vertex_colors is not None:
+            arrays.update(colors=np.asarray(self.vertex_colors, np.float32))
         path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(path) as tmp:
             np.savez_compressed(tmp, **arrays)
@@ -193,6 +196,7 @@ class Template:
                 mouth_corners=z["mouth_corners"] if "mouth_corners" in z else None,
                 licence=str(z["licence"]), provenance=str(z["provenance"]),
                 uv=z["uv"] if "uv" in z else None, faces_uv=z["faces_uv"] if "faces_uv" in z else None,
+                vertex_colors=z["colors"] if "colors" in z else None,
             )
         except VocaError:
             raise

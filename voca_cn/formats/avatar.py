@@ -13,6 +13,7 @@ root node), composed with the bone's rest pose.
 
 from __future__ import annotations
 
+import base64
 import copy
 import os
 import re
@@ -28,6 +29,7 @@ from voca_cn.core.files import atomic_write
 from voca_cn.core.untrusted import Outside
 from voca_cn.face.appearance import albedo, vertex_normals
 from voca_cn.face.template import PARTS, Template, head_matrices
+from voca_cn.formats import compressed, vrm
 from voca_cn.formats.gltf import (
     ANIMATION_NAME,
     Gltf,
@@ -42,6 +44,16 @@ from voca_cn.formats.gltf import (
 
 MAX_VERTICES = 2_000_000  # a scene's vertices: a detailed head is < 100 k; bounds the (52, V, 3) basis
 _MOUTH = [i for i, n in enumerate(NAMES) if n.startswith("mouth") or n == "jawOpen"]
+_WHITE_PNG = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4//8/AAX+Av4N70a4AAAAAElFTkSuQmCC")  # 1x1 white
+
+
+def one_hot(arkit: list[int]) -> np.ndarray:
+    """ARKit index (or -1) per morph target -> (targets, 52) float32 drive matrix."""
+    m = np.zeros((len(arkit), 52), np.float32)
+    for t, k in enumerate(arkit):
+        if k >= 0:
+            m[t, k] = 1.0
+    return m
 
 
 # =============================================================================== avatar
@@ -50,7 +62,8 @@ class Avatar(Template):
     """A template read from a glTF file; ``source`` keeps the file for re-export with animation."""
 
     source: Gltf | None = field(default=None, repr=False, compare=False)
-    mesh_targets: dict[int, list[int]] = field(default_factory=dict, repr=False, compare=False)
+    # mesh -> (its morph targets, 52): target weights = ARKit weights @ M.T (one-hot for ARKit targets)
+    mesh_targets: dict[int, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
 
     def __getstate__(self) -> dict:
         """The render worker gets the mesh only, not the file's buffers and images (pickled per call)."""
@@ -74,6 +87,24 @@ def load_avatar(path: str | os.PathLike) -> Avatar:
     Raises VocaError (one line) for files that are not glTF, broken buffers, morph target count
     mismatches, non-finite data, and avatars without mouth shapes; notes missing shapes on stderr.
     """
+    avatar = read_scene(path)
+    if not avatar.present[_MOUTH].any():
+        raise NoMouthShapes(f"{avatar.source.path} has no usable mouth shapes (none of its morph targets "
+                            "is named jawOpen or mouth*); give an avatar with ARKit blendshapes (e.g. Ready "
+                            "Player Me with ?morphTargets=ARKit, VRoid perfect sync) or let voca-cn rig it")
+    if avatar.missing:
+        print(f"voca-cn: note: {avatar.source.path.name}: {52 - len(avatar.missing)} of 52 ARKit shapes found; "
+              f"missing: {', '.join(avatar.missing)}", file=sys.stderr)
+    return avatar
+
+
+class NoMouthShapes(VocaError):
+    """An avatar whose morph targets cannot move its mouth (it can still be rigged)."""
+
+
+def read_scene(path: str | os.PathLike) -> Avatar:
+    """Every mesh of a .glb/.gltf/.vrm scene as an Avatar (metres, Y up, +Z forward for VRM 0.x),
+    whatever shapes it has (possibly none)."""
     g = read(path)
     try:
         return _load(g)
@@ -87,7 +118,13 @@ def _load(g: Gltf) -> Avatar:
     mesh_targets = {}
     for i, m in enumerate(meshes):
         _check_targets(g, i, m)
-        mesh_targets[i] = arkit_targets(m, note)
+        n = max((len(p.get("targets", [])) for p in m.get("primitives", [])), default=0)
+        mesh_targets[i] = one_hot((arkit_targets(m, note) + [-1] * n)[:n])
+    if not any(t[:, _MOUTH].any() for t in mesh_targets.values()):
+        driven = vrm.target_matrices(g.doc, {i: len(t) for i, t in mesh_targets.items()})
+        if driven:
+            note("no ARKit mouth shapes; our curves drive its VRM expressions (aa, ih, ou, ee, oh, blink)")
+            mesh_targets.update(driven)
     world = node_matrices(g.doc)
     parts, budget = [], [MAX_VERTICES]
     for n, mat in sorted(world.items()):
@@ -96,14 +133,7 @@ def _load(g: Gltf) -> Avatar:
     if not parts:
         raise VocaError(f"{g.path} has no triangle meshes in its scene; export the avatar with its meshes")
     g.textures.clear()  # sampled into vertex colours; the decoded images are not needed again
-    avatar = _assemble(g, parts, mesh_targets)
-    if not avatar.present[_MOUTH].any():
-        raise VocaError(f"{g.path} has no usable mouth shapes (none of its morph targets is named jawOpen "
-                        "or mouth*); give an avatar with ARKit blendshapes (e.g. Ready Player Me with "
-                        "?morphTargets=ARKit, VRoid perfect sync)")
-    if avatar.missing:
-        note(f"{52 - len(avatar.missing)} of 52 ARKit shapes found; missing: {', '.join(avatar.missing)}")
-    return avatar
+    return _assemble(g, parts, mesh_targets)
 
 
 def _check_targets(g: Gltf, i: int, mesh: dict) -> None:
@@ -132,13 +162,14 @@ def _node_parts(g: Gltf, n: int, world_matrix: np.ndarray, world: dict, mesh_tar
             raise g.fail(f"its scene has more than {MAX_VERTICES} vertices (instances counted), more than a "
                          "head needs; export the avatar without the body or decimated")
         deltas = {}
-        for k, t in zip(mesh_targets[node["mesh"]], prim.get("targets", [])):
-            if k >= 0 and "POSITION" in t:
+        for row, t in zip(mesh_targets[node["mesh"]], prim.get("targets", [])):
+            if row.any() and "POSITION" in t:
                 d = accessor(g, t["POSITION"])
                 if d.shape != pos.shape:
                     raise g.fail(f"mesh {node['mesh']}: a morph target has {len(d)} positions for "
                                  f"{len(pos)} vertices (morph target count mismatch)")
-                deltas[k] = deltas.get(k, 0) + d.astype(np.float64)
+                for k in np.flatnonzero(row):
+                    deltas[k] = deltas.get(k, 0) + float(row[k]) * d.astype(np.float64)
         matrices = _skin_matrices(g, node, prim, world, len(pos))
         if matrices is None:
             lin, v = world_matrix[:3, :3], pos @ world_matrix[:3, :3].T + world_matrix[:3, 3]
@@ -295,7 +326,22 @@ def _regions(verts: np.ndarray, basis: np.ndarray, parts: np.ndarray):
         lids = move[[INDEX["eyeBlinkLeft"], INDEX["eyeBlinkRight"]]].max(0)
         if lids.max() > 0:
             parts[(lids > 0.25 * lids.max()) & skin] = PARTS.index("eye")
-    return lips.astype(np.int32), jaw.astype(np.int32), _inner_lip(verts, jaw_move, lips)
+    inner = _inner_lip(verts, jaw_move, lips)
+    dy = basis[INDEX["jawOpen"], :, 1]
+    if len(lips) >= 2 and dy[inner[0, 1]] >= dy[inner[0, 0]]:  # the pair does not part (lips drawn apart
+        inner = _parting_pair(verts, dy, lips)                   # by an expression): the pair that does
+    return lips.astype(np.int32), jaw.astype(np.int32), inner
+
+
+def _parting_pair(verts: np.ndarray, dy: np.ndarray, lips: np.ndarray) -> np.ndarray:
+    """(1, 2) near the midline: the lip vertex jawOpen moves down most and, near it, the one it moves
+    up most (or down least). dy: (N,) vertical offset of each vertex at jawOpen = 1."""
+    v = verts[lips]
+    central = lips[np.abs(v[:, 0] - np.median(v[:, 0])) < 0.08 * (np.ptp(v[:, 0]) or 1.0)]
+    central = central if len(central) >= 2 else lips
+    lower = central[np.argmin(dy[central])]
+    near = central[np.linalg.norm(verts[central] - verts[lower], axis=1) < 0.25 * (np.ptp(v[:, 0]) or 1.0)]
+    return np.array([[near[np.argmax(dy[near])], lower]], np.int32)
 
 
 def _inner_lip(verts: np.ndarray, jaw_move: np.ndarray, lips: np.ndarray) -> np.ndarray:
@@ -339,9 +385,8 @@ def write_animation_glb(path: str | os.PathLike, template: Template, weights: np
     times = (np.arange(len(w), dtype=np.float64) / fps).astype(np.float32)
     anim = {"name": ANIMATION_NAME, "samplers": [], "channels": []}
     t_acc = b.accessor(times[:, None], "SCALAR", bounds=True)
-    for node, arkit in targets:
-        k = np.asarray(arkit)
-        values = np.where(k >= 0, w[:, np.maximum(k, 0)], 0.0).astype(np.float32)  # (T, K)
+    for node, drive in targets:
+        values = np.clip(w @ drive.T, 0.0, 1.0).astype(np.float32)  # (T, K) target weights
         anim["samplers"].append({"input": t_acc, "interpolation": "LINEAR",
                                  "output": b.accessor(values.reshape(-1, 1), "SCALAR")})
         anim["channels"].append({"sampler": len(anim["samplers"]) - 1, "target": {"node": node, "path": "weights"}})
@@ -349,12 +394,12 @@ def write_animation_glb(path: str | os.PathLike, template: Template, weights: np
         quats = _bone_rotations(b.doc, bone, head_matrices(head), flip)
         anim["samplers"].append({"input": t_acc, "interpolation": "LINEAR", "output": b.accessor(quats, "VEC4")})
         anim["channels"].append({"sampler": len(anim["samplers"]) - 1, "target": {"node": bone, "path": "rotation"}})
-    b.doc.setdefault("animations", []).append(anim)
+    b.doc["animations"] = [anim, *b.doc.get("animations", [])]  # first: the take importers play
     path = Path(path)
     atomic_write(path, b.glb())
 
 
-def _template_document(t: Template) -> tuple[_Builder, list[tuple[int, list[int]]]]:
+def _template_document(t: Template) -> tuple[_Builder, list[tuple[int, np.ndarray]]]:
     """One node, one mesh: positions, normals, part colours, one morph target per present shape."""
     hidden = t.vertex_parts == PARTS.index("hidden")
     faces = t.faces[~hidden[t.faces].any(axis=1)].astype(np.uint32)
@@ -367,18 +412,20 @@ def _template_document(t: Template) -> tuple[_Builder, list[tuple[int, list[int]
                      {"name": t.name, "mesh": 0, "translation": [-x for x in pivot]}],
            "materials": [{"name": "skin", "pbrMetallicRoughness": {"metallicFactor": 0.0, "roughnessFactor": 0.6}}]}
     b = _Builder(doc)
+    normals = vertex_normals(t.vertices, faces.astype(np.int64))
+    normals[np.linalg.norm(normals, axis=1) < 0.5] = (0.0, 0.0, 1.0)  # vertices no drawn triangle uses
     attrs = {"POSITION": b.accessor(t.vertices.astype(np.float32), "VEC3", bounds=True, target=34962),
-             "NORMAL": b.accessor(vertex_normals(t.vertices, faces.astype(np.int64)), "VEC3", target=34962),
+             "NORMAL": b.accessor(normals, "VEC3", target=34962),
              "COLOR_0": b.accessor(colors.astype(np.float32), "VEC3", target=34962)}
     targets = [{"POSITION": b.accessor(t.basis[k], "VEC3", bounds=True, target=34962)} for k in present]
     doc["meshes"] = [{"name": t.name, "weights": [0.0] * len(present),
                       "extras": {"targetNames": [NAMES[k] for k in present]},
                       "primitives": [{"attributes": attrs, "material": 0, "targets": targets,
                                       "indices": b.accessor(faces.reshape(-1, 1), "SCALAR", target=34963)}]}]
-    return b, [(1, present)]
+    return b, [(1, one_hot(present))]
 
 
-def _avatar_document(a: Avatar) -> tuple[_Builder, list[tuple[int, list[int]]]]:
+def _avatar_document(a: Avatar) -> tuple[_Builder, list[tuple[int, np.ndarray]]]:
     """The source file's document with all buffers (and external images) merged into one GLB buffer;
     every node that instances a mesh with ARKit targets gets a channel."""
     g = a.source
@@ -401,8 +448,14 @@ def _avatar_document(a: Avatar) -> tuple[_Builder, list[tuple[int, list[int]]]]:
             img.setdefault("mimeType", "image/jpeg" if data[:2] == b"\xff\xd8" else "image/png")
             img["bufferView"] = b.view(data)
             del img["uri"]
+    if any(compressed.BASISU in t.get("extensions", {}) and "source" not in t for t in doc.get("textures", [])):
+        doc["images"].append({"bufferView": b.view(_WHITE_PNG), "mimeType": "image/png"})
+    compressed.plain_textures(doc, len(doc.get("images", [])) - 1)
+    for mesh in doc.get("meshes", []):  # importers (Blender) name shape keys from the mesh's extras only
+        if target_names(mesh) and "targetNames" not in mesh.get("extras", {}):
+            mesh.setdefault("extras", {})["targetNames"] = target_names(mesh)
     targets = [(n, a.mesh_targets[node["mesh"]]) for n, node in enumerate(doc.get("nodes", []))
-               if "mesh" in node and any(k >= 0 for k in a.mesh_targets.get(node["mesh"], []))]
+               if "mesh" in node and np.any(a.mesh_targets.get(node["mesh"], 0))]
     return b, targets
 
 

@@ -20,6 +20,7 @@ import numpy as np
 from voca_cn import VocaError
 from voca_cn.core.arkit import NAMES, match
 from voca_cn.core.untrusted import confined, expect, read_json
+from voca_cn.formats import compressed
 from voca_cn.formats.keyframes import frame_count, uniform
 
 SUFFIXES = (".glb", ".gltf", ".vrm")
@@ -27,8 +28,6 @@ MAX_ELEMENTS = 2**24  # elements per accessor: 16.7 M vertices or keys, far beyo
 ANIMATION_NAME = "voca_cn"
 _COMPONENTS = {5120: np.int8, 5121: np.uint8, 5122: np.int16, 5123: np.uint16, 5125: np.uint32, 5126: np.float32}
 _WIDTH = {"SCALAR": 1, "VEC2": 2, "VEC3": 3, "VEC4": 4, "MAT4": 16}
-# Extensions whose data we cannot decode: refuse rather than animate garbage.
-_UNSUPPORTED = {"KHR_draco_mesh_compression", "EXT_meshopt_compression", "KHR_meshopt_compression"}
 
 
 # =============================================================================== container
@@ -69,6 +68,7 @@ def read(path: str | os.PathLike) -> Gltf:
     g = Gltf(doc, [], path)
     try:
         _load_buffers(g, bin_chunk)
+        compressed.decompress(g.doc, g.buffers, str(path))
     except (KeyError, IndexError, TypeError, ValueError, AttributeError) as e:  # JSON of the wrong shape
         raise g.fail(f"malformed glTF JSON ({type(e).__name__}: {str(e)[:120]})") from None
     return g
@@ -79,14 +79,14 @@ _FIX = "export the file again (glTF 2.0 binary .glb, or .gltf/.vrm)"
 
 def _load_buffers(g: Gltf, bin_chunk: bytes | None) -> None:
     doc = g.doc
-    used = expect(doc.get("extensionsRequired", []), list, f"{g.path}: extensionsRequired") + \
-        expect(doc.get("extensionsUsed", []), list, f"{g.path}: extensionsUsed")
-    bad = _UNSUPPORTED & {x for x in used if isinstance(x, str)}
-    if bad:
-        raise VocaError(f"{g.path} uses {', '.join(sorted(bad))} (compressed meshes), which voca-cn cannot decode; "
-                        "export it again without mesh compression")
+    for key in ("extensionsRequired", "extensionsUsed"):  # read or ignored; compressed meshes are decoded later
+        expect(doc.get(key, []), list, f"{g.path}: {key}")
+    stand_ins = compressed.fallback_buffers(doc)
     for i, b in enumerate(expect(doc.get("buffers", []), list, f"{g.path}: buffers")):
         expect(b, dict, f"{g.path}: buffer {i}")
+        if i in stand_ins and "uri" not in b and (i != 0 or bin_chunk is None):
+            g.buffers.append(b"")  # meshopt's fallback: nothing reads it once decoded
+            continue
         data = _buffer_bytes(b, i, bin_chunk, g)
         declared = expect(b.get("byteLength", 0), int, f"{g.path}: buffer {i}'s byteLength")
         if len(data) < declared:

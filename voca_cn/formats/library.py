@@ -32,6 +32,10 @@ def known_templates() -> dict[str, Path]:
     return found
 
 
+class UnknownTopology(VocaError):
+    """A mesh of no known template's topology (``voca_cn.rig`` can rig it)."""
+
+
 def edited_head(path: Path) -> Template:
     """An OBJ/PLY whose topology matches a known template: that template's basis on the file's
     vertices (an edited head keeps its rig)."""
@@ -44,6 +48,6 @@ def edited_head(path: Path) -> Template:
             return t.with_vertices(verts, name=f"{name}:{path.stem}")
         sizes.append(f"{name} ({t.n_vertices} vertices)")
     sizes = ", ".join(sizes)
-    raise VocaError(f"mesh {path} ({len(verts)} vertices, {len(faces)} triangles) matches no known "
+    raise UnknownTopology(f"mesh {path} ({len(verts)} vertices, {len(faces)} triangles) matches no known "
                     f"topology; accepted: {sizes}. Export the head from `voca-cn template export`, "
                     "edit it without changing topology, or import it as a template")

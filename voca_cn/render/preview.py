@@ -52,9 +52,11 @@ class RenderMesh:
     def from_template(cls, template: Template) -> "RenderMesh":
         hidden = template.vertex_parts == PARTS.index("hidden")
         material = materials(template)
+        eyes = eyeballs(template.vertices, template.faces, material == MATERIALS.index("eye"))
+        if template.vertex_colors is not None:  # its own colours paint its eyes: no drawn irises
+            material = np.where(material == MATERIALS.index("eye"), 0, material).astype(np.uint8)
         return cls(faces=template.faces[~hidden[template.faces].any(axis=1)].astype(np.int32),
-                   material=material, albedo=albedo(template),
-                   eyes=eyeballs(template.vertices, template.faces, material == MATERIALS.index("eye")),
+                   material=material, albedo=albedo(template), eyes=eyes,
                    mouth=np.r_[template.inner_lip[0], template.mouth_corners].astype(np.int32),
                    chin=chin_vertex(template),
                    closed=template.vertex_colors is None)  # an avatar's cards and lashes show both sides
@@ -96,11 +98,16 @@ def framing(vertices: np.ndarray, mesh: RenderMesh, view: str = "face") -> tuple
     if view == "face" and mesh.eyes and mesh.mouth is not None and mesh.chin is not None:
         eye_y = np.mean([vertices[ids].mean(0)[1] for _, ids in mesh.eyes])
         lips = vertices[mesh.mouth[:2]].mean(0)
-        chin_y = vertices[mesh.chin, 1]
-        h = eye_y - chin_y
+        # a chin found too near the lips (jaw shapes that move the lower lip only) is put where faces
+        # have it: at least half the eyes-to-lips distance below the lips
+        chin_y = min(vertices[mesh.chin, 1], lips[1] - 0.5 * (eye_y - lips[1]))
+        # eyes to chin, but never narrower than the eyes are apart (big stylised eyes, short chins)
+        centres = [vertices[ids].mean(0) for _, ids in mesh.eyes[:2]]
+        h = max(eye_y - chin_y, 0.8 * abs(centres[0][0] - centres[-1][0]))
         top, bottom = eye_y + 0.50 * h, chin_y - 0.12 * h
         centre = np.array([lips[0], (top + bottom) / 2, lips[2]])
-        return centre, (top - bottom) / 2, 0.5 * (top - bottom) / 2
+        eye_gap = abs(centres[0][0] - centres[-1][0])  # a face is about 2.5 eye gaps wide: all of it in view
+        return centre, (top - bottom) / 2, max(0.5 * (top - bottom) / 2, 1.4 * eye_gap)
     return (lo + hi) / 2 * [1, 1, 0] + [0, 0, hi[2]], 0.55 * (hi[1] - lo[1]), 0.55 * (hi[0] - lo[0])
 
 
