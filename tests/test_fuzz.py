@@ -542,11 +542,19 @@ def _viewer_port() -> int:
         three = SCRATCH / "three"
         (three / "build").mkdir(parents=True, exist_ok=True)
         (three / "build" / "three.module.js").write_text("export {};\n")
-        os.environ["VOCA_CN_THREE"] = str(three)
         (SCRATCH / "view").mkdir(exist_ok=True)
         write_gltf(SCRATCH / "view" / "animation.glb", *tiny_gltf())
         audio = Path(__file__).resolve().parent.parent / "data" / "examples" / "hello.wav"
-        server = make_server(SCRATCH / "view", 0, audio)
+        # only this server gets the stand-in three.js: the variable would reach later tests' real viewers
+        before = os.environ.get("VOCA_CN_THREE")
+        os.environ["VOCA_CN_THREE"] = str(three)
+        try:
+            server = make_server(SCRATCH / "view", 0, audio)
+        finally:
+            if before is None:
+                del os.environ["VOCA_CN_THREE"]
+            else:
+                os.environ["VOCA_CN_THREE"] = before
         threading.Thread(target=server.serve_forever, daemon=True).start()
         _VIEWER.append(server.server_address[1])
     return _VIEWER[0]
