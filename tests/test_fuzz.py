@@ -46,6 +46,16 @@ def _one_line(e: VocaError) -> None:
     assert str(e).strip() and "\n" not in str(e).strip()
 
 
+def _animation_or_one_line(path: Path) -> None:
+    """Any animation file: finite (T, 52) weights at 1-240 fps, or a one-line refusal."""
+    try:
+        w, fps = load_animation(path)
+    except VocaError as e:
+        _one_line(e)
+        return
+    assert w.ndim == 2 and w.shape[1] == 52 and len(w) > 0 and np.isfinite(w).all() and 1 <= fps <= 240
+
+
 SCRATCH = Path(tempfile.mkdtemp(prefix="voca-fuzz-"))
 atexit.register(shutil.rmtree, SCRATCH, True)
 
@@ -418,12 +428,7 @@ def test_gltf_avatar_and_animation_loaders(case):
         assert np.isfinite(t.vertices).all() and np.isfinite(t.basis).all() and t.faces.max(initial=0) < t.n_vertices
     except VocaError as e:
         _one_line(e)
-    try:
-        w, fps = load_animation(path)
-    except VocaError as e:
-        _one_line(e)
-        return
-    assert w.ndim == 2 and w.shape[1] == 52 and len(w) > 0 and np.isfinite(w).all() and 1 <= fps <= 240
+    _animation_or_one_line(path)
 
 
 def test_gltf_uri_outside_the_folder_is_refused_not_read():
@@ -463,12 +468,7 @@ def test_livelink_csv_reader(header, rows, written):
     else:
         path.write_text("\n".join([",".join(header)] + [",".join([t, *vals]) for t, vals in rows]) + "\n",
                         encoding="utf-8", errors="surrogatepass")
-    try:
-        w, fps = load_animation(path)
-    except VocaError as e:
-        _one_line(e)
-        return
-    assert w.ndim == 2 and w.shape[1] == 52 and len(w) > 0 and np.isfinite(w).all() and 1 <= fps <= 240
+    _animation_or_one_line(path)
 
 
 # ---------------------------------------------------------------------------- ARKit JSON
@@ -485,12 +485,7 @@ def test_arkit_json_reader(doc, depth):
     path = SCRATCH / "a.json"
     text = json.dumps(doc, allow_nan=True) if depth < 250 else "[" * depth * 400 + "]" * depth * 400
     path.write_text(text)
-    try:
-        w, fps = load_animation(path)
-    except VocaError as e:
-        _one_line(e)
-        return
-    assert w.ndim == 2 and w.shape[1] == 52 and len(w) > 0 and np.isfinite(w).all() and 1 <= fps <= 240
+    _animation_or_one_line(path)
 
 
 # ---------------------------------------------------------------------------- JSONL manifests

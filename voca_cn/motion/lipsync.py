@@ -155,9 +155,8 @@ class Rest:
         self.held = np.concatenate([self.held, loud])
         k = max(0, len(self.held) - REST_AHEAD)
         out = np.empty(k, np.float32)
-        loud = self.held
         for i in range(k):
-            self.quiet = 0 if loud[i:i + REST_AHEAD + 1].any() else self.quiet + 1
+            self.quiet = 0 if self.held[i:i + REST_AHEAD + 1].any() else self.quiet + 1
             r = min(1.0, max(0.0, (self.quiet - REST_DELAY) / REST_RAMP))
             out[i] = r * r * (3 - 2 * r)  # smoothstep: no kink when the fade starts or ends
         self.held = self.held[k:]
