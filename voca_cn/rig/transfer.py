@@ -24,7 +24,7 @@ from voca_cn import VocaError
 from voca_cn.core.arkit import INDEX
 from voca_cn.face.appearance import ALBEDO
 from voca_cn.face.template import PARTS, Template
-from voca_cn.rig.landmarks import CORNERS, LOWER_INNER, UPPER_INNER, Face
+from voca_cn.rig.landmarks import CORNERS, EYES, LOWER_INNER, UPPER_INNER, Face
 
 UNITS = (1.0, 0.1, 0.01, 0.001, 0.0254)  # metres per unit of the file
 SKIN, MOUTH, TEETH, EYE, HIDDEN = (PARTS.index(p) for p in PARTS)
@@ -78,8 +78,11 @@ def rig(head: Head, face: Face, template: Template, template_face: Face) -> Temp
     if not 0.2 * s * _width(template_face.points) < width < 5 * s * _width(template_face.points):
         raise VocaError(f"{head.name}: the face found has an implausible mouth ({width:.3g} m wide); "
                         "give a head whose face is visible from the front, mouth closed or nearly so")
-    faces, verts, parts, src = _cut_lips(head.faces, verts, head.parts, lm, width)
     t_verts = warp(template.vertices)
+    parts = head.parts
+    if (parts == SKIN).all():  # an OBJ/PLY says nothing of parts: eyeballs and teeth may be shells in it
+        parts = _shell_parts(head.faces, verts, lm, ok, template.vertex_parts, t_verts, width)
+    faces, verts, parts, src = _cut_lips(head.faces, verts, parts, lm, width)
     t_side = _template_sides(template, template_face.points, t_verts)
     side = _sides(verts, faces, parts, lm, width)
     side[src[len(head.vertices):]], side[len(head.vertices):] = 1, -1  # a cut seam: copies go with the lower lip
@@ -126,6 +129,44 @@ def _consistent(points: np.ndarray, ours: np.ndarray, hit: np.ndarray) -> np.nda
         res = np.linalg.norm(s * points @ r.T + t - ours, axis=1)
         ok = hit & (res < max(4 * np.median(res[ok]), 0.05 * _width(ours)))
     return ok
+
+
+def _shell_parts(faces, verts, lm, ok, t_parts, t_verts, width) -> np.ndarray:
+    """(N,) uint8 parts of an unlabelled mesh: the shell most landmarks lie on is skin; a shell centred
+    behind an eye (within half the eye's width of its corners' midpoint, seen from the front, and no
+    wider than two eyes) is an eye; any other shell (teeth, gums, mouth socket, lashes, hair) takes
+    the part most of its vertices are nearest to on the warped template (teeth against the template's
+    mouth and teeth alone), when the template lies near it (else it stays skin)."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+    from scipy.spatial import cKDTree
+
+    n = len(verts)
+    _, shell = connected_components(coo_matrix((np.ones(faces.size), (faces.ravel(), np.roll(faces, 1, 1).ravel())),
+                                               shape=(n, n)), directed=False)
+    face_shell = np.bincount(shell[cKDTree(verts).query(lm[ok])[1]]).argmax()
+    d, k = cKDTree(t_verts).query(verts)
+    inside = np.where(np.isin(t_parts, (MOUTH, TEETH)))[0]
+    k_in = inside[cKDTree(t_verts[inside]).query(verts)[1]]
+    eyes = [(lm[a] + lm[b]) / 2 for a, b in EYES]
+    eye_width = np.mean([np.linalg.norm(lm[a] - lm[b]) for a, b in EYES])
+    parts = np.full(n, SKIN, np.uint8)
+    for sh in np.unique(shell):
+        ids = np.where(shell == sh)[0]
+        if sh == face_shell:
+            continue
+        centre, extent = verts[ids].mean(0), np.ptp(verts[ids], axis=0).max()
+        if extent < 2 * eye_width and min(np.linalg.norm(centre[:2] - e[:2]) for e in eyes) < 0.5 * eye_width:
+            parts[ids] = EYE
+            continue
+        if np.median(d[ids]) > 0.3 * width:
+            continue
+        votes = np.bincount(t_parts[k[ids]], minlength=len(PARTS))
+        if votes.max() > 0.5 * len(ids):
+            parts[ids] = votes.argmax()
+            if parts[ids[0]] in (MOUTH, TEETH):
+                parts[ids] = np.bincount(t_parts[k_in[ids]], minlength=len(PARTS)).argmax()
+    return parts
 
 
 def _width(points: np.ndarray) -> float:
