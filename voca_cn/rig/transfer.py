@@ -134,9 +134,12 @@ def _consistent(points: np.ndarray, ours: np.ndarray, hit: np.ndarray) -> np.nda
 def _shell_parts(faces, verts, lm, ok, t_parts, t_verts, width) -> np.ndarray:
     """(N,) uint8 parts of an unlabelled mesh: the shell most landmarks lie on is skin; a shell centred
     behind an eye (within half the eye's width of its corners' midpoint, seen from the front, and no
-    wider than two eyes) is an eye; any other shell (teeth, gums, mouth socket, lashes, hair) takes
-    the part most of its vertices are nearest to on the warped template (teeth against the template's
-    mouth and teeth alone), when the template lies near it (else it stays skin)."""
+    wider than two eyes) is an eye; a shell mostly hidden behind the face (teeth, gums, tongue, mouth
+    socket) is mouth or teeth, whichever of the warped template's its vertices are mostly nearest to;
+    any other shell (lashes, brows, hair) takes the part most of its vertices are nearest to on the
+    warped template, when the template lies near it (else it stays skin)."""
+    from voca_cn.rig.landmarks import cast
+
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
     from scipy.spatial import cKDTree
@@ -150,6 +153,7 @@ def _shell_parts(faces, verts, lm, ok, t_parts, t_verts, width) -> np.ndarray:
     k_in = inside[cKDTree(t_verts[inside]).query(verts)[1]]
     eyes = [(lm[a] + lm[b]) / 2 for a, b in EYES]
     eye_width = np.mean([np.linalg.norm(lm[a] - lm[b]) for a, b in EYES])
+    skin = faces[(shell == face_shell)[faces].all(1)]
     parts = np.full(n, SKIN, np.uint8)
     for sh in np.unique(shell):
         ids = np.where(shell == sh)[0]
@@ -158,6 +162,11 @@ def _shell_parts(faces, verts, lm, ok, t_parts, t_verts, width) -> np.ndarray:
         centre, extent = verts[ids].mean(0), np.ptp(verts[ids], axis=0).max()
         if extent < 2 * eye_width and min(np.linalg.norm(centre[:2] - e[:2]) for e in eyes) < 0.5 * eye_width:
             parts[ids] = EYE
+            continue
+        some = ids[:: max(1, len(ids) // 200)]
+        front, hit = cast(verts, skin, verts[some, :2])
+        if np.mean(hit & (front[:, 2] > verts[some, 2] + 0.01 * width)) > 0.5:  # behind the face: inside
+            parts[ids] = np.bincount(t_parts[k_in[ids]], minlength=len(PARTS)).argmax()
             continue
         if np.median(d[ids]) > 0.3 * width:
             continue
