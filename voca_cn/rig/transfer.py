@@ -1,5 +1,7 @@
 """Our template's 52 ARKit shapes onto a head of any topology, given the landmarks found on both.
 
+0. Landmarks: those whose ray went through parted lips or an empty eye socket (far off a similarity
+   fit of the others) are left out of the fit and the warp, and take their depth from the fit.
 1. Pose: a similarity fit of the landmarks turns the head to face +Z, Y up, and picks its unit
    (metre, decimetre, centimetre, millimetre or inch: whichever gives a face nearest in size to ours;
    when none gives a face within 30 % of ours, the head is scaled to our face's size, since the
@@ -7,7 +9,9 @@
 2. Warp: the template goes onto the head by that similarity plus a thin-plate spline through the
    landmark pairs, so every template vertex lands where the same part of the face is on the head.
 3. Lips: a scan's fused lips are cut along the inner-lip line between the mouth corners (each vertex
-   on the line gets a copy for the lower lip), so the mouth can open.
+   on the line gets a copy for the lower lip), so the mouth can open. Each vertex around the mouth
+   belongs to the lip it is nearer to along the surface. An unlabelled mesh's separate shells are
+   sorted first (eyeballs, teeth and mouth inside, the rest skin).
 4. Shapes: each head vertex takes the offsets of the nearest warped template vertices of the same
    kind (upper lip from upper lip, lower from lower, teeth from teeth), scaled by the similarity and
    fading to zero away from the template's face; eyes and anything hidden stay rigid.
@@ -132,49 +136,53 @@ def _consistent(points: np.ndarray, ours: np.ndarray, hit: np.ndarray) -> np.nda
 
 
 def _shell_parts(faces, verts, lm, ok, t_parts, t_verts, width) -> np.ndarray:
-    """(N,) uint8 parts of an unlabelled mesh: the shell most landmarks lie on is skin; a shell centred
+    """(N,) uint8 parts of an unlabelled mesh, shell by shell (vertices at one place are joined, so a
+    mesh split at UV seams is one shell): the shell most landmarks lie on is skin; a shell centred
     behind an eye (within half the eye's width of its corners' midpoint, seen from the front, and no
-    wider than two eyes) is an eye; a shell mostly hidden behind the face (teeth, gums, tongue, mouth
-    socket) is mouth or teeth, whichever of the warped template's its vertices are mostly nearest to;
-    any other shell (lashes, brows, hair) takes the part most of its vertices are nearest to on the
-    warped template, when the template lies near it (else it stays skin)."""
-    from voca_cn.rig.landmarks import cast
-
+    wider than two eyes) is an eye; a shell around the mouth, no wider than two mouths and mostly
+    hidden behind the face (teeth, gums, tongue, mouth socket) is mouth or teeth, whichever of the
+    warped template's its vertices are mostly nearest to; any other shell (lashes, brows, hair) takes
+    the part most of its vertices are nearest to on the warped template, when the template lies near
+    it (else it stays skin)."""
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
     from scipy.spatial import cKDTree
 
-    n = len(verts)
-    _, shell = connected_components(coo_matrix((np.ones(faces.size), (faces.ravel(), np.roll(faces, 1, 1).ravel())),
-                                               shape=(n, n)), directed=False)
+    from voca_cn.rig.landmarks import cast
+
+    _, weld = np.unique(np.round(verts / (1e-5 * width)), axis=0, return_inverse=True)
+    f, m = weld.reshape(-1)[faces], weld.max() + 1
+    _, shell = connected_components(coo_matrix((np.ones(f.size), (f.ravel(), np.roll(f, 1, 1).ravel())),
+                                               shape=(m, m)), directed=False)
+    shell = shell[weld.reshape(-1)]
     face_shell = np.bincount(shell[cKDTree(verts).query(lm[ok])[1]]).argmax()
+    parts = np.full(len(verts), SKIN, np.uint8)
+    if (shell == face_shell).all():
+        return parts
     d, k = cKDTree(t_verts).query(verts)
     inside = np.where(np.isin(t_parts, (MOUTH, TEETH)))[0]
     k_in = inside[cKDTree(t_verts[inside]).query(verts)[1]]
     eyes = [(lm[a] + lm[b]) / 2 for a, b in EYES]
     eye_width = np.mean([np.linalg.norm(lm[a] - lm[b]) for a, b in EYES])
-    skin = faces[(shell == face_shell)[faces].all(1)]
-    parts = np.full(n, SKIN, np.uint8)
-    for sh in np.unique(shell):
-        ids = np.where(shell == sh)[0]
-        if sh == face_shell:
-            continue
+    mouth = (lm[CORNERS[0]] + lm[CORNERS[1]]) / 2
+    order = np.argsort(shell, kind="stable")
+    groups = np.split(order, np.flatnonzero(np.diff(shell[order])) + 1)
+    groups = [g for g in groups if shell[g[0]] != face_shell]
+    some = [g[:: max(1, len(g) // 50)] for g in groups]
+    front, hit = cast(verts, faces[(shell == face_shell)[faces].all(1)], verts[np.concatenate(some), :2])
+    behind = np.split(hit & (front[:, 2] > verts[np.concatenate(some), 2] + 0.01 * width),
+                      np.cumsum([len(x) for x in some])[:-1])
+    for ids, hidden in zip(groups, behind):
         centre, extent = verts[ids].mean(0), np.ptp(verts[ids], axis=0).max()
         if extent < 2 * eye_width and min(np.linalg.norm(centre[:2] - e[:2]) for e in eyes) < 0.5 * eye_width:
             parts[ids] = EYE
-            continue
-        some = ids[:: max(1, len(ids) // 200)]
-        front, hit = cast(verts, skin, verts[some, :2])
-        if np.mean(hit & (front[:, 2] > verts[some, 2] + 0.01 * width)) > 0.5:  # behind the face: inside
+        elif extent < 2 * width and np.linalg.norm(centre[:2] - mouth[:2]) < width and hidden.mean() > 0.5:
             parts[ids] = np.bincount(t_parts[k_in[ids]], minlength=len(PARTS)).argmax()
-            continue
-        if np.median(d[ids]) > 0.3 * width:
-            continue
-        votes = np.bincount(t_parts[k[ids]], minlength=len(PARTS))
-        if votes.max() > 0.5 * len(ids):
-            parts[ids] = votes.argmax()
-            if parts[ids[0]] in (MOUTH, TEETH):
-                parts[ids] = np.bincount(t_parts[k_in[ids]], minlength=len(PARTS)).argmax()
+        elif np.median(d[ids]) < 0.3 * width:
+            votes = np.bincount(t_parts[k[ids]], minlength=len(PARTS))
+            if votes.max() > 0.5 * len(ids):
+                pool = k_in if votes.argmax() in (MOUTH, TEETH) else k
+                parts[ids] = np.bincount(t_parts[pool[ids]], minlength=len(PARTS)).argmax()
     return parts
 
 
