@@ -112,7 +112,8 @@ def test_eyeballs_modelled_as_shells_of_an_unlabelled_mesh_stay_the_heads_eyes(s
     mesh.export(tmp_path / "head_with_eyes.obj")
     t = rig_head(tmp_path / "head_with_eyes.obj")
     mine = t.vertex_parts == PARTS.index("eye")
-    assert mine.sum() == eye.sum(), "the file's own eyeballs are the eyes, and no others were added"
+    assert mine.sum() == eye.sum(), "the file's eyeballs are the eyes, and no others were added"
+    assert np.flatnonzero(mine).max() < len(mesh.vertices), "they are the file's own (added parts come last)"
     assert np.abs(t.basis[:, mine]).max() == 0, "eyeballs stay rigid while the lids blink"
     blink = t.deform(np.eye(52, dtype=np.float32)[[INDEX["eyeBlinkLeft"]]])[0]
     assert np.abs(blink - t.vertices).max() > 0, "the lids still blink"

@@ -330,9 +330,10 @@ def _placed(t: Template, t_verts, lin, ids, verts, skin_faces) -> np.ndarray:
     eye = t.vertex_parts == EYE
     pieces = [i for _, i in eyeballs(t.vertices, t.faces, eye)] + [ids[~eye[ids]]]
     for piece in pieces:
+        piece = piece[np.isin(piece, ids)]  # the eyeballs when only the mouth is added, and so on
         if not len(piece):
             continue
-        k = [pos[v] for v in piece if v in pos]
+        k = [pos[v] for v in piece]
         own = (t.vertices[piece] - t.vertices[piece].mean(0)) @ lin.T
         out[k] = own + t_verts[piece].mean(0)
         hit_pts, hit = cast(verts, skin_faces, out[k, :2])
