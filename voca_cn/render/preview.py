@@ -20,6 +20,9 @@ IRIS_DEGREES, PUPIL_DEGREES = 33.0, 13.0
 VIEWS = ("face", "head")
 SHADERS = Path(__file__).resolve().parent / "shaders"
 FOVY = 18.0
+# Lighting per vertex needs triangles of a few pixels: makehuman's median triangle in the face view is
+# 23 px, ICT's 7; a low-poly avatar's (Godette: 185 px) is drawn per fragment throughout
+COARSE_PX = 64.0
 
 
 @dataclass
@@ -140,6 +143,17 @@ def shader(name: str) -> str:
     return "\n".join(shader(ln.split()[1]) if ln.startswith("#include ") else ln for ln in lines) + "\n"
 
 
+def pixel_areas(vertices: np.ndarray, faces: np.ndarray, mvp: np.ndarray, width: int, height: int) -> np.ndarray:
+    """(F',) on-screen areas in pixels of the triangles (F, 3) of vertices (N, 3) that lie wholly in
+    the picture, seen through ``mvp`` (4, 4)."""
+    clip = np.c_[vertices, np.ones(len(vertices))] @ mvp.T
+    px = (clip[:, :2] / clip[:, 3:] + 1) / 2 * [width, height]
+    a, b, c = px[faces[:, 0]], px[faces[:, 1]], px[faces[:, 2]]
+    area = np.abs((b - a)[:, 0] * (c - a)[:, 1] - (b - a)[:, 1] * (c - a)[:, 0]) / 2
+    inside = ((px[faces] >= 0) & (px[faces] < [width, height])).all(axis=(1, 2))
+    return area[inside] if inside.any() else area
+
+
 def occluded(v: np.ndarray, skin: np.ndarray, centre: np.ndarray, half_width: float) -> np.ndarray:
     """(N,) bool: the vertices (N, 3) that shade.glsl's ``mouth_occlusion`` may darken: inside 1.2
     times its ellipse around ``centre`` (3,) (``half_width``: the mouth's, metres), which leaves room
@@ -196,6 +210,8 @@ class Renderer:
         self.faces = mesh.faces[np.argsort(-nearness[mesh.faces].max(1), kind="stable")].astype(np.int32)
         m = mesh.material[self.faces]
         self.per_fragment = (m == MATERIALS.index("eye")).any(1) | (m != m[:, :1]).any(1)  # irises, seams
+        if np.median(pixel_areas(neutral, self.faces, mvp, width, height)) > COARSE_PX:
+            self.per_fragment[:] = True  # a coarse mesh (a low-poly avatar): lighting varies inside its triangles
         self.skin = mesh.material == MATERIALS.index("skin")
         self.corners = face_incidence(self.faces, n).T.astype(np.int8).tocsr()  # (F, N): which face has which vertex
         self.ibo = self.ctx.buffer(reserve=self.faces.nbytes)
