@@ -91,9 +91,7 @@ def _worker(conn):
                 continue
             _, v, cx, cy, half = msg
             mv, mvp = _matrices(v, cx, cy, half)
-            flip = np.diag([1, -1, 1, 1]).astype("f4")  # the Renderer draws y down (see its mvp)
-            r.prog["mvp"].write((flip @ mvp).T.tobytes())
-            r.prog["model_view"].write(mv.T.tobytes())
+            r.set_camera(mv, mvp)
             conn.send(("ok", r.frame(v).copy()))
     except BaseException as e:  # noqa: BLE001 - every failure goes back as one line
         conn.send(("error", e if isinstance(e, VocaError) else VocaError(f"renderer failed: {e!r}")))
