@@ -4,8 +4,10 @@
 
 Makes a long recording by repeating real speech (espeak-ng sentences in several voices), then
 times, with the model already loaded: audio -> ARKit weights, and weights -> per-vertex offsets
-(computed a minute at a time and dropped, as the OBJ writer does). Prints real-time factors and
-the process's peak resident memory.
+(computed a minute at a time and dropped, as the OBJ writer does). Prints real-time factors, CPU
+seconds (llvm/ONNX threads included; the figure to compare on a shared machine), the CPU seconds of
+the whole ``voca_cn.animate`` (loudness, mouth at rest and the living face added) and the process's
+peak resident memory.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import voca_cn  # noqa: E402
 from voca_cn.audio import load as audio  # noqa: E402
 from voca_cn.formats import resolve  # noqa: E402
 from voca_cn.motion.lipsync import AudioAnimator  # noqa: E402
@@ -50,9 +53,12 @@ def main() -> None:
     seconds = len(y) / audio.SR
     animator = AudioAnimator.load(args.model)
     animator(y[: audio.SR * 5])  # trace the graphs once, as a loaded service would have
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     weights = animator(y)
-    t_weights = time.perf_counter() - t0
+    t_weights, c_weights = time.perf_counter() - t0, time.process_time() - c0
+    c0 = time.process_time()
+    voca_cn.animate(y, sr=audio.SR, model=animator)  # what `animate` runs: + loudness, rest, the living face
+    c_full = time.process_time() - c0
     template = resolve(args.template)
     t0 = time.perf_counter()
     for s in range(0, len(weights), 3600):
@@ -60,7 +66,9 @@ def main() -> None:
     t_offsets = time.perf_counter() - t0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"{seconds / 60:.1f} min of audio, {len(weights)} frames at 60 fps, template {args.template}")
-    print(f"audio -> weights: {t_weights:.1f} s = {seconds / t_weights:.0f}x real time")
+    print(f"audio -> weights: {t_weights:.1f} s = {seconds / t_weights:.0f}x real time ({c_weights:.1f} CPU s)")
+    print(f"voca_cn.animate (+ loudness, mouth at rest, living face): {c_full:.1f} CPU s = "
+          f"{seconds / c_full:.0f} audio s per CPU s")
     print(f"audio -> weights + offsets: {t_weights + t_offsets:.1f} s = "
           f"{seconds / (t_weights + t_offsets):.0f}x real time")
     print(f"peak resident memory: {peak:.0f} MB")

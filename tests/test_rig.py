@@ -98,6 +98,27 @@ def test_template_option_rigs_an_unknown_mesh_once_and_caches_it(home, tmp_path)
     np.testing.assert_array_equal(first.vertices, t.vertices)
 
 
+def test_eyeballs_modelled_as_shells_of_an_unlabelled_mesh_stay_the_heads_eyes(scan, tmp_path):
+    """A game head often comes as one OBJ with its eyeballs as separate shells and nothing naming
+    them: they are found as eyes (drawn as eyes, never moved by the shapes), not covered by ours."""
+    import trimesh
+
+    from voca_cn.rig import rig_head
+
+    eye = scan.vertex_parts == PARTS.index("eye")
+    keep = np.isin(scan.vertex_parts, [PARTS.index("skin"), PARTS.index("eye")])
+    mesh = trimesh.Trimesh(scan.vertices, scan.faces[keep[scan.faces].all(1)], process=False)
+    mesh.remove_unreferenced_vertices()
+    mesh.export(tmp_path / "head_with_eyes.obj")
+    t = rig_head(tmp_path / "head_with_eyes.obj")
+    mine = t.vertex_parts == PARTS.index("eye")
+    assert mine.sum() == eye.sum(), "the file's eyeballs are the eyes, and no others were added"
+    assert np.flatnonzero(mine).max() < len(mesh.vertices), "they are the file's own (added parts come last)"
+    assert np.abs(t.basis[:, mine]).max() == 0, "eyeballs stay rigid while the lids blink"
+    blink = t.deform(np.eye(52, dtype=np.float32)[[INDEX["eyeBlinkLeft"]]])[0]
+    assert np.abs(blink - t.vertices).max() > 0, "the lids still blink"
+
+
 def test_a_mesh_without_a_face_is_refused_in_one_line(home, tmp_path):
     import trimesh
 

@@ -39,6 +39,8 @@ def mel_filterbank(n_mels: int = N_MELS, fmin: float = 60.0, fmax: float = 7600.
 
 _FILTERS = mel_filterbank()
 _WINDOW = np.hanning(WIN).astype(np.float32)
+_BINS = slice(*(np.flatnonzero(_FILTERS.any(0))[[0, -1]] + [0, 1]))  # the FFT bins some filter reads
+_FILTERS_T = np.ascontiguousarray(_FILTERS[:, _BINS].T)  # (bins, 40)
 
 
 def n_feature_frames(n_samples: int) -> int:
@@ -73,9 +75,11 @@ def mel_frames(samples: np.ndarray) -> np.ndarray:
     """(m * 160 + 240,) float32 samples, padded as in :func:`log_mel` -> (m, 40) log-mel of the
     m windows starting every 160 samples (a stream calls this on what it has)."""
     frames = np.lib.stride_tricks.sliding_window_view(samples, WIN)[::HOP]
-    frames = (frames - frames.mean(axis=1, keepdims=True)) * _WINDOW
-    power = np.abs(np.fft.rfft(frames, N_FFT)) ** 2
-    return np.log(power @ _FILTERS.T + 1e-8)
+    padded = np.zeros((len(frames), N_FFT), np.float32)  # windows written straight into the FFT's input
+    np.subtract(frames, frames.mean(axis=1, keepdims=True), out=padded[:, :WIN])
+    padded[:, :WIN] *= _WINDOW
+    spectrum = np.fft.rfft(padded)[:, _BINS]
+    return np.log((spectrum.real ** 2 + spectrum.imag ** 2) @ _FILTERS_T + 1e-8)
 
 
 # Level normalisation, in log-mel units (natural log of power; 1 unit = 4.3 dB). The level is the

@@ -14,6 +14,7 @@ from voca_cn.core.timing import FPS, SR
 # once) and a running peak (falls 3 dB/s, follows rises at once), at least MIN_SPAN_DB and at most
 # MAX_SPAN_DB apart, then smoothed over SMOOTH_S
 PEAK_DECAY_DB, FLOOR_RISE_DB, MIN_SPAN_DB, MAX_SPAN_DB, SMOOTH_S = 0.05, 0.02, 25.0, 50.0, 0.05
+BLOCK = 2048  # frames measured at once (a few MB)
 
 
 class Loudness:
@@ -32,20 +33,21 @@ class Loudness:
         over, so every frame up to ``total`` is complete (silence past the last sample)."""
         self.pending = np.concatenate([self.pending, np.asarray(samples, np.float32).reshape(-1)])
         start = self.frames * SR // FPS  # the sample pending[0] is
-        out, i = [], self.frames
-        while True:
-            a, b = i * SR // FPS - start, (i + 1) * SR // FPS - start
-            if (end and (total is None or i >= total)) or (not end and b > len(self.pending)):
-                break
-            out.append(self._frame(self.pending[a:b]))
-            i += 1
-        self.pending = self.pending[min(len(self.pending), i * SR // FPS - start):]
-        self.frames = i
-        return np.asarray(out, np.float32)
+        if end:
+            stop = max(self.frames, total or 0)
+        else:  # the last frame i with (i + 1) * SR // FPS <= the samples had
+            stop = max(self.frames, ((start + len(self.pending) + 1) * FPS - 1) // SR)
+        bounds = np.arange(self.frames, stop + 1) * SR // FPS - start
+        out = np.empty(stop - self.frames, np.float32)
+        for a in range(0, len(out), BLOCK):  # a block of frames at a time: bounded memory
+            db = 10 * np.log10(frame_power(self.pending, bounds[a:a + BLOCK + 1]) + 1e-10)
+            out[a:a + BLOCK] = [self._frame(x) for x in db.tolist()]
+        self.pending = self.pending[min(len(self.pending), bounds[-1]):]
+        self.frames = stop
+        return out
 
-    def _frame(self, x: np.ndarray) -> float:
-        ms = float(np.var(x, dtype=np.float64)) if len(x) else 0.0  # about the frame's mean: a DC offset is not sound
-        db = 10 * np.log10(ms + 1e-10)
+    def _frame(self, db: float) -> float:
+        """The next frame's value from its power in dB (float arithmetic: this runs once a frame)."""
         if self.peak is None:
             self.peak = self.floor = db
         self.peak = max(db, self.peak - PEAK_DECAY_DB)
@@ -53,6 +55,25 @@ class Loudness:
         level = min(1.0, max(0.0, (db - self.floor) / max(self.peak - self.floor, MIN_SPAN_DB)))
         self.smooth = self.alpha * self.smooth + (1 - self.alpha) * level
         return self.smooth
+
+
+def frame_power(x: np.ndarray, bounds: np.ndarray) -> np.ndarray:
+    """Mean square about its own mean (a DC offset is not sound) of each frame x[bounds[i]:bounds[i + 1]]
+    (the part inside x; none: 0) -> (len(bounds) - 1,) float64. Every frame is one zero-padded row of
+    a matrix, reduced alone: a frame's value does not depend on which others come with it (a
+    stream's chunks give the file's values)."""
+    width = SR // FPS + 1
+    span = np.zeros(bounds[-1] - bounds[0] + width, np.float32)
+    piece = x[bounds[0]:bounds[-1]]
+    span[:len(piece)] = piece
+    rows = np.lib.stride_tricks.sliding_window_view(span, width)[bounds[:-1] - bounds[0]].astype(np.float64)
+    n = np.clip(np.minimum(bounds[1:], len(x)) - bounds[:-1], 0, None)
+    valid = np.arange(width) < n[:, None]
+    rows[~valid] = 0.0
+    mean = rows.sum(1) / np.maximum(n, 1)
+    rows -= mean[:, None]
+    rows[~valid] = 0.0
+    return (rows * rows).sum(1) / np.maximum(n, 1)
 
 
 def loudness(audio: np.ndarray, n: int) -> np.ndarray:

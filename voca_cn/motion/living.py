@@ -138,6 +138,8 @@ class Motion:
         self.blinks: list[tuple[float, float]] = []
         self.t = 0.0
         b = p["blink"]
+        self.profile = np.asarray(b["profile"])  # the mean real lid closing, at times profile_u (blink widths)
+        self.profile_u = b["profile_start"] + b["profile_step"] * np.arange(len(self.profile))
         self.clock, self.target = self._running_start(b)
         g = p["gaze"]
         self.gaze_pos = np.zeros(2)
@@ -175,13 +177,11 @@ class Motion:
                 start += float(np.exp(self.rng_blink.normal(b["double_gap_log_mean"], b["double_gap_log_std"])))
             self.clock, self.target = 0.0, float(self.rng_blink.gamma(b["shape"], b["scale"]))
         value = 0.0
-        prof = np.asarray(b["profile"])
         for peak, fwhm in self.blinks:
             u = (self.t - peak) / fwhm
-            value = max(value, float(np.interp(u, b["profile_start"] + b["profile_step"] * np.arange(len(prof)),
-                                               prof, left=0.0, right=0.0)))
-        end = b["profile_start"] + b["profile_step"] * (len(prof) - 1)
-        self.blinks = [(pk, f) for pk, f in self.blinks if (self.t - pk) / f <= end]
+            value = max(value, float(np.interp(u, self.profile_u, self.profile, left=0.0, right=0.0)))
+        if self.blinks:
+            self.blinks = [(pk, f) for pk, f in self.blinks if (self.t - pk) / f <= self.profile_u[-1]]
         return value
 
     # -- gaze
@@ -215,42 +215,47 @@ class Motion:
         e_omega, e_sigma, gain = np.asarray(e["omega"]), np.asarray(e["sigma"]), np.asarray(e["gain"])
         omega, sigma, mod = np.asarray(hd["omega"]), np.asarray(hd["sigma"]), np.asarray(hd["loudness_mod"])
         mean_level = hd["mean_loudness"]
+        blink, gaze, expr = np.zeros(k), np.zeros((k, 2)), np.zeros((k, len(self.expr)))
         for i in range(k):
             x = float(level[i])
             speech = x > SPEECH
             if self.was_speech and not speech:
                 self.silent_for = 0.0
             self.was_speech = speech
-            blink = self._blink_frame(speech) if o.blink else 0.0
-            gaze = self._gaze_frame() if o.gaze else np.zeros(2)
+            if o.blink:
+                blink[i] = self._blink_frame(speech)
+            if o.gaze:
+                gaze[i] = self._gaze_frame()
             head_step(self.expr, self.expr_v, self.expr_chol @ expr_noise[i], e_sigma, e_omega, self.dt)
-            expr = self.expr + gain @ np.array([1.0, x, x * x])
+            expr[i] = self.expr + gain @ np.array([1.0, x, x * x])
             # head: x'' = -2 w x' - w^2 x + s(t) noise, s following the loudness (semi-implicit Euler)
             head_step(self.head_x, self.head_v, head_noise[i], sigma * np.maximum(0.0, 1.0 + mod * (x - mean_level)),
                       omega, self.dt)
-            self._write(w[i], blink, gaze, expr)
             head[i] = self.head_x * (o.head * o.intensity)
             self.silent_for += self.dt
             self.t += self.dt
+        self._write(w, blink, gaze, expr)
         return w, head
 
-    def _write(self, row: np.ndarray, blink: float, gaze: np.ndarray, expr: np.ndarray) -> None:
-        """Layer values -> ARKit weights in [0, 1] (scaled by the user's controls)."""
+    def _write(self, w: np.ndarray, blink: np.ndarray, gaze: np.ndarray, expr: np.ndarray) -> None:
+        """Layer values of k frames (blink (k,), gaze (k, 2) radians, expression (k, C)) -> ARKit
+        weights in [0, 1] (scaled by the user's controls) in w (k, 52); the loop above makes the
+        values, this writes them all at once."""
         o = self.o
-        row[BLINK] = min(1.0, blink * o.blink * o.intensity)
-        yaw, pitch = gaze * (o.gaze * o.intensity) / GAZE_FULL  # yaw > 0: to the character's left
-        row[[LOOK["eyeLookOutLeft"], LOOK["eyeLookInRight"]]] = max(0.0, yaw)
-        row[[LOOK["eyeLookInLeft"], LOOK["eyeLookOutRight"]]] = max(0.0, -yaw)
-        row[[LOOK["eyeLookUpLeft"], LOOK["eyeLookUpRight"]]] = max(0.0, -pitch)
-        row[[LOOK["eyeLookDownLeft"], LOOK["eyeLookDownRight"]]] = max(0.0, pitch)
+        w[:, BLINK] = np.minimum(1.0, blink * o.blink * o.intensity)[:, None]
+        yaw, pitch = (gaze * (o.gaze * o.intensity) / GAZE_FULL).T  # yaw > 0: to the character's left
+        w[:, [LOOK["eyeLookOutLeft"], LOOK["eyeLookInRight"]]] = np.maximum(0.0, yaw)[:, None]
+        w[:, [LOOK["eyeLookInLeft"], LOOK["eyeLookOutRight"]]] = np.maximum(0.0, -yaw)[:, None]
+        w[:, [LOOK["eyeLookUpLeft"], LOOK["eyeLookUpRight"]]] = np.maximum(0.0, -pitch)[:, None]
+        w[:, [LOOK["eyeLookDownLeft"], LOOK["eyeLookDownRight"]]] = np.maximum(0.0, pitch)[:, None]
         s = o.brows * o.intensity
-        for name, v in zip(self.p["expression"]["channels"], expr * s):
+        for name, v in zip(self.p["expression"]["channels"], (expr * s).T):
             if name == "brow":
-                row[BROW_UP] = max(0.0, v)
-                row[BROW_DOWN] = max(0.0, -v)
+                w[:, BROW_UP] = np.maximum(0.0, v)[:, None]
+                w[:, BROW_DOWN] = np.maximum(0.0, -v)[:, None]
             elif name == "squint":
-                row[SQUINT] = max(0.0, v)
-        np.clip(row, 0.0, 1.0, out=row)
+                w[:, SQUINT] = np.maximum(0.0, v)[:, None]
+        np.clip(w, 0.0, 1.0, out=w)
 
 
 def head_step(x: np.ndarray, v: np.ndarray, noise: np.ndarray, strength: np.ndarray, omega: np.ndarray,

@@ -20,6 +20,9 @@ IRIS_DEGREES, PUPIL_DEGREES = 33.0, 13.0
 VIEWS = ("face", "head")
 SHADERS = Path(__file__).resolve().parent / "shaders"
 FOVY = 18.0
+# Lighting per vertex needs triangles of a few pixels: makehuman's median triangle in the face view is
+# 23 px, ICT's 7; a low-poly avatar's (Godette: 185 px) is drawn per fragment throughout
+COARSE_PX = 64.0
 
 
 @dataclass
@@ -133,9 +136,31 @@ def project(template: Template, points: np.ndarray, width: int, height: int, vie
 
 
 def shader(name: str) -> str:
-    """GLSL source of ``shaders/NAME``. Materials in face.frag: 0 skin, 1 mouth (socket, gums,
-    tongue), 2 teeth, 3 eye (``MATERIALS``)."""
-    return (SHADERS / name).read_text()
+    """GLSL source of ``shaders/NAME``, an ``#include FILE`` line replaced by that file (the lighting
+    in shade.glsl, shared by both programs). Materials: 0 skin, 1 mouth (socket, gums, tongue),
+    2 teeth, 3 eye (``MATERIALS``)."""
+    lines = (SHADERS / name).read_text().splitlines()
+    return "\n".join(shader(ln.split()[1]) if ln.startswith("#include ") else ln for ln in lines) + "\n"
+
+
+def pixel_areas(vertices: np.ndarray, faces: np.ndarray, mvp: np.ndarray, width: int, height: int) -> np.ndarray:
+    """(F',) on-screen areas in pixels of the triangles (F, 3) of vertices (N, 3) that lie wholly in
+    the picture, seen through ``mvp`` (4, 4)."""
+    clip = np.c_[vertices, np.ones(len(vertices))] @ mvp.T
+    px = (clip[:, :2] / clip[:, 3:] + 1) / 2 * [width, height]
+    a, b, c = px[faces[:, 0]], px[faces[:, 1]], px[faces[:, 2]]
+    area = np.abs((b - a)[:, 0] * (c - a)[:, 1] - (b - a)[:, 1] * (c - a)[:, 0]) / 2
+    inside = ((px[faces] >= 0) & (px[faces] < [width, height])).all(axis=(1, 2))
+    return area[inside] if inside.any() else area
+
+
+def occluded(v: np.ndarray, skin: np.ndarray, centre: np.ndarray, half_width: float) -> np.ndarray:
+    """(N,) bool: the vertices (N, 3) that shade.glsl's ``mouth_occlusion`` may darken: inside 1.2
+    times its ellipse around ``centre`` (3,) (``half_width``: the mouth's, metres), which leaves room
+    for triangles that cross its edge. ``skin``: (N,) bool; the lip skin's ellipse is half as high."""
+    q = (v[:, :2] - centre[:2]) / (half_width * np.array([1.3, 0.9]))
+    q[:, 1] *= 1 + skin
+    return np.einsum("ij,ij->i", q, q) < 1.2 ** 2
 
 
 class Renderer:
@@ -144,11 +169,14 @@ class Renderer:
     ``mesh``: a Template or a RenderMesh; ``neutral``: (N, 3) vertices the camera frames (the
     template's own when a Template is given).
 
-    What costs is llvmpipe shading fragments on the CPU, so only what the frame shows is shaded:
-    triangles go nearest first (sorted once on the neutral head, seen from the camera), so the depth
-    test rejects what lies behind before the fragment shader runs, and a closed mesh's back faces are
-    not drawn at all. The image is drawn upside down so that it reads back top row first, without a
-    copy."""
+    What costs is llvmpipe shading fragments on the CPU, so little is done per fragment: most
+    triangles are lit per vertex (lit.vert: the colour is interpolated); only those whose colour
+    changes inside a triangle get the per-fragment program (face.frag): the irises, the mouth
+    opening's occlusion (chosen per frame, it follows the mouth) and the seams between materials.
+    Only what the frame shows is shaded: triangles go nearest first (sorted once on the neutral head,
+    seen from the camera), so the depth test rejects what lies behind before the fragment shader
+    runs, and a closed mesh's back faces are not drawn at all. The image is drawn upside down so that
+    it reads back top row first, without a copy."""
 
     def __init__(self, mesh: Template | RenderMesh, width: int, height: int, view: str = "face",
                  neutral: np.ndarray | None = None):
@@ -165,11 +193,12 @@ class Renderer:
         n = len(mesh.material)
         self.incidence = face_incidence(mesh.faces, n)
         self.prog = self.ctx.program(vertex_shader=shader("face.vert"), fragment_shader=shader("face.frag"))
+        self.lit = self.ctx.program(vertex_shader=shader("lit.vert"), fragment_shader=shader("lit.frag"))
         model_view, mvp = camera(neutral, mesh, width, height, view)
-        self.prog["mvp"].write((np.diag([1, -1, 1, 1]).astype("f4") @ mvp).T.tobytes())  # y down: top row first
-        self.prog["model_view"].write(model_view.T.tobytes())
+        self.set_camera(model_view, mvp)
         lights = np.array([np.asarray(d) / np.linalg.norm(d) for d in LIGHTS], "f4")
-        self.prog["light_dirs"].write(lights.tobytes())  # rows written = columns in GLSL
+        for prog in (self.prog, self.lit):
+            prog["light_dirs"].write(lights.tobytes())  # rows written = columns in GLSL
         self.prog["iris_cos"].value = tuple(np.cos(np.radians([IRIS_DEGREES, PUPIL_DEGREES])))
         eye_index = np.zeros(n, "f4")
         for k, (_, ids) in enumerate(mesh.eyes):
@@ -178,12 +207,22 @@ class Renderer:
         self.nrm = self.ctx.buffer(reserve=n * 12)
         attrs = self.ctx.buffer(np.c_[mesh.albedo, mesh.material, eye_index].astype("f4").tobytes())
         nearness = (neutral @ model_view[:3, :3].T)[:, 2]  # view-space z: larger is nearer the camera
-        faces = mesh.faces[np.argsort(-nearness[mesh.faces].max(1), kind="stable")]
-        ibo = self.ctx.buffer(faces.astype(np.int32).tobytes())
+        self.faces = mesh.faces[np.argsort(-nearness[mesh.faces].max(1), kind="stable")].astype(np.int32)
+        m = mesh.material[self.faces]
+        self.per_fragment = (m == MATERIALS.index("eye")).any(1) | (m != m[:, :1]).any(1)  # irises, seams
+        if np.median(pixel_areas(neutral, self.faces, mvp, width, height)) > COARSE_PX:
+            self.per_fragment[:] = True  # a coarse mesh (a low-poly avatar): lighting varies inside its triangles
+        self.skin = mesh.material == MATERIALS.index("skin")
+        self.corners = face_incidence(self.faces, n).T.astype(np.int8).tocsr()  # (F, N): which face has which vertex
+        self.ibo = self.ctx.buffer(reserve=self.faces.nbytes)
         self.vao = self.ctx.vertex_array(
             self.prog, [(self.pos, "3f", "in_pos"), (self.nrm, "3f", "in_normal"),
                         (attrs, "3f 1f 1f", "in_color", "in_material", "in_eye")],
-            index_buffer=ibo, index_element_size=4)
+            index_buffer=self.ibo, index_element_size=4)
+        self.lit_vao = self.ctx.vertex_array(
+            self.lit, [(self.pos, "3f", "in_pos"), (self.nrm, "3f", "in_normal"),
+                       (attrs, "3f 1f 4x", "in_color", "in_material")],
+            index_buffer=self.ibo, index_element_size=4)
         self.fbo = self.ctx.simple_framebuffer((width, height), components=3)
         self.ctx.enable(moderngl.DEPTH_TEST)
         if mesh.closed:
@@ -191,17 +230,27 @@ class Renderer:
             self.ctx.front_face = "cw"  # counter-clockwise from outside, mirrored by the y flip
         self.image = bytearray(width * height * 3)
 
-    def _pose_uniforms(self, v: np.ndarray) -> None:
-        """Per-frame mouth and eye positions: the cavity and the irises follow the animation."""
+    def set_camera(self, model_view: np.ndarray, mvp: np.ndarray) -> None:
+        """Look through another camera: (4, 4) float32 model-view and model-view-projection matrices
+        (OpenGL's y up; the image is still read top row first)."""
+        for prog in (self.prog, self.lit):
+            prog["mvp"].write((np.diag([1, -1, 1, 1]).astype("f4") @ mvp).T.tobytes())  # y down: top row first
+            prog["model_view"].write(model_view.T.tobytes())
+
+    def _pose_uniforms(self, v: np.ndarray) -> np.ndarray:
+        """Per-frame mouth and eye positions: the cavity and the irises follow the animation.
+        -> (F,) bool: the triangles (in draw order) to shade per fragment this frame."""
         mesh = self.mesh
+        size, per_fragment = (1e-6, 0.0), self.per_fragment  # no mouth: size 0 puts every point outside
         if mesh.mouth is not None:
             up, lo, right, left = v[mesh.mouth]
             centre = (up + lo) / 2
-            self.prog["mouth_centre"].value = tuple(centre)
-            self.prog["mouth_size"].value = (float(np.linalg.norm(left - right)) / 2,
-                                             float(centre[2] - (left[2] + right[2]) / 2))
-        else:  # no mouth: nothing is "inside" (size 0 puts every point outside the ellipse)
-            self.prog["mouth_size"].value = (1e-6, 0.0)
+            size = (float(np.linalg.norm(left - right)) / 2, float(centre[2] - (left[2] + right[2]) / 2))
+            for prog in (self.prog, self.lit):
+                prog["mouth_centre"].value = tuple(centre)
+            per_fragment = per_fragment | (self.corners @ occluded(v, self.skin, centre, size[0]).view(np.int8) > 0)
+        for prog in (self.prog, self.lit):
+            prog["mouth_size"].value = size
         if mesh.eyes:
             centres = np.zeros((4, 3), "f4")
             axes = np.zeros((4, 3), "f4")
@@ -210,6 +259,7 @@ class Renderer:
                 axes[k] = (v[apex] - centres[k]) / np.linalg.norm(v[apex] - centres[k])
             self.prog["eye_centre"].write(centres.tobytes())
             self.prog["eye_axis"].write(axes.tobytes())
+        return per_fragment
 
     def frame(self, vertices: np.ndarray) -> np.ndarray:
         """Render vertices (N, 3) metres -> RGB image (H, W, 3) uint8, top row first; valid until the
@@ -217,9 +267,14 @@ class Renderer:
         v = np.ascontiguousarray(vertices, dtype="f4")
         self.pos.write(v)
         self.nrm.write(vertex_normals(v, self.mesh.faces, self.incidence))
-        self._pose_uniforms(v)
+        per_fragment = self._pose_uniforms(v)
+        # per-vertex triangles first (most of the picture, cheap), then the per-fragment ones, each
+        # group nearest first; their fragments behind the face are then rejected before shading
+        n_lit = len(per_fragment) - int(per_fragment.sum())
+        self.ibo.write(np.concatenate([self.faces[~per_fragment], self.faces[per_fragment]]))
         self.fbo.use()
         self.fbo.clear(*BACKGROUND, 1.0)
-        self.vao.render()
+        self.lit_vao.render(vertices=3 * n_lit)
+        self.vao.render(vertices=3 * (len(per_fragment) - n_lit), first=3 * n_lit)
         self.fbo.read_into(self.image, components=3)
         return np.frombuffer(self.image, np.uint8).reshape(self.height, self.width, 3)

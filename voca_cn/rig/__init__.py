@@ -22,7 +22,7 @@ from voca_cn.rig.transfer import Head, rig
 
 MESH_SUFFIXES = (".obj", ".ply")
 MIN_TRIANGLES = 100  # fewer cannot make a face the tracker would find
-CACHE_VERSION = 1  # bump when rigging changes: old cached rigs are then redone
+CACHE_VERSION = 5  # bump when rigging changes: old cached rigs are then redone
 
 
 def read_head(path: str | os.PathLike) -> Head:

@@ -91,9 +91,7 @@ def _worker(conn):
                 continue
             _, v, cx, cy, half = msg
             mv, mvp = _matrices(v, cx, cy, half)
-            flip = np.diag([1, -1, 1, 1]).astype("f4")  # the Renderer draws y down (see its mvp)
-            r.prog["mvp"].write((flip @ mvp).T.tobytes())
-            r.prog["model_view"].write(mv.T.tobytes())
+            r.set_camera(mv, mvp)
             conn.send(("ok", r.frame(v).copy()))
     except BaseException as e:  # noqa: BLE001 - every failure goes back as one line
         conn.send(("error", e if isinstance(e, VocaError) else VocaError(f"renderer failed: {e!r}")))
@@ -172,19 +170,23 @@ def cast(v: np.ndarray, faces: np.ndarray, xy: np.ndarray, chunk: int = 32) -> t
     ok = np.abs(den) > 1e-20
     out, hit = np.zeros((len(xy), 3)), np.zeros(len(xy), bool)
     out[:, :2] = xy
+    order = np.argsort(xy[:, 0], kind="stable")  # chunks of points near in x meet few triangles
     for s in range(0, len(xy), chunk):
-        p = xy[s:s + chunk]
-        li, fi = np.nonzero(ok & (p[:, None] >= lo).all(-1) & (p[:, None] <= hi).all(-1))
+        idx = order[s:s + chunk]
+        p = xy[idx]
+        near = np.where(ok & (hi >= p.min(0)).all(-1) & (lo <= p.max(0)).all(-1))[0]
+        li, fi = np.nonzero((p[:, None] >= lo[near]).all(-1) & (p[:, None] <= hi[near]).all(-1))
         if not len(li):
             continue
-        q, f = p[li], fi
+        q, f = p[li], near[fi]
         w0 = ((b[f, 1] - c[f, 1]) * (q[:, 0] - c[f, 0]) + (c[f, 0] - b[f, 0]) * (q[:, 1] - c[f, 1])) / den[f]
         w1 = ((c[f, 1] - a[f, 1]) * (q[:, 0] - c[f, 0]) + (a[f, 0] - c[f, 0]) * (q[:, 1] - c[f, 1])) / den[f]
         w2 = 1 - w0 - w1
         inside = (w0 >= -1e-9) & (w1 >= -1e-9) & (w2 >= -1e-9)
         z = w0 * v[faces[f, 0], 2] + w1 * v[faces[f, 1], 2] + w2 * v[faces[f, 2], 2]
-        for k in np.unique(li[inside]):
-            sel = inside & (li == k)
-            out[s + k, 2] = z[sel].max()
-            hit[s + k] = True
+        first = np.full(len(p), -np.inf)
+        np.maximum.at(first, li[inside], z[inside])  # the nearest of the triangles a ray meets
+        got = np.isfinite(first)
+        out[idx[got], 2] = first[got]
+        hit[idx[got]] = True
     return out, hit

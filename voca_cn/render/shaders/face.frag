@@ -1,7 +1,5 @@
 #version 330
-uniform mat3 light_dirs;     // key, fill, rim directions in view space (columns)
-uniform vec3 mouth_centre;   // inner-lip centre (model space, metres)
-uniform vec2 mouth_size;     // half width (corner to corner / 2), lip depth at the corners
+#include shade.glsl
 uniform vec3 eye_centre[4];
 uniform vec3 eye_axis[4];
 uniform vec2 iris_cos;       // cos of the iris and pupil half-angles
@@ -30,31 +28,6 @@ void main() {
     vec3 n = normalize(v_normal);
     vec3 v = normalize(v_view);
     if (dot(n, v) < 0.0) n = -n;  // inner walls of the mouth are seen from behind
-    vec3 albedo = v_color;
-    float occlusion = 1.0;
-    if (v_material != 3) {
-        // Light reaches the mouth only through the opening: darken with depth behind the lips
-        // (a parabola through the lip centre and the corners stands in for the lip front).
-        vec2 q = (v_model.xy - mouth_centre.xy) / vec2(mouth_size.x * 1.3, mouth_size.x * 0.9);
-        float front = mouth_centre.z - mouth_size.y * q.x * q.x / 1.69;
-        float depth = max(front - v_model.z, 0.0);
-        if (v_material == 0) {  // lip skin curls back and down: only its inner side, near the opening
-            depth = max(depth - 0.004, 0.0);
-            q.y *= 2.0;
-        }
-        float inside = 1.0 - smoothstep(0.8, 1.0, length(q));
-        // Teeth sit right behind the lips and catch light; socket and tongue fall off fast.
-        occlusion = mix(1.0, exp(-depth / (v_material == 2 ? 0.02 : 0.006)), inside);
-    } else {
-        albedo = iris(albedo);
-    }
-    float key = max(dot(n, light_dirs[0]), 0.0);
-    float fill = max(dot(n, light_dirs[1]), 0.0);
-    float rim = pow(1.0 - max(dot(n, v), 0.0), 3.0) * max(dot(n, light_dirs[2]) + 0.3, 0.0);
-    float sky = 0.5 + 0.5 * n.y;                                   // soft hemisphere ambient
-    float shine = v_material == 3 ? 0.6 : (v_material == 2 ? 0.25 : 0.07);
-    float spec = pow(max(dot(n, normalize(light_dirs[0] + v)), 0.0), v_material == 3 ? 120.0 : 24.0);
-    vec3 c = albedo * ((0.10 + 0.10 * sky) + 0.80 * key + 0.28 * fill) * occlusion
-           + vec3(0.35, 0.38, 0.45) * rim * occlusion + vec3(shine * spec) * occlusion;
-    f_color = vec4(pow(c, vec3(1.0 / 2.2)), 1.0);
+    vec3 albedo = v_material == 3 ? iris(v_color) : v_color;
+    f_color = vec4(shade(n, v, albedo, mouth_occlusion(v_model, v_material), v_material), 1.0);
 }
