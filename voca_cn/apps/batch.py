@@ -40,7 +40,7 @@ from voca_cn.core.untrusted import read_json
 from voca_cn.formats.library import known_templates
 from voca_cn.motion.lipsync import AudioAnimator
 from voca_cn.motion.living import MODEL as LIVING_MODEL
-from voca_cn.motion.onnx import MODELS
+from voca_cn.motion.onnx import model_folder
 from voca_cn.motion.procedural import Style
 from voca_cn.rig import resolve
 
@@ -118,7 +118,7 @@ def _file_digest(path: Path) -> str:
 
 
 def _model_digest(settings: Settings) -> str:
-    folder = Path(settings.model or MODELS)
+    folder = model_folder(settings.model)
     files = sorted(p for p in folder.glob("*") if p.is_file()) if folder.is_dir() else []
     return hashlib.sha256("".join(f"{p.name}:{_file_digest(p)}" for p in files).encode()).hexdigest()
 

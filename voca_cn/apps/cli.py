@@ -12,6 +12,9 @@ from voca_cn import VocaError, __version__
 from voca_cn.apps import develop
 from voca_cn.core import bounds
 
+MODEL_HELP = ("trained model folder, or 'robust' (shipped: better on noisy, echoing and phone-line audio, "
+              "worse on clean speech); default: the shipped model")
+
 
 class _Parser(argparse.ArgumentParser):
     """Usage errors (a missing flag, a number out of range) as the one ``voca-cn: error:`` line
@@ -290,7 +293,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--procedural", action="store_true",
                    help="no transcript: pocketsphinx phone recognition + procedural animator "
                         "instead of the learned model")
-    p.add_argument("--model", default=None, help="trained model folder (default: the shipped one)")
+    p.add_argument("--model", default=None, help=MODEL_HELP)
     _style_flags(p)
     _living_flags(p)
     _output_flags(p)
@@ -307,7 +310,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run on Ray: a local Ray without ADDRESS, else the cluster at ADDRESS (e.g. auto)")
     p.add_argument("--template", default="makehuman", help="default template for lines that name none")
     _language_flag(p)
-    p.add_argument("--model", default=None, help="trained model folder (default: the shipped one)")
+    p.add_argument("--model", default=None, help=MODEL_HELP)
     p.add_argument("--procedural", action="store_true",
                    help="lines without a transcript: phone recognition + procedural animator")
     _style_flags(p)
@@ -337,7 +340,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("video", help="talking-face video with sound (MP4, MOV, AVI, MPG, WebM)")
     p.add_argument("--audio", help="judge this audio against the video's face instead of its soundtrack")
     p.add_argument("--max-lag", type=bounds.MAX_LAG.arg, default=1.0, help="largest offset searched, seconds (default 1)")
-    p.add_argument("--model", help="trained model folder (default: the shipped one)")
+    p.add_argument("--model", help=MODEL_HELP)
     p.add_argument("--template", default="makehuman", help="head the predicted aperture is read on")
     p.add_argument("--shift", type=Path, metavar="FIXED.mp4",
                    help="also write the video with its audio (or --audio) moved by the measured offset")
@@ -378,7 +381,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jsonl", action="store_true", help="also write JSON lines on stdout when sending OSC")
     p.add_argument("--chunk-ms", type=bounds.CHUNK_MS.arg, default=10.0, help="audio per read in ms (default 10)")
     p.add_argument("--stats", action="store_true", help="print compute and latency figures on stderr at the end")
-    p.add_argument("--model", help="trained model folder (default: the shipped one)")
+    p.add_argument("--model", help=MODEL_HELP)
     _living_flags(p)
     p.set_defaults(func=cmd_stream)
 

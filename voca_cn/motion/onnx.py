@@ -29,6 +29,19 @@ import numpy as np
 from voca_cn import VocaError
 
 MODELS = Path(__file__).resolve().parent.parent / "assets" / "models"
+# models shipped besides the default, chosen by name (``--model robust``): trained with half of
+# their windows from degraded audio, better on noisy, echoing, phone-line and low-bitrate audio and
+# worse on clean speech (README "Real recordings")
+BUNDLED = {"robust": MODELS / "robust"}
+
+
+def model_folder(model: str | os.PathLike | None) -> Path:
+    """A ``--model`` value -> its folder: None the shipped default, a bundled model's name (where no
+    folder of that name is here), else the path given."""
+    if model is None:
+        return MODELS
+    path = Path(model)
+    return BUNDLED[str(model)] if str(model) in BUNDLED and not path.exists() else path
 NETWORKS = ("phonetic", "lipsync")
 
 
@@ -94,7 +107,7 @@ def _session(path: str, mtime_ns: int, threads: int):  # mtime: a rewritten file
 def load(directory: str | os.PathLike | None, name: str, threads: int = 0) -> Network:
     """Network ``name`` of a model folder (default: the shipped one). ``threads`` 0 = one per
     core (offline), 1 = one core (a stream). Sessions are cached: loading again is free."""
-    directory = Path(directory or MODELS)
+    directory = model_folder(directory)
     meta_path, onnx_path = directory / f"{name}.json", directory / f"{name}.onnx"
     if not meta_path.is_file():
         raise VocaError(f"no {name} model in {directory}; give a folder from voca-cn train "

@@ -2,8 +2,11 @@
 
 Robustness, in order: text normalisation (punctuation, case); letter-to-sound for words missing
 from CMUdict (espeak-ng's IPA, mapped into the ARPAbet set of the acoustic model); faint dither
-against digital silence; retries over silence paddings and wider beams. Where it finds no path at
-all it raises :class:`NoPath` (:mod:`voca_cn.motion.transcript` then aligns by Viterbi).
+against digital silence; retries over silence paddings and wider beams; then the same retries on
+the take with its noise spectrally gated out (PyPI ``noisereduce``: non-stationary, then
+stationary), because the acoustic model knows clean speech and loses the words in noise. Where it
+finds no path at all it raises :class:`NoPath` (:mod:`voca_cn.motion.transcript` then aligns by
+Viterbi).
 """
 
 from __future__ import annotations
@@ -111,6 +114,16 @@ class Aligner:
         words = normalise(text)
         if not words:
             raise VocaError("the transcript has no words; give the text that is spoken")
+        # 10 held-out grid-s1 takes with white noise at 5 dB SNR: 9 found no path as they were, none
+        # with the gated copies (phone boundaries a mean 65 ms from the clean take's, one take 530 ms)
+        for stationary in (None, False, True):
+            try:
+                return self._align(audio if stationary is None else denoised(audio, stationary), words)
+            except NoPath as e:
+                error = e
+        raise error
+
+    def _align(self, audio: np.ndarray, words: list[str]) -> tuple[list[Segment], list[Segment]]:
         duration = len(audio) / SR
         last_error, word_path = None, None
         for pad, level in [(pad, level) for pad in PADS for level in range(len(BEAMS))]:
@@ -207,6 +220,14 @@ def _spread(pron: list[str], start: int, end: int) -> list[tuple[str, int, int]]
     w = np.array([_WEIGHT.get(re.sub(r"\d", "", p), 1.0) for p in pron])
     edges = np.round(start + np.concatenate([[0], np.cumsum(w)]) / w.sum() * (end - start)).astype(int)
     return [(p, int(a), int(b - a)) for p, a, b in zip(pron, edges[:-1], edges[1:])]
+
+
+def denoised(audio: np.ndarray, stationary: bool) -> np.ndarray:
+    """(S,) float32 16 kHz -> the same length with its noise spectrally gated out (``noisereduce``;
+    ``stationary``: one noise profile for the whole take, else one that follows the noise)."""
+    import noisereduce
+
+    return noisereduce.reduce_noise(y=audio, sr=SR, stationary=stationary).astype(np.float32)
 
 
 def boundary_differences(a: list[Segment], b: list[Segment]) -> np.ndarray:

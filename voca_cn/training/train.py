@@ -198,6 +198,8 @@ def _fit_epochs(name, model, compile_fn, train_fn, val_fn, cfg, out: Path, state
         _save_model(model, out / f"{name}.keras")
         state[f"{name}_epochs"] = epoch + 1
         _save_json(out / "state.json", state)
+    if not cfg["epochs"]:  # the starting network (config ``init``) is the stage as it is
+        _save_model(model, out / f"{name}.keras")
     return model
 
 
@@ -214,6 +216,15 @@ def _start(name: str, config: dict):
         raise VocaError(f"config init: {path} does not exist; give a trained model folder or \"shipped\"")
     log(f"{name}: starting from {path}")
     return keras.saving.load_model(path, compile=False)
+
+
+def _normalisation(config: dict, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The phonetic stage's input mean and std (40,): those its ``init`` network learned with,
+    else those of the training frames ``x`` (F, 40)."""
+    if not config.get("init"):
+        return x.mean(0), x.std(0) + 1e-3
+    meta = json.loads(((MODELS if config["init"] == "shipped" else Path(config["init"])) / "phonetic.json").read_text())
+    return np.asarray(meta["mean"]), np.asarray(meta["std"])
 
 
 def _save_model(model, path: Path) -> None:
@@ -246,7 +257,7 @@ def train(config: dict, corpus: str | os.PathLike, out: str | os.PathLike) -> di
                                               seed if p_noisy else None)
     vfeats, vlabels, vcurves, _ = split_data(corpus, "val")
     x_all = np.concatenate([levelled(m) for m in feats])
-    mean, std = x_all.mean(0), x_all.std(0) + 1e-3
+    mean, std = _normalisation(config, x_all)
     norm = lambda m: (m - mean) / std  # noqa: E731
     x_train, y_train = norm(x_all), np.concatenate(labels)
     del x_all
