@@ -203,17 +203,26 @@ def _fit_epochs(name, model, compile_fn, train_fn, val_fn, cfg, out: Path, state
     return model
 
 
-def _start(name: str, config: dict):
-    """The network a stage starts from: the ``init`` model folder's (fine-tuning: "shipped" for
-    voca_cn/models), or None for fresh weights."""
+def _init_file(config: dict, filename: str) -> Path | None:
+    """``filename`` in the config's ``init`` model folder ("shipped": voca_cn/models), or None
+    without ``init`` (fresh weights)."""
     init = config.get("init")
     if not init:
         return None
-    import keras
-
-    path = (MODELS if init == "shipped" else Path(init)) / f"{name}.keras"
+    path = (MODELS if init == "shipped" else Path(init)) / filename
     if not path.is_file():
         raise VocaError(f"config init: {path} does not exist; give a trained model folder or \"shipped\"")
+    return path
+
+
+def _start(name: str, config: dict):
+    """The network a stage starts from: the ``init`` model folder's (fine-tuning), or None for
+    fresh weights."""
+    path = _init_file(config, f"{name}.keras")
+    if path is None:
+        return None
+    import keras
+
     log(f"{name}: starting from {path}")
     return keras.saving.load_model(path, compile=False)
 
@@ -221,9 +230,10 @@ def _start(name: str, config: dict):
 def _normalisation(config: dict, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The phonetic stage's input mean and std (40,): those its ``init`` network learned with,
     else those of the training frames ``x`` (F, 40)."""
-    if not config.get("init"):
+    path = _init_file(config, "phonetic.json")
+    if path is None:
         return x.mean(0), x.std(0) + 1e-3
-    meta = json.loads(((MODELS if config["init"] == "shipped" else Path(config["init"])) / "phonetic.json").read_text())
+    meta = json.loads(path.read_text())
     return np.asarray(meta["mean"]), np.asarray(meta["std"])
 
 
@@ -354,9 +364,8 @@ def _keep_lipsync(config: dict, out: Path) -> None:
     model = _start("lipsync", config)
     if model is None:
         raise VocaError("lipsync epochs 0 keeps a trained network: set config init to a model folder or \"shipped\"")
-    init = MODELS if config["init"] == "shipped" else Path(config["init"])
     _save_model(model, out / "lipsync.keras")
-    shutil.copy2(init / "lipsync.json", out / "lipsync.json")
+    shutil.copy2(_init_file(config, "lipsync.json"), out / "lipsync.json")
     convert(out, ["lipsync"])
 
 
