@@ -33,7 +33,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from voca_cn import VocaError  # noqa: E402
 from voca_cn.core.phones import AZURE  # noqa: E402
-from voca_cn.core.timing import SR, n_frames  # noqa: E402
+from voca_cn.core.timing import SR  # noqa: E402
 from voca_cn.speech.align import boundary_differences  # noqa: E402
 from voca_cn.speech.tts import Voice, synthesize  # noqa: E402
 
@@ -179,7 +179,8 @@ def main() -> None:
                 for name, (code, method, as_pinyin) in variants(lang).items():
                     a = acc[name]
                     if method is None:  # the audio-only model
-                        w, phones = model.weights(probs, n_frames(len(y))), best_phones(probs, duration)
+                        w, heard = model.animate(y)
+                        phones = best_phones(heard, duration)
                     else:
                         result, note = run_text(y, marked_pinyin(text) if as_pinyin else text, code,
                                                 method, model.stage)

@@ -103,11 +103,12 @@ def test_stream_json_lines_and_ctrl_c_ends_cleanly(tmp_path):
     long_wav = speak("Please bring your own food to the meeting on Friday. " * 6, tmp_path / "long.wav")
     proc = subprocess.Popen([sys.executable, "-m", "voca_cn", "stream", "--audio", str(long_wav)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(3.0)
+    first = proc.stdout.readline()  # frames are arriving: the user presses Ctrl-C a moment later
+    time.sleep(1.0)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=20)
     assert proc.returncode == 0 and "Traceback" not in err and "stopped" in err
-    lines = [json.loads(line) for line in out.splitlines()]
+    lines = [json.loads(line) for line in (first + out).splitlines()]
     assert len(lines) > 30 and [r["frame"] for r in lines] == list(range(len(lines)))
     assert len(lines[0]["weights"]) == 52
 

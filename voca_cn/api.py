@@ -175,9 +175,9 @@ def animate(audio, sr: float | None = None, text: str | None = None, *, template
         from voca_cn.motion.lipsync import AudioAnimator, best_phones
 
         animator = model if isinstance(model, AudioAnimator) else AudioAnimator.load(model)
-        probs = animator.stage(y)
         level = loudness(y, n_frames(len(y)))
-        weights, head = animate_living(animator.weights(probs, len(level), level), level, living)
+        weights, probs = animator.animate(y, level)
+        weights, head = animate_living(weights, level, living)
         return Animation(weights, FPS, best_phones(probs, duration), y, path, probs, template, head)
     from voca_cn.motion.procedural import animate as procedural_animate
 

@@ -119,8 +119,9 @@ def _file_digest(path: Path) -> str:
 
 def _model_digest(settings: Settings) -> str:
     folder = model_folder(settings.model)
-    files = sorted(p for p in folder.glob("*") if p.is_file()) if folder.is_dir() else []
-    return hashlib.sha256("".join(f"{p.name}:{_file_digest(p)}" for p in files).encode()).hexdigest()
+    # every file below: the default mixes in the robust model kept in a subfolder
+    files = sorted(p for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else []
+    return hashlib.sha256("".join(f"{p.relative_to(folder)}:{_file_digest(p)}" for p in files).encode()).hexdigest()
 
 
 @lru_cache(maxsize=64)

@@ -12,8 +12,8 @@ from voca_cn import VocaError, __version__
 from voca_cn.apps import develop
 from voca_cn.core import bounds
 
-MODEL_HELP = ("trained model folder, or 'robust' (shipped: better on noisy, echoing and phone-line audio, "
-              "worse on clean speech); default: the shipped model")
+MODEL_HELP = ("trained model folder, or a shipped one: 'clean' (best on clean speech) or 'robust' (trained on "
+              "degraded audio); default: both, mixed by how much they disagree (robust where the audio is noisy)")
 
 
 class _Parser(argparse.ArgumentParser):

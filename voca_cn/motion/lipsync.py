@@ -32,6 +32,7 @@ from voca_cn.core.arkit import NAMES
 from voca_cn.core.phones import AZURE, PHONE_INDEX, PHONES, VISEME_POSES
 from voca_cn.core.timing import FPS, SR, Segment, merge_silences, n_frames, resample_frames
 from voca_cn.motion import onnx as runtime
+from voca_cn.motion.fallback import Disagreement, mix, share
 from voca_cn.motion.phonetic import PhoneticStage, Rows
 
 # p/b/m probability above which the lips are closed, chosen on the val split: 0.3 gave bilabial
@@ -69,14 +70,21 @@ class LipSync:
 
 class AudioAnimator:
     """Audio -> ARKit weights with no transcript: phonetic stage, 60 fps, lip-sync network, lips
-    closed where a bilabial is heard. :class:`voca_cn.motion.stream.Stream` runs the same steps live."""
+    closed where a bilabial is heard. With a ``robust`` second model (the shipped default has one:
+    :mod:`voca_cn.motion.fallback`) both run and are mixed frame by frame by how much their
+    phonetic stages disagree. :class:`voca_cn.motion.stream.Stream` runs the same steps live."""
 
-    def __init__(self, stage, net: LipSync):
-        self.stage, self.net = stage, net
+    def __init__(self, stage, net: LipSync, robust: "AudioAnimator | None" = None):
+        self.stage, self.net, self.robust = stage, net, robust
 
     @classmethod
     def load(cls, directory: str | os.PathLike | None = None, threads: int = 0) -> "AudioAnimator":
-        return cls(PhoneticStage.load(directory, threads), LipSync.load(directory, threads))
+        """A model folder's animator; None = the shipped clean model with the robust one mixed in."""
+        one = cls(PhoneticStage.load(directory, threads), LipSync.load(directory, threads))
+        if directory is None:
+            one.robust = cls.load("robust", threads)
+            assert (one.robust.stage.lookahead, one.robust.net.lookahead) == (one.stage.lookahead, one.net.lookahead)
+        return one
 
     def __call__(self, audio: np.ndarray) -> np.ndarray:
         """(S,) float32 16 kHz -> (T, 52) float32 ARKit weights at 60 fps, T = ceil(S/16000*60)."""
@@ -84,16 +92,28 @@ class AudioAnimator:
 
     def run(self, audio: np.ndarray):
         """Weights (T, 52) and the recognised phones (segments from the per-frame best phone)."""
-        probs = self.stage(audio)
-        return self.weights(probs, n_frames(len(audio))), best_phones(probs, len(audio) / SR)
+        w, probs = self.animate(audio)
+        return w, best_phones(probs, len(audio) / SR)
 
-    def weights(self, probs: np.ndarray, n: int, level: np.ndarray | None = None) -> np.ndarray:
+    def animate(self, audio: np.ndarray, level: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(S,) float32 16 kHz -> (T, 52) float32 weights in [0, 1] at 60 fps (T = ``len(level)``
+        or ceil(S/16000*60)) and the (F, P) phone probabilities at 100/s they came from. With the
+        audio's ``level`` (T,) (:func:`voca_cn.audio.loudness.loudness`) the mouth rests in silence."""
+        n = n_frames(len(audio)) if level is None else len(level)
+        probs = self.stage(audio)
+        w = self.mouth(probs, n)
+        if self.robust is not None:
+            other = self.robust.stage(audio)
+            a = share(Disagreement()(probs, other))
+            w = mix(w, self.robust.mouth(other, n), resample_frames(a[:, None], FRAME_RATE, FPS, n)[:, 0])
+            probs = mix(probs, other, a)
+        return (w if level is None else to_rest(w, Rest()(level, end=True))), probs
+
+    def mouth(self, probs: np.ndarray, n: int) -> np.ndarray:
         """(F, P) phone probabilities at 100/s -> (n, 52) float32 weights in [0, 1] at 60 fps, lips
-        closed wherever the phonetic stage hears a bilabial; with the audio's ``level`` (n,)
-        (:func:`voca_cn.audio.loudness.loudness`), the mouth at rest in silence."""
+        closed wherever the phonetic stage hears a bilabial."""
         w = np.clip(self.net(resample_frames(probs, FRAME_RATE, FPS, n)), 0.0, 1.0)
-        w = close_lips(w, resample_frames(closure(probs)[:, None], FRAME_RATE, FPS, n)[:, 0])
-        return w if level is None else to_rest(w, Rest()(level, end=True))
+        return close_lips(w, resample_frames(closure(probs)[:, None], FRAME_RATE, FPS, n)[:, 0])
 
     def lookahead_ms(self) -> float:
         """Algorithmic look-ahead in ms: how far past a frame's start time the audio must reach

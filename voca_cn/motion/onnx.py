@@ -29,15 +29,15 @@ import numpy as np
 from voca_cn import VocaError
 
 MODELS = Path(__file__).resolve().parent.parent / "assets" / "models"
-# models shipped besides the default, chosen by name (``--model robust``): trained with half of
-# their windows from degraded audio, better on noisy, echoing, phone-line and low-bitrate audio and
-# worse on clean speech (README "Real recordings")
-BUNDLED = {"robust": MODELS / "robust"}
+# the shipped models, chosen by name (``--model robust``): "clean" trained on clean speech, "robust"
+# with half of its windows from degraded audio (better on noisy, echoing, phone-line and low-bitrate
+# audio, worse on clean speech); with no --model both run, mixed (voca_cn.motion.fallback)
+BUNDLED = {"clean": MODELS, "robust": MODELS / "robust"}
 
 
 def model_folder(model: str | os.PathLike | None) -> Path:
-    """A ``--model`` value -> its folder: None the shipped default, a bundled model's name (where no
-    folder of that name is here), else the path given."""
+    """A ``--model`` value -> its folder: None the shipped clean model (the default mixes in the
+    robust one), a bundled model's name (where no folder of that name is here), else the path given."""
     if model is None:
         return MODELS
     path = Path(model)

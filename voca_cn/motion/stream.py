@@ -20,6 +20,7 @@ from voca_cn.audio.features import FRAME_RATE, HOP, WIN, Leveller, mel_frames, n
 from voca_cn.audio.loudness import Loudness
 from voca_cn.core.phones import PHONES
 from voca_cn.core.timing import FPS, lerp_frames, n_frames
+from voca_cn.motion.fallback import Disagreement, mix, share
 from voca_cn.motion.lipsync import AudioAnimator, Rest, bilabial_on, close_lips, in_run, to_rest
 from voca_cn.motion.living import Living, LivingModel, combine
 from voca_cn.motion.phonetic import softmax
@@ -72,6 +73,59 @@ class _Rate:
         return out
 
 
+class _Chain:
+    """One model's steps as audio arrives: phonetic network, 60 fps, lip-sync network, closure.
+    ``feed`` takes levelled log-mel frames; ``take(k)`` returns k final mouth frames (clamped,
+    lips closed: :meth:`voca_cn.motion.lipsync.AudioAnimator.mouth`)."""
+
+    def __init__(self, animator: AudioAnimator):
+        self.stage = animator.stage
+        self._phonetic = _Delay(animator.stage.net, animator.stage.lookahead)
+        self._lipsync = _Delay(animator.net.net, animator.net.lookahead)
+        self._lipsync_lookahead = animator.net.lookahead
+        self._on = np.zeros(1, bool)  # bilabial flags from the frame before the first unjudged one
+        self._probs_rate, self._closure_rate = _Rate(), _Rate()
+        self._last_input = None  # the last 60 fps lip-sync input (held past the end)
+        self._w = np.zeros((0, 52), np.float32)  # weights waiting for their closure value
+        self._e = np.zeros(0, np.float32)  # closure values waiting for their weights
+
+    def feed(self, mel: np.ndarray, total: int | None) -> np.ndarray:
+        """(k, 40) levelled log-mel frames (``total``: the 60 fps frame count, at the end) ->
+        (k', P) the phone probabilities that became known."""
+        end = total is not None
+        x = self.stage.normalise(mel)
+        if end:
+            x = np.concatenate([x, self.stage.tail()])
+        probs = softmax(self._phonetic(x)) if len(x) else np.zeros((0, len(PHONES)), np.float32)
+        e = self._closure(probs, end)
+        x = self._probs_rate(probs, total) if len(probs) or end else probs
+        if end:
+            last = x[-1:] if len(x) else self._last_input
+            x = np.concatenate([x, np.repeat(last, self._lipsync_lookahead, axis=0)])
+        if len(x):
+            self._last_input = x[-1:]
+            self._w = np.concatenate([self._w, self._lipsync(x)])
+        self._e = np.concatenate([self._e, self._closure_rate(e[:, None], total)[:, 0]])
+        return probs
+
+    def ready(self) -> int:
+        return min(len(self._w), len(self._e))
+
+    def take(self, k: int) -> np.ndarray:
+        out = close_lips(np.clip(self._w[:k], 0.0, 1.0), self._e[:k])
+        self._w, self._e = self._w[k:], self._e[k:]
+        return out
+
+    def _closure(self, probs: np.ndarray, end: bool) -> np.ndarray:
+        """Closure targets (100/s) of the frames whose next frame is known (all, at the end)."""
+        on = np.concatenate([self._on, bilabial_on(probs)]) if len(probs) else self._on
+        if end:
+            on = np.concatenate([on, np.zeros(1, bool)])
+        e = in_run(on[:-2], on[1:-1], on[2:]) if len(on) >= 3 else np.zeros(0, np.float32)
+        self._on = on[-2:] if len(on) >= 2 else on
+        return e
+
+
 class Stream:
     """Audio in, ARKit frames out, as the audio arrives.
 
@@ -94,18 +148,14 @@ class Stream:
         self._levels = np.zeros(0, np.float32)  # loudness of frames not yet returned
         self._r = np.zeros(0, np.float32)  # rest shares of frames not yet returned
         self.stage, self.lookahead = animator.stage, animator.lookahead_ms()
-        self._phonetic = _Delay(animator.stage.net, animator.stage.lookahead)
-        self._lipsync = _Delay(animator.net.net, animator.net.lookahead)
-        self._lipsync_lookahead = animator.net.lookahead
+        # the clean model, and the robust one mixed in by their disagreement (motion.fallback)
+        self._chains = [_Chain(animator)] + ([_Chain(animator.robust)] if animator.robust else [])
+        self._disagreement, self._share_rate = Disagreement(), _Rate()
+        self._a = np.zeros(0, np.float32)  # robust shares (60 fps) of frames not yet returned
         self._pcm = np.zeros(WIN // 2, np.float32)  # the offline zero padding before the start
         self._samples = 0  # pushed so far
         self._mel_done = 0  # log-mel frames computed
         self._leveller = Leveller()
-        self._on = np.zeros(1, bool)  # bilabial flags from the frame before the first unjudged one
-        self._probs_rate, self._closure_rate = _Rate(), _Rate()
-        self._last_input = None  # the last 60 fps lip-sync input (held past the end)
-        self._w = np.zeros((0, 52), np.float32)  # weights waiting for their closure value
-        self._e = np.zeros(0, np.float32)  # closure values waiting for their weights
         self.frames = 0
         self.closed = False
 
@@ -139,38 +189,39 @@ class Stream:
         self._pcm = np.concatenate([self._pcm, np.zeros(max(0, need - len(self._pcm)), np.float32)])
         mel = self._mel(total - self._mel_done)
         self._hear(self._loud.push(np.zeros(0, np.float32), end=True, total=n_frames(self._samples)), end=True)
-        return self._advance(np.concatenate([mel, self.stage.tail()]), end=True)
+        return self._advance(mel, end=True)
 
     # ------------------------------------------------------------------ the steps
     def _mel(self, count: int) -> np.ndarray:
-        """The next ``count`` normalised log-mel frames from the held samples."""
+        """The next ``count`` levelled log-mel frames from the held samples."""
         if count <= 0:
             return np.zeros((0, self.stage.mean.size), np.float32)
         mel = mel_frames(self._pcm[:(count - 1) * HOP + WIN])
-        mel = self.stage.normalise(mel + self._leveller(mel)[:, None])
+        mel = mel + self._leveller(mel)[:, None]
         self._pcm = self._pcm[count * HOP:]
         self._mel_done += count
         return mel
 
     def _advance(self, mel: np.ndarray, end: bool) -> np.ndarray:
-        probs = softmax(self._phonetic(mel)) if len(mel) else np.zeros((0, len(PHONES)), np.float32)
         total = n_frames(self._samples) if end else None
-        e = self._closure(probs, end)
-        x = self._probs_rate(probs, total) if len(probs) or end else probs
-        if end:
-            last = x[-1:] if len(x) else self._last_input
-            x = np.concatenate([x, np.repeat(last, self._lipsync_lookahead, axis=0)])
-        if len(x):
-            self._last_input = x[-1:]
-            self._w = np.concatenate([self._w, self._lipsync(x)])
-        self._e = np.concatenate([self._e, self._closure_rate(e[:, None], total)[:, 0]])
-        k = min(len(self._w), len(self._e), len(self._r))
-        out = to_rest(close_lips(np.clip(self._w[:k], 0.0, 1.0), self._e[:k]), self._r[:k])
+        probs = [c.feed(mel, total) for c in self._chains]
+        k = min(min(c.ready() for c in self._chains), len(self._r))
+        if len(self._chains) == 1:
+            out = self._chains[0].take(k)
+        else:
+            n = min(len(p) for p in probs)  # both stages have the same look-ahead: the same frames
+            a = share(self._disagreement(probs[0][:n], probs[1][:n]))
+            if len(a) or end:
+                self._a = np.concatenate([self._a, self._share_rate(a[:, None], total)[:, 0]])
+            k = min(k, len(self._a))
+            out = mix(self._chains[0].take(k), self._chains[1].take(k), self._a[:k])
+            self._a = self._a[k:]
+        out = to_rest(out, self._r[:k])
         self.head = np.zeros((k, 3), np.float32)
         if self._motion:  # causal: frame i's layers need audio up to (i + 1) / 60 s, within the look-ahead
             layers, self.head = self._motion.step(self._levels[:k])
             out = combine(out, layers)
-        self._w, self._e, self._r, self._levels = self._w[k:], self._e[k:], self._r[k:], self._levels[k:]
+        self._r, self._levels = self._r[k:], self._levels[k:]
         self.frames += k
         return out
 
@@ -178,12 +229,3 @@ class Stream:
         """New frames' loudness: kept for the living layers, and turned into rest shares."""
         self._levels = np.concatenate([self._levels, levels])
         self._r = np.concatenate([self._r, self._rest(levels, end)])
-
-    def _closure(self, probs: np.ndarray, end: bool) -> np.ndarray:
-        """Closure targets (100/s) of the frames whose next frame is known (all, at the end)."""
-        on = np.concatenate([self._on, bilabial_on(probs)]) if len(probs) else self._on
-        if end:
-            on = np.concatenate([on, np.zeros(1, bool)])
-        e = in_run(on[:-2], on[1:-1], on[2:]) if len(on) >= 3 else np.zeros(0, np.float32)
-        self._on = on[-2:] if len(on) >= 2 else on
-        return e

@@ -1,0 +1,121 @@
+"""Choose how the two shipped models are mixed (:data:`voca_cn.motion.fallback.LOW` and ``HIGH``) on
+the validation split, never on the benchmark's clips or conditions.
+
+    python -m voca_cn.training.calibrate_fallback --data /work/corpus [--copies 2] [--seed 0]
+
+Per validation item (TTS voices, Kathleen, grid-s1's video), as it is and as ``copies`` random
+degraded recordings (training's chain, :mod:`voca_cn.training.augment`, babble from other
+validation items): both models' mouth curves and the running mean of their disagreement. A mix's
+error is the lip vertices' squared error (mm^2, the makehuman head) against the item's target
+curves (tracked lips for video items, the procedural animator on the phones for the others);
+per frame it is quadratic in the share ``a``, so every ramp is scored without rerunning a network.
+
+Every ramp (LOW, HIGH) on a 0.01 grid is scored on the even items; the best one whose error on clean
+audio is not more than 1 % above the clean model's alone for any source is printed as JSON, with its
+figures on the odd items next to the clean model alone and the robust one alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+SOURCES = ("synthetic", "kathleen", "video")
+
+
+def frames(corpus: Path, copies: int, seed: int) -> dict[str, np.ndarray]:
+    """Per 60 fps frame of every validation item and copy: the error terms of the mix
+    err(a) = C + 2aB + a^2 A, the disagreement D, and the item, copy (0 = as recorded) and source."""
+    from tqdm import tqdm
+
+    from voca_cn.core.timing import FPS, n_frames, resample_frames
+    from voca_cn.formats import resolve
+    from voca_cn.motion.fallback import Disagreement
+    from voca_cn.motion.lipsync import AudioAnimator
+    from voca_cn.training.augment import Sources, degrade_randomly
+    from voca_cn.training.corpus import load_item, read_manifest, target_curves
+    from voca_cn.training.evaluation import Scorer
+    from voca_cn.audio.features import FRAME_RATE
+
+    rows = read_manifest(corpus, "val")
+    clean, robust = AudioAnimator.load("clean"), AudioAnimator.load("robust")
+    gram = Scorer(resolve("makehuman")).gram
+    items = [load_item(corpus, r["id"]) for r in rows]
+    rng = np.random.default_rng(seed)
+    sources = Sources([it["audio"] for it in items[::25]], rooms=12, seed=seed)
+    out = {k: [] for k in ("A", "B", "C", "D", "item", "copy", "source")}
+    for i, (row, item) in enumerate(tqdm(list(zip(rows, items)), desc="calibrate", unit="item", file=sys.stderr)):
+        target = target_curves(row, item)
+        for copy in range(copies + 1):
+            y = item["audio"] if copy == 0 else degrade_randomly(item["audio"], rng, sources)
+            n = min(len(target), n_frames(len(y)))
+            pc, pr = clean.stage(y), robust.stage(y)
+            wc, wr = clean.mouth(pc, n), robust.mouth(pr, n)
+            err, step = wc - target[:n], wr - wc
+            out["A"].append(np.einsum("ti,ij,tj->t", step, gram, step))
+            out["B"].append(np.einsum("ti,ij,tj->t", err, gram, step))
+            out["C"].append(np.einsum("ti,ij,tj->t", err, gram, err))
+            out["D"].append(resample_frames(Disagreement()(pc, pr)[:, None], FRAME_RATE, FPS, n)[:, 0])
+            out["item"].append(np.full(n, i))
+            out["copy"].append(np.full(n, copy))
+            out["source"].append(np.full(n, SOURCES.index(row["source"])))
+    return {k: np.concatenate(v) for k, v in out.items()}
+
+
+def error(z: dict, a: np.ndarray, mask: np.ndarray) -> float:
+    """Mean squared lip-vertex error (mm^2) of the mix with shares ``a`` over the masked frames."""
+    return float((z["C"][mask] + 2 * a[mask] * z["B"][mask] + a[mask] ** 2 * z["A"][mask]).mean())
+
+
+def figures(z: dict, a: np.ndarray, mask: np.ndarray) -> dict:
+    """Error per source on clean audio and on degraded copies, and overall."""
+    out = {"all": error(z, a, mask)}
+    for s, name in enumerate(SOURCES):
+        for what, copies in (("clean", z["copy"] == 0), ("degraded", z["copy"] > 0)):
+            out[f"{name} {what}"] = error(z, a, mask & copies & (z["source"] == s))
+    return {k: round(v, 1) for k, v in out.items()}
+
+
+def choose(z: dict, mask: np.ndarray) -> tuple[float, float]:
+    """The ramp with the least error on the masked frames whose clean error for every source is
+    within 1 % of the clean model's alone."""
+    from voca_cn.motion.fallback import share
+
+    zero = np.zeros(len(z["D"]))
+    limit = {s: 1.01 * error(z, zero, mask & (z["copy"] == 0) & (z["source"] == s)) for s in range(len(SOURCES))}
+    best = None
+    for low in np.arange(0.0, 0.155, 0.01):
+        for high in np.arange(low + 0.02, 0.305, 0.01):
+            a = share(z["D"], low, high)
+            if any(error(z, a, mask & (z["copy"] == 0) & (z["source"] == s)) > lim for s, lim in limit.items()):
+                continue
+            e = error(z, a, mask)
+            if best is None or e < best[0]:
+                best = (e, round(float(low), 2), round(float(high), 2))
+    return best[1], best[2]
+
+
+def main(argv=None) -> None:
+    from voca_cn.motion.fallback import share
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--data", type=Path, required=True, help="a built corpus (its val split)")
+    p.add_argument("--copies", type=int, default=2, help="degraded copies of each item")
+    p.add_argument("--seed", type=int, default=0)
+    a = p.parse_args(argv)
+    z = frames(a.data, a.copies, a.seed)
+    fit, check = z["item"] % 2 == 0, z["item"] % 2 == 1
+    low, high = choose(z, fit)
+    n = len(z["D"])
+    report = {"low": low, "high": high, "items": int(z["item"].max()) + 1, "check (odd items), mm^2": {
+        "mix": figures(z, share(z["D"], low, high), check),
+        "clean model": figures(z, np.zeros(n), check), "robust model": figures(z, np.ones(n), check)}}
+    print(json.dumps(report, indent=1))
+
+
+if __name__ == "__main__":
+    main()
