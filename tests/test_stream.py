@@ -71,7 +71,7 @@ def test_frames_leave_within_the_look_ahead(samples, model_4_1):
 
 def test_stream_command_sends_vmc_blendshapes_over_osc(samples):
     from pythonosc.dispatcher import Dispatcher
-    from pythonosc.osc_server import ThreadingOSCUDPServer
+    from pythonosc.osc_server import BlockingOSCUDPServer
 
     import voca_cn
     from voca_cn.core.arkit import NAMES
@@ -81,7 +81,7 @@ def test_stream_command_sends_vmc_blendshapes_over_osc(samples):
     dispatcher = Dispatcher()
     dispatcher.map("/VMC/Ext/Blend/Val", lambda _addr, name, value: values.append((name, value)))
     dispatcher.map("/VMC/Ext/Blend/Apply", lambda _addr: applied.append(len(values)))
-    server = ThreadingOSCUDPServer(("127.0.0.1", 0), dispatcher)
+    server = BlockingOSCUDPServer(("127.0.0.1", 0), dispatcher)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         proc = run_cli("stream", "--audio", wav, "--osc", f"127.0.0.1:{server.server_address[1]}", "--stats")
@@ -96,7 +96,8 @@ def test_stream_command_sends_vmc_blendshapes_over_osc(samples):
     names = [name for name, _ in values[:52]]
     assert names == [a[0].upper() + a[1:] for a in NAMES] and "JawOpen" in names
     got = np.array([v for _, v in values], np.float32).reshape(n, 52)
-    np.testing.assert_allclose(got, voca_cn.animate(wav).weights, atol=1e-5)  # UDP on localhost: in order
+    # one receiving thread (a thread per datagram appended them out of order under load)
+    np.testing.assert_allclose(got, voca_cn.animate(wav).weights, atol=1e-5)
 
 
 def test_stream_json_lines_and_ctrl_c_ends_cleanly(tmp_path):

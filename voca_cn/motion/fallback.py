@@ -32,10 +32,8 @@ from scipy.signal import lfilter
 
 from voca_cn.audio.features import FRAME_RATE
 
-TAU = 2.0  # s: long enough that one odd phone is not noise, short enough to follow a noise that starts
-# nats; chosen by voca_cn.training.calibrate_fallback on the validation split (see above)
-LOW, HIGH = 0.0, 0.13
-DECAY = float(np.exp(-1.0 / (TAU * FRAME_RATE)))
+# s and nats; chosen by voca_cn.training.calibrate_fallback on the validation split (see above)
+TAU, LOW, HIGH = 2.0, 0.0, 0.13
 
 
 def divergence(p: np.ndarray, q: np.ndarray) -> np.ndarray:
@@ -48,21 +46,26 @@ def divergence(p: np.ndarray, q: np.ndarray) -> np.ndarray:
 
 
 class Disagreement:
-    """The running mean divergence: ``disagreement(p, q)`` -> (F,) float64 for the frames pushed,
-    carrying its state between calls (chunks give what one call gives, to float precision)."""
+    """The running mean divergence over ``tau`` s: ``disagreement(p, q)`` -> (F,) float64 for the
+    frames pushed, carrying its state between calls (chunks give what one call gives, to float
+    precision)."""
 
-    def __init__(self):
+    def __init__(self, tau: float = TAU):
+        self.decay = float(np.exp(-1.0 / (tau * FRAME_RATE)))
         self.state = np.zeros(1)  # lfilter's delay line
         self.count = 0  # frames seen: the bias correction's exponent
 
     def __call__(self, p: np.ndarray, q: np.ndarray) -> np.ndarray:
-        d = divergence(p, q)
+        return self.running(divergence(p, q))
+
+    def running(self, d: np.ndarray) -> np.ndarray:
+        """(F,) divergences in order -> (F,) their running mean."""
         if not len(d):  # lfilter forgets its state on an empty input
             return d
-        ema, self.state = lfilter([1.0 - DECAY], [1.0, -DECAY], d, zi=self.state)
+        ema, self.state = lfilter([1.0 - self.decay], [1.0, -self.decay], d, zi=self.state)
         t = np.arange(self.count + 1, self.count + len(d) + 1)
         self.count += len(d)
-        return ema / (1.0 - DECAY ** t)
+        return ema / (1.0 - self.decay ** t)
 
 
 def share(disagreement: np.ndarray, low: float = LOW, high: float = HIGH) -> np.ndarray:
@@ -70,6 +73,10 @@ def share(disagreement: np.ndarray, low: float = LOW, high: float = HIGH) -> np.
     return np.clip((np.asarray(disagreement) - low) / (high - low), 0.0, 1.0).astype(np.float32)
 
 
-def mix(clean: np.ndarray, robust: np.ndarray, a: np.ndarray) -> np.ndarray:
-    """(T, D) and (T, D) frames mixed by (T,) share a of the second: float32."""
-    return (clean + a[:, None] * (robust - clean)).astype(np.float32)
+def mix(clean: np.ndarray, robust: np.ndarray, a: np.ndarray, chunk: int = 65536) -> np.ndarray:
+    """(T, D) float32 frames mixed in place with (T, D) frames by (T,) share ``a`` of the second;
+    returns ``clean``. A chunk at a time: hours of phone probabilities get no full-size temporaries."""
+    for i in range(0, len(clean), chunk):
+        c = clean[i:i + chunk]
+        c += a[i:i + chunk, None] * (robust[i:i + chunk] - c)
+    return clean

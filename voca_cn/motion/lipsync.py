@@ -101,19 +101,22 @@ class AudioAnimator:
         audio's ``level`` (T,) (:func:`voca_cn.audio.loudness.loudness`) the mouth rests in silence."""
         n = n_frames(len(audio)) if level is None else len(level)
         probs = self.stage(audio)
-        w = self.mouth(probs, n)
+        w = self.shapes(probs, n)
         if self.robust is not None:
             other = self.robust.stage(audio)
             a = share(Disagreement()(probs, other))
-            w = mix(w, self.robust.mouth(other, n), resample_frames(a[:, None], FRAME_RATE, FPS, n)[:, 0])
-            probs = mix(probs, other, a)
+            w = mix(w, self.robust.shapes(other, n), resample_frames(a[:, None], FRAME_RATE, FPS, n)[:, 0])
+            probs = mix(probs, other, a)  # the lips close where the mix hears a bilabial
+        w = close_lips(w, resample_frames(closure(probs)[:, None], FRAME_RATE, FPS, n)[:, 0])
         return (w if level is None else to_rest(w, Rest()(level, end=True))), probs
 
+    def shapes(self, probs: np.ndarray, n: int) -> np.ndarray:
+        """(F, P) phone probabilities at 100/s -> (n, 52) float32 network weights in [0, 1] at 60 fps."""
+        return np.clip(self.net(resample_frames(probs, FRAME_RATE, FPS, n)), 0.0, 1.0)
+
     def mouth(self, probs: np.ndarray, n: int) -> np.ndarray:
-        """(F, P) phone probabilities at 100/s -> (n, 52) float32 weights in [0, 1] at 60 fps, lips
-        closed wherever the phonetic stage hears a bilabial."""
-        w = np.clip(self.net(resample_frames(probs, FRAME_RATE, FPS, n)), 0.0, 1.0)
-        return close_lips(w, resample_frames(closure(probs)[:, None], FRAME_RATE, FPS, n)[:, 0])
+        """:meth:`shapes` with the lips closed wherever the phonetic stage hears a bilabial."""
+        return close_lips(self.shapes(probs, n), resample_frames(closure(probs)[:, None], FRAME_RATE, FPS, n)[:, 0])
 
     def lookahead_ms(self) -> float:
         """Algorithmic look-ahead in ms: how far past a frame's start time the audio must reach

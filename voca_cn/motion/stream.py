@@ -74,20 +74,18 @@ class _Rate:
 
 
 class _Chain:
-    """One model's steps as audio arrives: phonetic network, 60 fps, lip-sync network, closure.
-    ``feed`` takes levelled log-mel frames; ``take(k)`` returns k final mouth frames (clamped,
-    lips closed: :meth:`voca_cn.motion.lipsync.AudioAnimator.mouth`)."""
+    """One model's steps as audio arrives: phonetic network, 60 fps, lip-sync network. ``feed``
+    takes levelled log-mel frames and returns the phone probabilities that became known; ``take(k)``
+    returns k final weights clamped to [0, 1] (:meth:`voca_cn.motion.lipsync.AudioAnimator.shapes`)."""
 
     def __init__(self, animator: AudioAnimator):
         self.stage = animator.stage
         self._phonetic = _Delay(animator.stage.net, animator.stage.lookahead)
         self._lipsync = _Delay(animator.net.net, animator.net.lookahead)
         self._lipsync_lookahead = animator.net.lookahead
-        self._on = np.zeros(1, bool)  # bilabial flags from the frame before the first unjudged one
-        self._probs_rate, self._closure_rate = _Rate(), _Rate()
+        self._rate = _Rate()
         self._last_input = None  # the last 60 fps lip-sync input (held past the end)
-        self._w = np.zeros((0, 52), np.float32)  # weights waiting for their closure value
-        self._e = np.zeros(0, np.float32)  # closure values waiting for their weights
+        self._w = np.zeros((0, 52), np.float32)  # weights not yet taken
 
     def feed(self, mel: np.ndarray, total: int | None) -> np.ndarray:
         """(k, 40) levelled log-mel frames (``total``: the 60 fps frame count, at the end) ->
@@ -97,33 +95,18 @@ class _Chain:
         if end:
             x = np.concatenate([x, self.stage.tail()])
         probs = softmax(self._phonetic(x)) if len(x) else np.zeros((0, len(PHONES)), np.float32)
-        e = self._closure(probs, end)
-        x = self._probs_rate(probs, total) if len(probs) or end else probs
+        x = self._rate(probs, total) if len(probs) or end else probs
         if end:
             last = x[-1:] if len(x) else self._last_input
             x = np.concatenate([x, np.repeat(last, self._lipsync_lookahead, axis=0)])
         if len(x):
             self._last_input = x[-1:]
-            self._w = np.concatenate([self._w, self._lipsync(x)])
-        self._e = np.concatenate([self._e, self._closure_rate(e[:, None], total)[:, 0]])
+            self._w = np.concatenate([self._w, np.clip(self._lipsync(x), 0.0, 1.0)])
         return probs
 
-    def ready(self) -> int:
-        return min(len(self._w), len(self._e))
-
     def take(self, k: int) -> np.ndarray:
-        out = close_lips(np.clip(self._w[:k], 0.0, 1.0), self._e[:k])
-        self._w, self._e = self._w[k:], self._e[k:]
+        out, self._w = self._w[:k], self._w[k:]
         return out
-
-    def _closure(self, probs: np.ndarray, end: bool) -> np.ndarray:
-        """Closure targets (100/s) of the frames whose next frame is known (all, at the end)."""
-        on = np.concatenate([self._on, bilabial_on(probs)]) if len(probs) else self._on
-        if end:
-            on = np.concatenate([on, np.zeros(1, bool)])
-        e = in_run(on[:-2], on[1:-1], on[2:]) if len(on) >= 3 else np.zeros(0, np.float32)
-        self._on = on[-2:] if len(on) >= 2 else on
-        return e
 
 
 class Stream:
@@ -152,6 +135,9 @@ class Stream:
         self._chains = [_Chain(animator)] + ([_Chain(animator.robust)] if animator.robust else [])
         self._disagreement, self._share_rate = Disagreement(), _Rate()
         self._a = np.zeros(0, np.float32)  # robust shares (60 fps) of frames not yet returned
+        self._on = np.zeros(1, bool)  # bilabial flags from the frame before the first unjudged one
+        self._closure_rate = _Rate()
+        self._e = np.zeros(0, np.float32)  # closure values of frames not yet returned
         self._pcm = np.zeros(WIN // 2, np.float32)  # the offline zero padding before the start
         self._samples = 0  # pushed so far
         self._mel_done = 0  # log-mel frames computed
@@ -205,17 +191,23 @@ class Stream:
     def _advance(self, mel: np.ndarray, end: bool) -> np.ndarray:
         total = n_frames(self._samples) if end else None
         probs = [c.feed(mel, total) for c in self._chains]
-        k = min(min(c.ready() for c in self._chains), len(self._r))
-        if len(self._chains) == 1:
-            out = self._chains[0].take(k)
-        else:
-            n = min(len(p) for p in probs)  # both stages have the same look-ahead: the same frames
-            a = share(self._disagreement(probs[0][:n], probs[1][:n]))
+        p = probs[0]
+        if len(self._chains) == 2:  # both stages have the same look-ahead: the same frames
+            a = share(self._disagreement(*probs))
+            p = mix(p.copy(), probs[1], a)  # a copy: the chain still holds its own
             if len(a) or end:
                 self._a = np.concatenate([self._a, self._share_rate(a[:, None], total)[:, 0]])
+        e = self._closure(bilabial_on(p), end)
+        self._e = np.concatenate([self._e, self._closure_rate(e[:, None], total)[:, 0]])
+        k = min(min(len(c._w) for c in self._chains), len(self._e), len(self._r))
+        if len(self._chains) == 2:
             k = min(k, len(self._a))
             out = mix(self._chains[0].take(k), self._chains[1].take(k), self._a[:k])
             self._a = self._a[k:]
+        else:
+            out = self._chains[0].take(k)
+        out = close_lips(out, self._e[:k])
+        self._e = self._e[k:]
         out = to_rest(out, self._r[:k])
         self.head = np.zeros((k, 3), np.float32)
         if self._motion:  # causal: frame i's layers need audio up to (i + 1) / 60 s, within the look-ahead
@@ -229,3 +221,13 @@ class Stream:
         """New frames' loudness: kept for the living layers, and turned into rest shares."""
         self._levels = np.concatenate([self._levels, levels])
         self._r = np.concatenate([self._r, self._rest(levels, end)])
+
+    def _closure(self, flags: np.ndarray, end: bool) -> np.ndarray:
+        """Closure targets (100/s) of the frames whose next frame is known (all, at the end), from
+        the new frames' bilabial flags."""
+        on = np.concatenate([self._on, flags])
+        if end:
+            on = np.concatenate([on, np.zeros(1, bool)])
+        e = in_run(on[:-2], on[1:-1], on[2:]) if len(on) >= 3 else np.zeros(0, np.float32)
+        self._on = on[-2:] if len(on) >= 2 else on
+        return e
