@@ -1,6 +1,6 @@
 """Peak memory of `voca-cn animate --no-video --no-obj` on one long file.
 
-    python benchmarks/memory.py [--hours 2] [--rate 22050] [--keep]
+    python benchmarks/memory.py [--hours 2] [--rate 22050] [--model clean]
 
 Builds a long WAV (int16 mono at --rate) by repeating real speech (espeak-ng sentences in
 several voices), runs the command as a user would in a child process and prints the child's peak
@@ -43,6 +43,7 @@ def main() -> None:
     ap.add_argument("--hours", type=float, default=2.0)
     ap.add_argument("--rate", type=int, default=22050, help="sample rate of the file (resampled on load)")
     ap.add_argument("--dir", help="work folder (default: a temporary one)")
+    ap.add_argument("--model", help="passed to animate (default: the shipped mix of two models)")
     ap.add_argument("--make", help=argparse.SUPPRESS)  # internal: write the file and exit
     args = ap.parse_args()
     if args.make:
@@ -54,7 +55,7 @@ def main() -> None:
         subprocess.run([sys.executable, __file__, "--make", str(wav), "--hours", str(args.hours),
                         "--rate", str(args.rate)], check=True)
         cmd = [sys.executable, "-m", "voca_cn", "animate", "--audio", str(wav), "--out", str(Path(tmp) / "out"),
-               "--no-video", "--no-obj"]
+               "--no-video", "--no-obj"] + (["--model", args.model] if args.model else [])
         t0 = time.perf_counter()
         child = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL)
         _, status, usage = os.wait4(child.pid, 0)  # this child's own figures, not the file maker's

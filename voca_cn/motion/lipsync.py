@@ -27,13 +27,13 @@ import os
 
 import numpy as np
 
-from voca_cn.audio.features import FRAME_RATE, WIN
+from voca_cn.audio.features import FRAME_RATE, WIN, log_mel, n_feature_frames
 from voca_cn.core.arkit import NAMES
 from voca_cn.core.phones import AZURE, PHONE_INDEX, PHONES, VISEME_POSES
 from voca_cn.core.timing import FPS, SR, Segment, merge_silences, n_frames, resample_frames
 from voca_cn.motion import onnx as runtime
 from voca_cn.motion.fallback import Disagreement, mix, share
-from voca_cn.motion.phonetic import PhoneticStage, Rows
+from voca_cn.motion.phonetic import ONE_PASS, PhoneticStage, Rows
 
 # p/b/m probability above which the lips are closed, chosen on the val split: 0.3 gave bilabial
 # recall 0.90 at LVE 1.98 mm and 0.5 gave 0.84 at 1.91 mm (shipped model at 0.3: 0.91, 1.94 mm)
@@ -100,19 +100,24 @@ class AudioAnimator:
         or ceil(S/16000*60)) and the (F, P) phone probabilities at 100/s they came from. With the
         audio's ``level`` (T,) (:func:`voca_cn.audio.loudness.loudness`) the mouth rests in silence."""
         n = n_frames(len(audio)) if level is None else len(level)
-        probs = self.stage(audio)
+        # both stages read the same log-mel, made once (up to ONE_PASS: longer audio is read in chunks)
+        mel = log_mel(audio) if self.robust is not None and n_feature_frames(len(audio)) <= ONE_PASS else None
+        probs = self.stage(audio) if mel is None else self.stage.probabilities(mel)
         w = self.shapes(probs, n)
         if self.robust is not None:
-            other = self.robust.stage(audio)
+            other = self.robust.stage(audio) if mel is None else self.robust.stage.probabilities(mel)
+            del mel
             a = share(Disagreement()(probs, other))
             w = mix(w, self.robust.shapes(other, n), resample_frames(a[:, None], FRAME_RATE, FPS, n)[:, 0])
             probs = mix(probs, other, a)  # the lips close where the mix hears a bilabial
+            del other
         w = close_lips(w, resample_frames(closure(probs)[:, None], FRAME_RATE, FPS, n)[:, 0])
         return (w if level is None else to_rest(w, Rest()(level, end=True))), probs
 
     def shapes(self, probs: np.ndarray, n: int) -> np.ndarray:
         """(F, P) phone probabilities at 100/s -> (n, 52) float32 network weights in [0, 1] at 60 fps."""
-        return np.clip(self.net(resample_frames(probs, FRAME_RATE, FPS, n)), 0.0, 1.0)
+        w = self.net(resample_frames(probs, FRAME_RATE, FPS, n))
+        return np.clip(w, 0.0, 1.0, out=w)
 
     def mouth(self, probs: np.ndarray, n: int) -> np.ndarray:
         """:meth:`shapes` with the lips closed wherever the phonetic stage hears a bilabial."""
