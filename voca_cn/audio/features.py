@@ -105,9 +105,11 @@ class Leveller:
         self.level = LEVEL_LOW  # nothing heard yet: a normal level
 
     def __call__(self, mel: np.ndarray) -> np.ndarray:
-        power = mel.astype(np.float64)
-        top = power.max(axis=1, keepdims=True) if len(mel) else power[:, :1]
-        energy = (top + np.log(np.exp(power - top).sum(axis=1, keepdims=True)))[:, 0]
+        energy = np.empty(len(mel))
+        for i in range(0, len(mel), 65536):  # a chunk at a time: no float64 copies of hours of frames
+            power = mel[i:i + 65536].astype(np.float64)
+            top = power.max(axis=1, keepdims=True)
+            energy[i:i + 65536] = (top + np.log(np.exp(power - top).sum(axis=1, keepdims=True)))[:, 0]
         decay = LEVEL_DECAY / FRAME_RATE
         k = np.arange(len(mel))
         # level_i = max(level_before - decay (i + 1), max over j <= i of energy_j - decay (i - j))

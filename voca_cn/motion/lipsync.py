@@ -103,12 +103,14 @@ class AudioAnimator:
         # both stages read the same log-mel, made once (up to ONE_PASS: longer audio is read in chunks)
         mel = log_mel(audio) if self.robust is not None and n_feature_frames(len(audio)) <= ONE_PASS else None
         probs = self.stage(audio) if mel is None else self.stage.probabilities(mel)
-        w = self.shapes(probs, n)
-        if self.robust is not None:
+        if self.robust is None:
+            w = self.shapes(probs, n)
+        else:
             other = self.robust.stage(audio) if mel is None else self.robust.stage.probabilities(mel)
-            del mel
+            del mel  # before the lip-sync networks run: a long file's peak memory
             a = share(Disagreement()(probs, other))
-            w = mix(w, self.robust.shapes(other, n), resample_frames(a[:, None], FRAME_RATE, FPS, n)[:, 0])
+            a60 = resample_frames(a[:, None], FRAME_RATE, FPS, n)[:, 0]
+            w = mix(self.shapes(probs, n), self.robust.shapes(other, n), a60)
             probs = mix(probs, other, a)  # the lips close where the mix hears a bilabial
             del other
         w = close_lips(w, resample_frames(closure(probs)[:, None], FRAME_RATE, FPS, n)[:, 0])

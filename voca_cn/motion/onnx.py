@@ -62,7 +62,7 @@ class Network:
         out = self.session.run(None, dict(zip(names, [np.ascontiguousarray(x, np.float32), *state])))
         return out[0], out[1:]
 
-    def offline(self, x: np.ndarray, chunk: int, warmup: int, per_call: int = 48_000) -> np.ndarray:
+    def offline(self, x: np.ndarray, chunk: int, warmup: int, per_call: int = 12_000) -> np.ndarray:
         """(F, in) -> (F, out) for a whole sequence (an array, or anything sliced like one such as
         :class:`voca_cn.motion.phonetic.Rows`): cut into ``chunk``-frame pieces, each
         re-reading ``warmup`` frames before it from zero state (the network has forgotten that far
@@ -110,8 +110,8 @@ def load(directory: str | os.PathLike | None, name: str, threads: int = 0) -> Ne
     directory = model_folder(directory)
     meta_path, onnx_path = directory / f"{name}.json", directory / f"{name}.onnx"
     if not meta_path.is_file():
-        raise VocaError(f"no {name} model in {directory}; give a folder from voca-cn train "
-                        "(or leave out --model for the shipped one)")
+        raise VocaError(f"no {name} model in {directory}; give a folder from voca-cn train, "
+                        "'clean' or 'robust' (or leave out --model for the shipped mix)")
     if not onnx_path.is_file():
         raise VocaError(f"{directory} has no {onnx_path.name}; run: python -m voca_cn.training.to_onnx convert {directory}")
     try:

@@ -14,8 +14,8 @@ mix, where the mixed probabilities hear a bilabial, which only this quadratic fo
 
 Every ramp (LOW, HIGH on a 0.01 grid, the running mean over TAU 0.5, 1, 2 or 4 s) is scored on the
 even items; the best one whose error on clean audio is not more than 1 % above the clean model's
-alone for any source (of the TAUs within 0.1 % of the best, the shortest) is printed as JSON, with its figures on the odd items next to the clean model
-alone and the robust one alone.
+alone for any source (of the TAUs within 0.1 % of the best, the shortest) is printed as JSON, with
+its figures on the odd items next to the clean model alone and the robust one alone.
 """
 
 from __future__ import annotations
