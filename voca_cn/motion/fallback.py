@@ -2,8 +2,8 @@
 two models disagree.
 
 Two models are shipped. The clean one (``--model clean``) was trained on clean speech and is the
-best there; the robust one (``--model robust``) was trained with half of its windows degraded and is better on noisy,
-echoing, phone-line and low-bitrate audio, worse on clean speech. A user should not have to know
+best there; the robust one (``--model robust``) was trained with half of its windows degraded and
+is better on noisy, echoing, phone-line and low-bitrate audio, worse on clean speech. A user should not have to know
 which one their recording needs, so by default both run and are mixed frame by frame.
 
 On speech like their training audio the two phonetic stages agree; where the audio is degraded the
@@ -11,8 +11,8 @@ clean one, never having heard noise, rooms or phone lines, hears other phones (a
 noise between words), while the robust one does not. Their disagreement (the Jensen-Shannon
 divergence of their phone probabilities) says which case a frame is in, and unlike either stage's
 own certainty it hardly depends on the voice: on clean validation speech its running mean stays
-below 0.07-0.13 nats in 99 % of frames for every voice (TTS, Kathleen, grid-s1), where an unfamiliar clean voice
-makes the clean stage itself as unsure as a familiar voice in noise.
+below 0.07-0.13 nats in 99 % of frames for every voice (TTS, Kathleen, grid-s1), where an
+unfamiliar clean voice makes the clean stage itself as unsure as a familiar voice in noise.
 
 So the share ``a`` of the robust model is the divergence's causal running mean over :data:`TAU`
 (bias-corrected at the start, so the first frames need no warm-up and a stream computes what the

@@ -27,13 +27,13 @@ import os
 
 import numpy as np
 
-from voca_cn.audio.features import FRAME_RATE, WIN, log_mel, n_feature_frames
+from voca_cn.audio.features import FRAME_RATE, WIN
 from voca_cn.core.arkit import NAMES
 from voca_cn.core.phones import AZURE, PHONE_INDEX, PHONES, VISEME_POSES
 from voca_cn.core.timing import FPS, SR, Segment, merge_silences, n_frames, resample_frames
 from voca_cn.motion import onnx as runtime
 from voca_cn.motion.fallback import Disagreement, mix, share
-from voca_cn.motion.phonetic import ONE_PASS, PhoneticStage, Rows
+from voca_cn.motion.phonetic import PhoneticStage, Rows, one_pass_mel
 
 # p/b/m probability above which the lips are closed, chosen on the val split: 0.3 gave bilabial
 # recall 0.90 at LVE 1.98 mm and 0.5 gave 0.84 at 1.91 mm (shipped model at 0.3: 0.91, 1.94 mm)
@@ -100,20 +100,18 @@ class AudioAnimator:
         or ceil(S/16000*60)) and the (F, P) phone probabilities at 100/s they came from. With the
         audio's ``level`` (T,) (:func:`voca_cn.audio.loudness.loudness`) the mouth rests in silence."""
         n = n_frames(len(audio)) if level is None else len(level)
-        # both stages read the same log-mel, made once (up to ONE_PASS: longer audio is read in chunks)
-        mel = log_mel(audio) if self.robust is not None and n_feature_frames(len(audio)) <= ONE_PASS else None
-        probs = self.stage(audio) if mel is None else self.stage.probabilities(mel)
+        mel = one_pass_mel(audio) if self.robust is not None else None  # both stages read it
+        probs = self.stage(audio, mel)
         if self.robust is None:
             w = self.shapes(probs, n)
         else:
-            other = self.robust.stage(audio) if mel is None else self.robust.stage.probabilities(mel)
+            other = self.robust.stage(audio, mel)
             del mel  # before the lip-sync networks run: a long file's peak memory
             a = share(Disagreement()(probs, other))
-            a60 = resample_frames(a[:, None], FRAME_RATE, FPS, n)[:, 0]
-            w = mix(self.shapes(probs, n), self.robust.shapes(other, n), a60)
+            w = mix(self.shapes(probs, n), self.robust.shapes(other, n), at_fps(a, n))
             probs = mix(probs, other, a)  # the lips close where the mix hears a bilabial
             del other
-        w = close_lips(w, resample_frames(closure(probs)[:, None], FRAME_RATE, FPS, n)[:, 0])
+        w = close_lips(w, at_fps(closure(probs), n))
         return (w if level is None else to_rest(w, Rest()(level, end=True))), probs
 
     def shapes(self, probs: np.ndarray, n: int) -> np.ndarray:
@@ -123,7 +121,7 @@ class AudioAnimator:
 
     def mouth(self, probs: np.ndarray, n: int) -> np.ndarray:
         """:meth:`shapes` with the lips closed wherever the phonetic stage hears a bilabial."""
-        return close_lips(self.shapes(probs, n), resample_frames(closure(probs)[:, None], FRAME_RATE, FPS, n)[:, 0])
+        return close_lips(self.shapes(probs, n), at_fps(closure(probs), n))
 
     def lookahead_ms(self) -> float:
         """Algorithmic look-ahead in ms: how far past a frame's start time the audio must reach
@@ -137,6 +135,11 @@ class AudioAnimator:
         worst = max((last_phone_frame(j) + self.stage.lookahead) / FRAME_RATE - j / FPS
                     for j in range(3))  # the pattern repeats every 3 frames (100/60 = 5/3)
         return 1000 * (worst + WIN / 2 / SR)
+
+
+def at_fps(x: np.ndarray, n: int) -> np.ndarray:
+    """(F,) values at 100/s -> (n,) at 60 fps (linear interpolation)."""
+    return resample_frames(x[:, None], FRAME_RATE, FPS, n)[:, 0]
 
 
 def bilabial_on(probs: np.ndarray) -> np.ndarray:

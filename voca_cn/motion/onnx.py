@@ -30,7 +30,7 @@ from voca_cn import VocaError
 
 MODELS = Path(__file__).resolve().parent.parent / "assets" / "models"
 # the shipped models, chosen by name (``--model robust``): "clean" trained on clean speech, "robust"
-# with half of its windows from degraded audio (better on noisy, echoing, phone-line and low-bitrate
+# with half of its windows from degraded audio and a wider phonetic stage (better on noisy, echoing, phone-line and low-bitrate
 # audio, worse on clean speech); with no --model both run, mixed (voca_cn.motion.fallback)
 BUNDLED = {"clean": MODELS, "robust": MODELS / "robust"}
 
@@ -42,6 +42,8 @@ def model_folder(model: str | os.PathLike | None) -> Path:
         return MODELS
     path = Path(model)
     return BUNDLED[str(model)] if str(model) in BUNDLED and not path.exists() else path
+
+
 NETWORKS = ("phonetic", "lipsync")
 
 

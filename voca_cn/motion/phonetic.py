@@ -68,16 +68,18 @@ class PhoneticStage:
         """(F, 40) raw log-mel -> (F, P) float32 phone probabilities."""
         return softmax(self.logits(mel), inplace=True)
 
-    def __call__(self, audio: np.ndarray) -> np.ndarray:
+    def __call__(self, audio: np.ndarray, mel: np.ndarray | None = None) -> np.ndarray:
         """(S,) float32 16 kHz audio -> (F, P) float32 phone probabilities, 100 frames/s.
 
         The log-mel frames are made chunk by chunk as the network reads them, so hours of audio
         need no (F, 40) feature copies next to the audio and the (F, P) result: up to
-        :data:`ONE_PASS` frames the log-mel is made once (at most 115 MB), longer audio is read
-        twice (first for the level offsets, (F,))."""
+        :data:`ONE_PASS` frames the log-mel is made once (at most 115 MB; ``mel``: the one
+        :func:`one_pass_mel` made already, for a second stage), longer audio is read twice (first
+        for the level offsets, (F,))."""
+        mel = one_pass_mel(audio) if mel is None else mel
+        if mel is not None:
+            return self.probabilities(mel)
         n, leveller = n_feature_frames(len(audio)), Leveller()
-        if n <= ONE_PASS:
-            return self.probabilities(log_mel(audio))
         offset = np.concatenate([leveller(log_mel_rows(audio, a, min(a + CHUNK, n))) for a in range(0, n, CHUNK)])
         x = self._inputs(n, lambda a, b: log_mel_rows(audio, a, b) + offset[a:b, None])
         return softmax(self.net.offline(x, CHUNK, WARMUP)[self.lookahead:], inplace=True)
@@ -93,6 +95,12 @@ class PhoneticStage:
             return out
 
         return Rows(n + self.lookahead, N_MELS, rows)
+
+
+def one_pass_mel(audio: np.ndarray) -> np.ndarray | None:
+    """(S,) float32 16 kHz -> its (F, 40) raw log-mel made in one piece, or None where F is over
+    :data:`ONE_PASS` (the stage then makes it chunk by chunk)."""
+    return log_mel(audio) if n_feature_frames(len(audio)) <= ONE_PASS else None
 
 
 class Rows:

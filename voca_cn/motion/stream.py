@@ -104,6 +104,10 @@ class _Chain:
             self._w = np.concatenate([self._w, np.clip(self._lipsync(x), 0.0, 1.0)])
         return probs
 
+    def ready(self) -> int:
+        """Weights final and not yet taken."""
+        return len(self._w)
+
     def take(self, k: int) -> np.ndarray:
         out, self._w = self._w[:k], self._w[k:]
         return out
@@ -199,7 +203,7 @@ class Stream:
                 self._a = np.concatenate([self._a, self._share_rate(a[:, None], total)[:, 0]])
         e = self._closure(bilabial_on(p), end)
         self._e = np.concatenate([self._e, self._closure_rate(e[:, None], total)[:, 0]])
-        k = min(min(len(c._w) for c in self._chains), len(self._e), len(self._r))
+        k = min(min(c.ready() for c in self._chains), len(self._e), len(self._r))
         if len(self._chains) == 2:
             k = min(k, len(self._a))
             out = mix(self._chains[0].take(k), self._chains[1].take(k), self._a[:k])
