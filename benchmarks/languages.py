@@ -104,14 +104,14 @@ def _viseme_frames(truth, phones) -> tuple[int, int]:
     return int((a[speech] == b[speech]).sum()), int(speech.sum())
 
 
-def run_text(y, text, language, method, stage):
+def run_text(y, text, language, method, animator):
     """(alignment or None, warning/error text) with stderr captured."""
     from voca_cn.motion.transcript import align
 
     err = io.StringIO()
     with contextlib.redirect_stderr(err):
         try:
-            return align(y, text, language, stage=stage, method=method), err.getvalue().strip()
+            return align(y, text, language, animator, None if method == "default" else method), err.getvalue().strip()
         except VocaError as e:
             return None, f"error: {e}"
 
@@ -137,12 +137,14 @@ def mismatched(y, probs, text, language) -> tuple[str, float | None]:
 
 
 def variants(lang: str) -> dict:
-    """name -> (language code, method or None for the audio-only model, transcript in pinyin)."""
+    """name -> (language code, aligner ("default": what --text does) or None for the audio-only model,
+    transcript in pinyin)."""
     if lang == "cmn":
         return {"characters": ("cmn", "viterbi", False), "pinyin": ("cmn", "viterbi", True),
                 "audio-only": ("cmn", None, False)}
     if lang == "en":
-        return {"pocketsphinx": ("en", "pocketsphinx", False), "viterbi": ("en", "viterbi", False)}
+        return {"default": ("en", "default", False), "pocketsphinx": ("en", "pocketsphinx", False),
+                "viterbi": ("en", "viterbi", False)}
     return {"viterbi": (lang, "viterbi", False)}
 
 
@@ -175,7 +177,7 @@ def main() -> None:
                     print(f"{lang}: skipped {text[:30]!r}: {e}", file=sys.stderr)
                     continue
                 duration = len(y) / SR
-                probs = model.stage(y)
+                probs = model.hear(y)
                 for name, (code, method, as_pinyin) in variants(lang).items():
                     a = acc[name]
                     if method is None:  # the audio-only model
@@ -183,7 +185,7 @@ def main() -> None:
                         phones = best_phones(heard, duration)
                     else:
                         result, note = run_text(y, marked_pinyin(text) if as_pinyin else text, code,
-                                                method, model.stage)
+                                                method, model)
                         if result is None:
                             a["failed"] += 1
                             print(f"{lang}/{name}: {note}", file=sys.stderr)

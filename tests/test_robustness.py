@@ -1,5 +1,7 @@
 """Real recordings: quiet, offset, noisy takes and their transcripts. Checks a user would make."""
 
+import re
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -57,9 +59,8 @@ def test_noisy_take_with_its_transcript_is_animated_and_the_confidence_said(grid
     wav = tmp_path / "noisy.wav"
     sf.write(wav, np.clip(noisy, -1, 1), 16000)
     proc = run_cli("animate", "--audio", wav, "--text", words, "--no-video", "--no-obj", "--out", tmp_path / "out")
-    assert "alignment by" in proc.stderr and "confidence" in proc.stderr
-    # pocketsphinx finds its path on the take with the noise gated out (before: the Viterbi fallback)
-    assert "alignment by pocketsphinx" in proc.stderr
+    # which aligner's timing was kept, and how well the transcript fits, in one line
+    assert re.search(r"alignment by (pocketsphinx|the phonetic stage \(pocketsphinx.*\)), confidence 0\.\d\d", proc.stderr)
     assert (tmp_path / "out" / "animation.npz").is_file()
     # the words land where the clean take's alignment puts them (within 100 ms at the median)
     from voca_cn.motion.transcript import align
@@ -76,6 +77,7 @@ def test_a_transcript_of_other_words_is_called_out(grid_clip, tmp_path):
     right = run_cli("align", "--audio", wav, "--text", words).stderr
     wrong = run_cli("align", "--audio", wav, "--text", "the quick brown fox jumps over the lazy dog", check=False)
     assert "low confidence" not in right
+    assert "alignment by pocketsphinx" in right  # a clean English take keeps pocketsphinx's timing
     # pocketsphinx finds no path; the phonetic stage aligns it but says the text and audio disagree
     # (scores 0.09-0.16 here: below 0.08 it would be refused in one line)
     assert "low confidence" in wrong.stderr or (wrong.returncode == 2 and "does not match" in wrong.stderr)

@@ -35,7 +35,8 @@ class Animation:
     ``None`` when unknown). audio: (S,) float32 at 16 kHz, or None. probabilities: the phonetic
     stage's (F, P) phone probabilities at 100 frames/s (audio-only model only). head: (T, 3)
     float32 head rotation in radians (yaw, pitch, roll; convention in :mod:`voca_cn.motion.living`).
-    alignment: how a transcript was aligned, {"method", "confidence"} (None without a transcript).
+    alignment: how a transcript was aligned, {"method", "confidence", "fallback", "pocketsphinx"}
+        (:class:`voca_cn.motion.transcript.TranscriptAlignment`; None without a transcript).
     """
     weights: np.ndarray
     fps: float = FPS
@@ -186,10 +187,9 @@ def animate(audio, sr: float | None = None, text: str | None = None, *, template
         from voca_cn.motion.lipsync import AudioAnimator
         from voca_cn.motion.transcript import align
 
-        stage = model.stage if isinstance(model, AudioAnimator) else None
-        result = align(y, text, language, stage=stage)
+        result = align(y, text, language, model if isinstance(model, AudioAnimator) else AudioAnimator.load(model))
         phones, info = result.phones, {"method": result.method, "confidence": result.confidence,
-                                       "fallback": result.fallback}
+                                       "fallback": result.fallback, "pocketsphinx": result.pocketsphinx}
     else:
         from voca_cn.speech.recognize import PhoneRecognizer
 

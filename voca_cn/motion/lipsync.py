@@ -100,19 +100,30 @@ class AudioAnimator:
         or ceil(S/16000*60)) and the (F, P) phone probabilities at 100/s they came from. With the
         audio's ``level`` (T,) (:func:`voca_cn.audio.loudness.loudness`) the mouth rests in silence."""
         n = n_frames(len(audio)) if level is None else len(level)
-        mel = one_pass_mel(audio) if self.robust is not None else None  # both stages read it
-        probs = self.stage(audio, mel)
+        probs, other, a = self._stages(audio)
         if self.robust is None:
             w = self.shapes(probs, n)
         else:
-            other = self.robust.stage(audio, mel)
-            del mel  # before the lip-sync networks run: a long file's peak memory
-            a = share(Disagreement()(probs, other))
             w = mix(self.shapes(probs, n), self.robust.shapes(other, n), at_fps(a, n))
             probs = mix(probs, other, a)  # the lips close where the mix hears a bilabial
             del other
         w = close_lips(w, at_fps(closure(probs), n))
         return (w if level is None else to_rest(w, Rest()(level, end=True))), probs
+
+    def hear(self, audio: np.ndarray) -> np.ndarray:
+        """(S,) float32 16 kHz -> (F, P) phone probabilities at 100/s, mixed as :meth:`animate`
+        mixes them: what the lips close on, and what a transcript is aligned to."""
+        probs, other, a = self._stages(audio)
+        return probs if self.robust is None else mix(probs, other, a)
+
+    def _stages(self, audio: np.ndarray):
+        """The clean stage's probabilities, the robust one's and the robust share (F,) (None, None
+        without a robust model)."""
+        if self.robust is None:
+            return self.stage(audio), None, None
+        mel = one_pass_mel(audio)  # both stages read it; freed on return, before the lip-sync networks run
+        probs, other = self.stage(audio, mel), self.robust.stage(audio, mel)
+        return probs, other, share(Disagreement()(probs, other))
 
     def shapes(self, probs: np.ndarray, n: int) -> np.ndarray:
         """(F, P) phone probabilities at 100/s -> (n, 52) float32 network weights in [0, 1] at 60 fps."""

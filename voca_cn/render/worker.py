@@ -52,9 +52,10 @@ def _frames(template: Template, weights: np.ndarray, head: np.ndarray | None, wi
         for i in range(k):
             parent, child = ctx.Pipe(duplex=False)
             mine = None if head is None else head[i::k]
-            procs.append(ctx.Process(target=_draw_worker, args=(template, weights[i::k], mine, width, height, view, child),
-                                     daemon=True))
-            procs[-1].start()
+            proc = ctx.Process(target=_draw_worker, args=(template, weights[i::k], mine, width, height, view, child),
+                               daemon=True)
+            proc.start()  # before it is listed: the cleanup below joins only started workers
+            procs.append(proc)
             child.close()
             conns.append(parent)
         for i in range(len(weights)):

@@ -100,7 +100,7 @@ class Methods:
             self.recognizer = PhoneRecognizer()
 
     def animator(self):
-        """The model (loaded once): ``aligned`` reads its phonetic stage where pocketsphinx fails."""
+        """The model (loaded once): ``aligned`` aligns to its probabilities as ``--text`` does."""
         if getattr(self, "_animator", None) is None:
             self._animator = AudioAnimator.load(self.model_dir)
         return self._animator
@@ -114,8 +114,8 @@ class Methods:
         if name == "aligned":
             if case.text is None or case.language != "en":
                 return None  # no English transcript: no forced alignment
-            try:  # the --text path: pocketsphinx, Viterbi on the phonetic stage where it finds no path
-                return animate(align(case.audio, case.text, "en", stage=self.animator().stage).phones, duration)[:n]
+            try:  # the --text path: pocketsphinx, or Viterbi on the model's probabilities where that fits better
+                return animate(align(case.audio, case.text, "en", self.animator()).phones, duration)[:n]
             except VocaError:
                 return None
         if name == "recognition":
