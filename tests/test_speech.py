@@ -72,8 +72,13 @@ def test_alignment_of_real_speech_is_in_order_and_covers_it(aligner, kathleen):
 def test_align_cli_handles_out_of_dictionary_words(tmp_path):
     text = "My friend Torvik sang a song."  # "Torvik" is not in CMUdict
     wav = speak(text, tmp_path / "oov.wav")
-    phones = [p["phone"] for p in json.loads(run_cli("align", "--audio", wav, "--text", text, "--format", "json").stdout)]
-    assert phones[phones.index("t"):phones.index("t") + 6] == ["t", "oʊ", "ɹ", "v", "ɪ", "k"]
+    proc = run_cli("align", "--audio", wav, "--text", text, "--format", "json")
+    phones = [p["phone"] for p in json.loads(proc.stdout)]
+    # pocketsphinx's letter-to-sound says t oʊ ɹ v ɪ k; where its path fits this synthetic voice worse
+    # than the phonetic stage's, the Viterbi path keeps espeak-ng's t ɔ v ɪ k: either way the word is there
+    t = phones.index("t")
+    expected = ["t", "oʊ", "ɹ", "v", "ɪ", "k"] if "by pocketsphinx," in proc.stderr else ["t", "ɔ", "v", "ɪ", "k"]
+    assert phones[t:t + len(expected)] == expected
 
 
 def _bilabial_gaps(template, phones, weights):
