@@ -87,7 +87,10 @@ def align(audio: np.ndarray, text: str, language: str | None = "auto", animator=
     # a complete pocketsphinx path means the transcript matches: Viterbi's path is not checked
     # against refusal (on a phone line or in babble matching transcripts score below NO_MATCH)
     entries = g2p.words(text, code)
-    result = viterbi.align(probs, entries, len(audio) / SR, viterbi.speech_presence(audio))
+    try:
+        result = viterbi.align(probs, entries, len(audio) / SR, viterbi.speech_presence(audio))
+    except VocaError:  # e.g. fast speech shorter than Viterbi's minimum phone durations allow
+        return TranscriptAlignment(phones, words, code, "pocketsphinx", score)
     if score >= TRUST * result.confidence:
         return TranscriptAlignment(phones, words, code, "pocketsphinx", score)
     check(result, entries, code, refuse=False)
