@@ -34,8 +34,8 @@ LOW_CONFIDENCE = 0.35  # below: say so on stderr, naming the words that fit wors
 NO_MATCH = 0.08  # below: the transcript is not what was said (another language, other text)
 BAD_WORD, BAD_RUN = 0.1, 3  # this many words in a row scoring below BAD_WORD: a stretch that disagrees
 # pocketsphinx's path is kept while it scores at least TRUST x the Viterbi path's confidence (both
-# under the same probabilities). Clean takes score 0.97 of Viterbi's on average; chosen on the
-# validation split (benchmarks/text_route.py), never on the benchmark's test clips.
+# under the same probabilities); chosen on the validation split by voca_cn.training.calibrate_route
+# (nearly flat from 0.05 to 0.8 there), never on the benchmark's test clips.
 TRUST = 0.3
 # Below this dynamic range (dB, loud frames over the floor: ~48 clean, 17 at 10 dB SNR) the phonetic
 # stage hears too little to judge a transcript, so where pocketsphinx found no path either, a low
@@ -70,38 +70,38 @@ def align(audio: np.ndarray, text: str, language: str | None = "auto", animator=
     if method == "pocketsphinx" and code not in POCKETSPHINX:
         raise VocaError(f"pocketsphinx has no {code!r} model here; use the viterbi aligner")
     probs = (animator or AudioAnimator.load()).hear(audio)
+    entries, duration = g2p.words(text, code), len(audio) / SR
     if code not in POCKETSPHINX or method == "viterbi":
-        result = _viterbi(audio, probs, text, code)
+        result = viterbi.align(probs, entries, duration)
+        check(result, entries, code)
         return TranscriptAlignment(result.phones, result.words, code, "viterbi", result.confidence)
+    presence = viterbi.speech_presence(audio)  # English: keeps Viterbi's words inside the speech
     try:
         phones, words = Aligner().align(audio, text)
     except NoPath:
         if method == "pocketsphinx":
             raise
-        result = _viterbi(audio, probs, text, code, viterbi.speech_presence(audio),
-                          refuse=viterbi.dynamic_range_db(audio) >= NOISY_RANGE_DB)
+        result = viterbi.align(probs, entries, duration, presence)
+        check(result, entries, code, refuse=viterbi.dynamic_range_db(audio) >= NOISY_RANGE_DB)
         return TranscriptAlignment(result.phones, result.words, code, "viterbi", result.confidence, True)
     score = viterbi.confidence(probs, phones)
-    if method == "pocketsphinx":
-        return TranscriptAlignment(phones, words, code, "pocketsphinx", score)
-    # a complete pocketsphinx path means the transcript matches: Viterbi's path is not checked
-    # against refusal (on a phone line or in babble matching transcripts score below NO_MATCH)
-    entries = g2p.words(text, code)
-    try:
-        result = viterbi.align(probs, entries, len(audio) / SR, viterbi.speech_presence(audio))
-    except VocaError:  # e.g. fast speech shorter than Viterbi's minimum phone durations allow
-        return TranscriptAlignment(phones, words, code, "pocketsphinx", score)
-    if score >= TRUST * result.confidence:
-        return TranscriptAlignment(phones, words, code, "pocketsphinx", score)
-    check(result, entries, code, refuse=False)
-    return TranscriptAlignment(result.phones, result.words, code, "viterbi", result.confidence, True, score)
+    if method != "pocketsphinx":
+        try:
+            result = viterbi.align(probs, entries, duration, presence)
+        except VocaError:  # e.g. fast speech shorter than Viterbi's minimum phone durations allow
+            result = None
+        if result is not None and not keeps_pocketsphinx(score, result.confidence):
+            # a complete pocketsphinx path means the transcript matches: warn, never refuse (on a
+            # phone line or in babble matching transcripts score below NO_MATCH)
+            check(result, entries, code, refuse=False)
+            return TranscriptAlignment(result.phones, result.words, code, "viterbi", result.confidence, True, score)
+    return TranscriptAlignment(phones, words, code, "pocketsphinx", score)
 
 
-def _viterbi(audio, probs, text: str, code: str, presence=None, refuse: bool = True):
-    entries = g2p.words(text, code)
-    result = viterbi.align(probs, entries, len(audio) / SR, presence)
-    check(result, entries, code, refuse)
-    return result
+def keeps_pocketsphinx(score: float, viterbi_confidence: float, trust: float = TRUST) -> bool:
+    """Whether pocketsphinx's path (its confidence ``score`` under the model's probabilities) is
+    kept over the Viterbi path of the same probabilities."""
+    return score >= trust * viterbi_confidence
 
 
 def note(result: dict) -> str:

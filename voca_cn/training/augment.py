@@ -74,6 +74,16 @@ def degrade_randomly(y: np.ndarray, rng: np.random.Generator, sources: Sources) 
     return np.clip(np.pad(y, (0, n - len(y))), -1, 1).astype(np.float32)
 
 
+def recordings(clips: list[np.ndarray], copies: int, seed: int, babble_every: int):
+    """Per clip (in order, lazily): [the clip as recorded, then ``copies`` random degraded
+    recordings of it], all drawn from ``seed``; babble from every ``babble_every``-th clip, 12 rooms.
+    The validation calibrations' recordings."""
+    rng = np.random.default_rng(seed)
+    sources = Sources(clips[::babble_every], rooms=12, seed=seed)
+    for y in clips:
+        yield [y] + [degrade_randomly(y, rng, sources) for _ in range(copies)]
+
+
 def _spoken(y: np.ndarray) -> np.ndarray:
     """Boolean mask of samples in 10 ms blocks within 30 dB of the loudest block (where speech
     is, for the SNR)."""

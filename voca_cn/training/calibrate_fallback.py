@@ -42,7 +42,7 @@ def frames(corpus: Path, copies: int, seed: int) -> dict:
     from voca_cn.formats import resolve
     from voca_cn.motion.fallback import divergence
     from voca_cn.motion.lipsync import AudioAnimator
-    from voca_cn.training.augment import Sources, degrade_randomly
+    from voca_cn.training.augment import recordings
     from voca_cn.training.corpus import load_item, read_manifest, target_curves
     from voca_cn.training.evaluation import Scorer
 
@@ -50,13 +50,12 @@ def frames(corpus: Path, copies: int, seed: int) -> dict:
     clean, robust = AudioAnimator.load("clean"), AudioAnimator.load("robust")
     gram = Scorer(resolve("makehuman")).gram
     items = [load_item(corpus, r["id"]) for r in rows]
-    rng = np.random.default_rng(seed)
-    sources = Sources([it["audio"] for it in items[::25]], rooms=12, seed=seed)
+    takes = recordings([it["audio"] for it in items], copies, seed, babble_every=25)
     out = {k: [] for k in ("A", "B", "C", "item", "copy", "source", "divergence", "n")}
-    for i, (row, item) in enumerate(tqdm(list(zip(rows, items)), desc="calibrate", unit="item", file=sys.stderr)):
+    for i, (row, item, ys) in enumerate(tqdm(zip(rows, items, takes), total=len(items), desc="calibrate",
+                                             unit="item", file=sys.stderr)):
         target = target_curves(row, item)
-        for copy in range(copies + 1):
-            y = item["audio"] if copy == 0 else degrade_randomly(item["audio"], rng, sources)
+        for copy, y in enumerate(ys):
             n = min(len(target), n_frames(len(y)))
             pc, pr = clean.stage(y), robust.stage(y)
             wc, wr = clean.mouth(pc, n), robust.mouth(pr, n)

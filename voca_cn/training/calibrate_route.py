@@ -39,7 +39,7 @@ def rows(corpus: Path, every: int, copies: int, seed: int) -> list[dict]:
     from voca_cn.motion.procedural import animate
     from voca_cn.speech import g2p, viterbi
     from voca_cn.speech.align import Aligner, NoPath
-    from voca_cn.training.augment import Sources, degrade_randomly
+    from voca_cn.training.augment import recordings
     from voca_cn.training.corpus import load_item, read_manifest, target_curves
     from voca_cn.training.evaluation import Scorer
 
@@ -47,10 +47,10 @@ def rows(corpus: Path, every: int, copies: int, seed: int) -> list[dict]:
     animator, aligner = AudioAnimator.load(), Aligner()
     gram = Scorer(resolve("makehuman")).gram
     items = [load_item(corpus, r["id"]) for r in chosen]
-    rng = np.random.default_rng(seed)
-    sources = Sources([it["audio"] for it in items[::8]], rooms=12, seed=seed)
+    takes = recordings([it["audio"] for it in items], copies, seed, babble_every=8)
     out = []
-    for i, (row, item) in enumerate(tqdm(list(zip(chosen, items)), desc="calibrate", unit="item", file=sys.stderr)):
+    for i, (row, item, ys) in enumerate(tqdm(zip(chosen, items, takes), total=len(items), desc="calibrate",
+                                             unit="item", file=sys.stderr)):
         target = target_curves(row, item)
 
         def err(phones, duration):
@@ -59,8 +59,7 @@ def rows(corpus: Path, every: int, copies: int, seed: int) -> list[dict]:
             e = w[:n] - target[:n]
             return float(np.einsum("ti,ij,tj->t", e, gram, e).mean())
 
-        for copy in range(copies + 1):
-            y = item["audio"] if copy == 0 else degrade_randomly(item["audio"], rng, sources)
+        for copy, y in enumerate(ys):
             duration = len(y) / SR
             probs = animator.hear(y)
             v = viterbi.align(probs, g2p.words(row["text"], "en"), duration, viterbi.speech_presence(y))
@@ -77,7 +76,9 @@ def rows(corpus: Path, every: int, copies: int, seed: int) -> list[dict]:
 
 def routed(r: dict, trust: float) -> float:
     """The error of what ``--text`` keeps for this row with this TRUST."""
-    if r["pocketsphinx"] is None or r["pocketsphinx_conf"] < trust * r["viterbi_conf"]:
+    from voca_cn.motion.transcript import keeps_pocketsphinx
+
+    if r["pocketsphinx"] is None or not keeps_pocketsphinx(r["pocketsphinx_conf"], r["viterbi_conf"], trust):
         return r["viterbi"]
     return r["pocketsphinx"]
 
