@@ -11,7 +11,7 @@ clean one, never having heard noise, rooms or phone lines, hears other phones (a
 noise between words), while the robust one does not. Their disagreement (the Jensen-Shannon
 divergence of their phone probabilities) says which case a frame is in, and unlike either stage's
 own certainty it hardly depends on the voice: on clean validation speech its running mean stays
-below 0.07-0.13 nats in 99 % of frames for every voice (TTS, Kathleen, grid-s1), where an
+below 0.06-0.14 nats in 99 % of frames for every voice (TTS, Kathleen, grid-s1), where an
 unfamiliar clean voice makes the clean stage itself as unsure as a familiar voice in noise.
 
 So the share ``a`` of the robust model is the divergence's causal running mean over :data:`TAU`
