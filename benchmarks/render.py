@@ -5,10 +5,10 @@
 Runs in this process (it never imports TensorFlow, so Mesa is safe here). Animation: 300 frames of
 a moving jaw and lips. Render = deform + normals + draw + read back a 512x512 RGB frame, as frames
 per second of wall time and CPU milliseconds per frame (llvmpipe's threads included: the figure to
-compare on a shared machine). ``--split``: where a frame's CPU goes (deform; normals, mouth and index
-buffer; llvmpipe's drawing and read-back, with one drawing thread as the preview workers run it) and
-how many fragments llvmpipe rasterises and keeps per frame (an occlusion query), for the per-vertex
-and the per-fragment triangles.
+compare on a shared machine). ``--split``: where a frame's CPU goes (deform; ``Renderer.pose``: normals,
+mouth and index buffer; ``Renderer.draw``: llvmpipe's drawing and read-back, with one drawing thread as
+the preview workers run it) and how many fragments llvmpipe rasterises and keeps per frame (an
+occlusion query), for the per-vertex and the per-fragment triangles.
 """
 
 from __future__ import annotations
@@ -64,8 +64,6 @@ def bench(template, n: int, size: int) -> dict[str, float]:
 def split(template, n: int, size: int) -> dict[str, float]:
     """CPU ms per frame of each step of ``Renderer.frame`` and fragments per frame (rasterised,
     kept by the depth test) of the per-vertex and the per-fragment triangles."""
-    from voca_cn.face.appearance import vertex_normals
-
     r = Renderer(template, size, size)
     r.frame(template.vertices)
     query, cpu, frags = r.ctx.query(samples=True), np.zeros(3), np.zeros(4)
@@ -74,31 +72,22 @@ def split(template, n: int, size: int) -> dict[str, float]:
         t0 = time.process_time()
         if i % 64 == 0:  # deformed a chunk at a time, as the preview workers do
             chunk = template.deform(w[i:i + 64])
-        v = np.ascontiguousarray(chunk[i % 64], dtype="f4")
         t1 = time.process_time()
-        r.pos.write(v)
-        r.nrm.write(vertex_normals(v, r.mesh.faces, r.incidence))
-        per_fragment = r._pose_uniforms(v)
-        n_lit = len(per_fragment) - int(per_fragment.sum())
-        r.ibo.write(np.concatenate([r.faces[~per_fragment], r.faces[per_fragment]]))
+        n_lit = r.pose(chunk[i % 64])
         t2 = time.process_time()
-        r.fbo.use()
-        r.fbo.clear(0.0, 0.0, 0.0, 1.0)
-        r.lit_vao.render(vertices=3 * n_lit)
-        r.vao.render(vertices=3 * (len(per_fragment) - n_lit), first=3 * n_lit)
-        r.fbo.read_into(r.image, components=3)
-        t3 = time.process_time()
-        cpu += [t1 - t0, t2 - t1, t3 - t2]
+        r.draw(n_lit)
+        cpu += [t1 - t0, t2 - t1, time.process_time() - t2]
+        groups = ((r.lit_vao, 0, n_lit), (r.vao, n_lit, len(r.faces) - n_lit))
         for k, func in enumerate(("<", "1")):  # "1": always passes, so every rasterised fragment counts
             r.fbo.clear(0.0, 0.0, 0.0, 1.0)
             r.ctx.depth_func = func
-            for j, (vao, first, count) in enumerate(((r.lit_vao, 0, n_lit), (r.vao, n_lit, len(per_fragment) - n_lit))):
+            for j, (vao, first, count) in enumerate(groups):
                 with query:
                     vao.render(vertices=3 * count, first=3 * first)
                 frags[2 * j + k] += query.samples
         r.ctx.depth_func = "<"
     ms = 1000 * cpu / n
-    return {"deform_ms": ms[0], "prepare_ms": ms[1], "draw_ms": ms[2], "lit_kept": frags[0] / n,
+    return {"deform_ms": ms[0], "pose_ms": ms[1], "draw_ms": ms[2], "lit_kept": frags[0] / n,
             "lit_rasterised": frags[1] / n, "frag_kept": frags[2] / n, "frag_rasterised": frags[3] / n}
 
 
@@ -130,11 +119,11 @@ def main() -> None:
     heads_ = heads(args.ict)
     if args.split:
         os.environ.setdefault("LP_NUM_THREADS", "1")  # as the preview workers draw (read when Mesa loads)
-        print(f"{'template':<10} {'deform ms':>9} {'prepare ms':>10} {'draw+read ms':>12} {'per-vertex frags':>22} "
+        print(f"{'template':<10} {'deform ms':>9} {'pose ms':>10} {'draw+read ms':>12} {'per-vertex frags':>22} "
               f"{'per-fragment frags':>22}  (kept / rasterised per frame)")
         for name, t in heads_.items():
             r = split(t, args.frames, args.size)
-            print(f"{name:<10} {r['deform_ms']:>9.2f} {r['prepare_ms']:>10.2f} {r['draw_ms']:>12.2f} "
+            print(f"{name:<10} {r['deform_ms']:>9.2f} {r['pose_ms']:>10.2f} {r['draw_ms']:>12.2f} "
                   f"{r['lit_kept']:>10.0f} / {r['lit_rasterised']:>9.0f} {r['frag_kept']:>10.0f} / {r['frag_rasterised']:>9.0f}")
         return
     print(f"{'template':<10} {'vertices':>8} {'render fps':>11} {'CPU ms/frame':>12} {'OBJ fps':>8} {'MP4 fps':>8}  "

@@ -24,6 +24,19 @@ def test_tiny_model_learns_on_a_tiny_corpus(small_corpus, tmp_path):
     assert "resuming after epoch" in again.stderr
 
 
+def test_a_config_changes_only_what_it_names_of_its_base(tmp_path):
+    from voca_cn.training.train import load_config
+
+    (tmp_path / "next.json").write_text(json.dumps({"base": "small", "seed": 7, "lipsync": {"epochs": 1}}))
+    small, changed = load_config("small"), load_config(str(tmp_path / "next.json"))
+    assert changed["seed"] == 7 and changed["lipsync"] == {**small["lipsync"], "epochs": 1}
+    rest = lambda c: {k: v for k, v in c.items() if k not in ("seed", "lipsync")}  # noqa: E731
+    assert rest(changed) == rest(small)
+    # the shipped robust model's last round: the robust network, trained on from the round before it
+    last, robust = load_config("robust-warm3"), load_config("robust")
+    assert (last["init"], last["seed"], last["phonetic"]["width"]) == ("robust-warm2", 3, robust["phonetic"]["width"])
+
+
 def test_shipped_model_closes_the_lips_on_p_from_audio_alone(tmp_path, speech):
     """No transcript: in the rendered preview the mouth shuts during each spoken "p"."""
     from voca_cn.render import render_frames

@@ -264,17 +264,26 @@ class Renderer:
     def frame(self, vertices: np.ndarray) -> np.ndarray:
         """Render vertices (N, 3) metres -> RGB image (H, W, 3) uint8, top row first; valid until the
         next call (the read-back buffer is reused)."""
+        self.draw(self.pose(vertices))
+        return np.frombuffer(self.image, np.uint8).reshape(self.height, self.width, 3)
+
+    def pose(self, vertices: np.ndarray) -> int:
+        """The CPU's share of a frame: upload vertices (N, 3) metres, their normals, the mouth and
+        eye uniforms and this frame's triangle order -> how many triangles are lit per vertex."""
         v = np.ascontiguousarray(vertices, dtype="f4")
         self.pos.write(v)
         self.nrm.write(vertex_normals(v, self.mesh.faces, self.incidence))
         per_fragment = self._pose_uniforms(v)
         # per-vertex triangles first (most of the picture, cheap), then the per-fragment ones, each
         # group nearest first; their fragments behind the face are then rejected before shading
-        n_lit = len(per_fragment) - int(per_fragment.sum())
         self.ibo.write(np.concatenate([self.faces[~per_fragment], self.faces[per_fragment]]))
+        return len(per_fragment) - int(per_fragment.sum())
+
+    def draw(self, n_lit: int) -> None:
+        """llvmpipe's share: draw the posed mesh (the first ``n_lit`` triangles per vertex, the rest
+        per fragment) and read the picture back into ``image``."""
         self.fbo.use()
         self.fbo.clear(*BACKGROUND, 1.0)
         self.lit_vao.render(vertices=3 * n_lit)
-        self.vao.render(vertices=3 * (len(per_fragment) - n_lit), first=3 * n_lit)
+        self.vao.render(vertices=3 * (len(self.faces) - n_lit), first=3 * n_lit)
         self.fbo.read_into(self.image, components=3)
-        return np.frombuffer(self.image, np.uint8).reshape(self.height, self.width, 3)

@@ -5,7 +5,8 @@ Config (JSON; ``default`` and ``small`` ship in voca_cn/configs)::
     seed, ict_identities (ICT heads, besides "templates", whose bases define the vertex loss),
     templates, real_repeat (times each talking-face item counts), augment (share of training
     windows read from a degraded copy of the audio, 0-1), init (optional: a model folder, or
-    "shipped", whose networks the training starts from: fine-tuning),
+    "shipped", whose networks the training starts from: fine-tuning), base (optional: another
+    config whose keys this one changes, ``phonetic`` and ``lipsync`` key by key),
     phonetic: {width, lookahead, window, batch, epochs, lr},
     lipsync: {conv, lstm, layers, dense, lookahead, window, batch, epochs, lr, velocity}
 
@@ -56,7 +57,7 @@ def log(msg: str) -> None:
     print(f"[train {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
-def load_config(name_or_path: str) -> dict:
+def load_config(name_or_path: str, _bases: tuple = ()) -> dict:
     path = Path(name_or_path)
     if not path.is_file():
         path = CONFIGS / f"{name_or_path}.json"
@@ -69,7 +70,14 @@ def load_config(name_or_path: str) -> dict:
         raw = path.read_bytes()
     except OSError as e:
         raise VocaError(f"cannot read config {path} ({e.strerror or e})") from None
-    return expect(read_json(raw, f"config {path}", "give a JSON object like configs/small.json"), dict, f"config {path}")
+    config = expect(read_json(raw, f"config {path}", "give a JSON object like configs/small.json"), dict, f"config {path}")
+    if "base" not in config:
+        return config
+    if path.resolve() in _bases:
+        raise VocaError(f"config {path}: its base configs lead back to it; make one config the base of the other")
+    base = load_config(expect(config.pop("base"), str, f"config {path}: base"), (*_bases, path.resolve()))
+    return {k: {**base[k], **v} if isinstance(v, dict) and isinstance(base.get(k), dict) else v
+            for k, v in {**base, **config}.items()}
 
 
 def training_templates(config: dict) -> list:
