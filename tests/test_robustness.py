@@ -124,3 +124,62 @@ def test_the_robust_model_keeps_the_jaw_on_a_noisy_take(grid_clip, tmp_path):
     sf.write(wav, np.clip(noisy, -1, 1), 16000)
     run_cli("animate", "--audio", wav, "--model", "robust", "--no-video", "--no-obj", "--out", tmp_path / "out")
     assert (tmp_path / "out" / "animation.npz").is_file()
+
+
+def test_a_steady_hiss_leaves_the_robust_features_and_a_voice_keeps_its_level():
+    """The robust model's front end (NoiseFloor): hiss under a held vowel loses most of itself in the
+    features, the vowel's harmonics keep their level, and a stream cut anywhere gets the same frames."""
+    from voca_cn.audio.features import NoiseFloor, levelled_log_mel
+
+    rng = np.random.default_rng(0)
+    t = np.arange(3 * 16000) / 16000
+    vowel = sum(np.sin(2 * np.pi * 150 * k * t) / k for k in range(1, 8)) * ((t > 1.5) & (t < 2.5))
+    y = (0.2 * vowel + 0.01 * rng.standard_normal(len(t))).astype(np.float32)
+    mel = levelled_log_mel(y)
+    out = NoiseFloor()(mel)
+    hiss = slice(50, 140)  # 0.5-1.4 s: hiss alone
+    assert np.mean(mel[hiss] - out[hiss]) > 0.8  # > 3.5 dB of the hiss gone (measured 4.4 dB)
+    voice = slice(170, 240)
+    low = slice(2, 12)  # the bands the harmonics fill (150-1050 Hz)
+    assert np.abs(np.mean(mel[voice, low] - out[voice, low])) < 0.12  # < 0.5 dB
+    floor = NoiseFloor()
+    pieces = np.concatenate([floor(mel[a:b]) for a, b in ((0, 1), (1, 77), (77, 78), (78, 300))])
+    np.testing.assert_allclose(pieces, out, atol=1e-4)
+
+
+def test_a_long_recording_read_in_chunks_gets_the_noise_floor_of_one_pass(monkeypatch, tmp_path):
+    """Past two hours the phonetic stage makes its features chunk by chunk; a model with the
+    noise-floor front end must hear the recording as if it were read in one piece."""
+    import json
+    import shutil
+
+    from voca_cn.motion import phonetic
+    from voca_cn.motion.onnx import MODELS
+
+    for f in ("phonetic.onnx", "phonetic.json"):
+        shutil.copy(MODELS / "robust" / f, tmp_path / f)
+    meta = json.loads((tmp_path / "phonetic.json").read_text())
+    (tmp_path / "phonetic.json").write_text(json.dumps({**meta, "front_end": "noise-floor"}))
+    rng = np.random.default_rng(1)
+    y = np.clip(0.05 * rng.standard_normal(16000 * 70), -1, 1).astype(np.float32)
+    y[16000 * 20:16000 * 40] += np.sin(np.arange(16000 * 20) * 0.2).astype(np.float32) * 0.3
+    stage = phonetic.PhoneticStage.load(tmp_path)
+    whole = stage(y)
+    monkeypatch.setattr(phonetic, "ONE_PASS", 1000)  # 10 s: these 70 s are now "long" (3 chunks of 30 s)
+    chunked = stage(y)
+    assert np.abs(chunked - whole).max() < 1e-4
+
+
+def test_a_model_wanting_an_unknown_front_end_is_one_line(tmp_path):
+    import json
+    import shutil
+
+    from voca_cn.motion.onnx import MODELS
+    from voca_cn.motion.phonetic import PhoneticStage
+
+    for f in ("phonetic.onnx", "phonetic.json"):
+        shutil.copy(MODELS / "robust" / f, tmp_path / f)
+    meta = json.loads((tmp_path / "phonetic.json").read_text())
+    (tmp_path / "phonetic.json").write_text(json.dumps({**meta, "front_end": "pcen"}))
+    with pytest.raises(VocaError, match="wants the front end 'pcen'.*update voca_cn"):
+        PhoneticStage.load(tmp_path)

@@ -121,6 +121,55 @@ class Leveller:
         return offset.astype(np.float32)
 
 
+# Noise-floor subtraction, the robust model's front end (its phonetic.json says "front_end":
+# "noise-floor"): each band's floor is tracked causally, as the minimum of its smoothed power that may
+# rise by FLOOR_RISE per frame (1 log unit = 4.3 dB per second: a floor follows a steady noise that grows,
+# while a second of speech barely lifts it), and FLOOR_OVER times that power is subtracted from the band
+# (over-subtraction: a minimum sits below the noise's mean), no band losing more than FLOOR_GAIN_MIN. Hiss, hum, fans and road noise then leave little of themselves in the features;
+# the network (trained on it) still hears what is left. Power smoothing: FLOOR_SMOOTH per frame (30 ms).
+FLOOR_SMOOTH = 0.7
+FLOOR_RISE = 0.01  # log units per frame
+FLOOR_OVER = 2.0
+FLOOR_GAIN_MIN = 0.1  # -10 dB
+
+
+class NoiseFloor:
+    """Causal per-band noise-floor subtraction of levelled log-mel frames. ``floor(mel)`` takes the
+    next (k, 40) frames of one recording and returns them (k, 40) float32 with each band's tracked
+    floor subtracted in power, carrying the floor across calls, so any split of a recording into
+    calls gives the same frames (float precision)."""
+
+    def __init__(self):
+        self.power = None  # (40,) smoothed power of the last frame seen
+        self.floor = None  # (40,) log floor at the last frame seen
+
+    def copy(self) -> "NoiseFloor":
+        out = NoiseFloor()
+        out.power, out.floor = self.power, self.floor
+        return out
+
+    def __call__(self, mel: np.ndarray) -> np.ndarray:
+        out = np.empty(mel.shape, np.float32)
+        for i in range(0, len(mel), 65536):  # a chunk at a time: no float64 copies of hours of frames
+            out[i:i + 65536] = self._step(mel[i:i + 65536])
+        return out
+
+    def _step(self, mel: np.ndarray) -> np.ndarray:
+        from scipy.signal import lfilter
+
+        power = np.exp(mel.astype(np.float64))
+        start = power[0] if self.power is None else self.power
+        smooth, _ = lfilter([1 - FLOOR_SMOOTH], [1, -FLOOR_SMOOTH], power, axis=0, zi=FLOOR_SMOOTH * start[None])
+        rise = FLOOR_RISE * np.arange(len(mel))[:, None]
+        # floor_i = min(floor_before + rise (i + 1), min over j <= i of log smooth_j + rise (i - j))
+        floor = np.minimum.accumulate(np.log(smooth) - rise, axis=0) + rise
+        if self.floor is not None:
+            floor = np.minimum(floor, self.floor + rise + FLOOR_RISE)
+        self.power, self.floor = smooth[-1], floor[-1]
+        gain = np.maximum(1.0 - FLOOR_OVER * np.exp(floor - mel), FLOOR_GAIN_MIN)
+        return mel + np.log(gain)
+
+
 def levelled_log_mel(audio: np.ndarray) -> np.ndarray:
     """(S,) float32 at 16 kHz -> (F, 40) float32 log-mel with :class:`Leveller`'s offsets added:
     what the phonetic stage reads (before its mean/std normalisation)."""

@@ -14,24 +14,28 @@ import os
 import numpy as np
 
 from voca_cn import VocaError
-from voca_cn.audio.features import N_MELS, Leveller, log_mel, log_mel_rows, n_feature_frames
+from voca_cn.audio.features import N_MELS, Leveller, NoiseFloor, log_mel, log_mel_rows, n_feature_frames
 from voca_cn.core.phones import PHONES
 from voca_cn.motion import onnx as runtime
 
 CHUNK = 3000  # frames (30 s) per inference chunk
 WARMUP = 300  # frames (3 s) of left context each chunk re-reads and drops
 ONE_PASS = 2 * 3600 * 100  # frames (2 h) up to which the log-mel is made in one piece
+FRONT_ENDS = ("level", "noise-floor")  # what a model's features get before normalisation (phonetic.json)
+CHECKPOINT = 1000  # frames between saved NoiseFloor states (any row range is made from <= 10 s before it)
 
 
 class PhoneticStage:
     """A trained phonetic network (run-time graph) with its feature normalisation.
 
     ``PhoneticStage.load()`` reads the shipped model; ``stage(audio)`` gives (F, P) probabilities,
-    F = ceil(S / 160) frames at 100/s, row t describing the audio around t * 10 ms.
+    F = ceil(S / 160) frames at 100/s, row t describing the audio around t * 10 ms. ``floor``:
+    the features get :class:`voca_cn.audio.features.NoiseFloor` after levelling (the model's
+    ``front_end`` is "noise-floor").
     """
 
-    def __init__(self, net, mean: np.ndarray, std: np.ndarray, lookahead: int):
-        self.net, self.mean, self.std, self.lookahead = net, mean, std, lookahead
+    def __init__(self, net, mean: np.ndarray, std: np.ndarray, lookahead: int, floor: bool = False):
+        self.net, self.mean, self.std, self.lookahead, self.floor = net, mean, std, lookahead, floor
 
     @classmethod
     def load(cls, directory: str | os.PathLike | None = None, threads: int = 0) -> "PhoneticStage":
@@ -49,7 +53,11 @@ class PhoneticStage:
             raise VocaError(f"the phonetic model in {directory or runtime.MODELS} is damaged (feature "
                             "normalisation missing or not finite); retrain it with voca-cn train")
         runtime.check_shape(net, N_MELS, len(PHONES), "phonetic", directory)
-        return cls(net, mean, std, meta["lookahead"])
+        front = meta.get("front_end", "level")
+        if front not in FRONT_ENDS:
+            raise VocaError(f"the phonetic model in {directory or runtime.MODELS} wants the front end {front!r}, "
+                            f"which this version lacks (it has {', '.join(FRONT_ENDS)}); update voca_cn")
+        return cls(net, mean, std, meta["lookahead"], front == "noise-floor")
 
     def normalise(self, mel: np.ndarray) -> np.ndarray:
         return ((mel - self.mean) / self.std).astype(np.float32)
@@ -85,8 +93,11 @@ class PhoneticStage:
         return softmax(self.net.offline(x, CHUNK, WARMUP)[self.lookahead:], inplace=True)
 
     def _inputs(self, n: int, mel_rows) -> "Rows":
-        """The network's input: levelled log-mel rows ``mel_rows(a, b)`` of n frames, normalised, then
-        :meth:`tail` (what the look-ahead reads past the end)."""
+        """The network's input: levelled log-mel rows ``mel_rows(a, b)`` of n frames (through
+        :class:`NoiseFloor` where the model has it), normalised, then :meth:`tail` (what the
+        look-ahead reads past the end)."""
+        if self.floor:
+            mel_rows = floored(n, mel_rows)
 
         def rows(a: int, b: int) -> np.ndarray:
             out = np.zeros((b - a, N_MELS), np.float32)  # rows past n: the tail's zeros
@@ -95,6 +106,22 @@ class PhoneticStage:
             return out
 
         return Rows(n + self.lookahead, N_MELS, rows)
+
+
+def floored(n: int, mel_rows):
+    """``mel_rows(a, b)`` (rows of n levelled log-mel frames) -> the same rows through one
+    :class:`NoiseFloor` run over the whole recording, made on demand: one pass saves the floor's
+    state every :data:`CHECKPOINT` frames, so any range is made from its nearest checkpoint."""
+    states, floor = [], NoiseFloor()
+    for a in range(0, n, CHECKPOINT):
+        states.append(floor.copy())
+        floor(mel_rows(a, min(a + CHECKPOINT, n)))
+
+    def rows(a: int, b: int) -> np.ndarray:
+        c = a // CHECKPOINT * CHECKPOINT
+        return states[a // CHECKPOINT].copy()(mel_rows(c, b))[a - c:]
+
+    return rows
 
 
 def one_pass_mel(audio: np.ndarray) -> np.ndarray | None:

@@ -16,7 +16,7 @@ import os
 import numpy as np
 
 from voca_cn import VocaError
-from voca_cn.audio.features import FRAME_RATE, HOP, WIN, Leveller, mel_frames, n_feature_frames
+from voca_cn.audio.features import FRAME_RATE, HOP, WIN, Leveller, NoiseFloor, mel_frames, n_feature_frames
 from voca_cn.audio.loudness import Loudness
 from voca_cn.core.phones import PHONES
 from voca_cn.core.timing import FPS, lerp_frames, n_frames
@@ -80,6 +80,7 @@ class _Chain:
 
     def __init__(self, animator: AudioAnimator):
         self.stage = animator.stage
+        self._floor = NoiseFloor() if animator.stage.floor else None  # the robust model's front end
         self._phonetic = _Delay(animator.stage.net, animator.stage.lookahead)
         self._lipsync = _Delay(animator.net.net, animator.net.lookahead)
         self._lipsync_lookahead = animator.net.lookahead
@@ -91,7 +92,7 @@ class _Chain:
         """(k, 40) levelled log-mel frames (``total``: the 60 fps frame count, at the end) ->
         (k', P) the phone probabilities that became known."""
         end = total is not None
-        x = self.stage.normalise(mel)
+        x = self.stage.normalise(mel if self._floor is None else self._floor(mel))
         if end:
             x = np.concatenate([x, self.stage.tail()])
         probs = softmax(self._phonetic(x)) if len(x) else np.zeros((0, len(PHONES)), np.float32)

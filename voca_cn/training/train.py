@@ -7,7 +7,8 @@ Config (JSON; ``default`` and ``small`` ship in voca_cn/configs)::
     windows read from a degraded copy of the audio, 0-1), init (optional: a model folder, or
     "shipped", whose networks the training starts from: fine-tuning), base (optional: another
     config whose keys this one changes, ``phonetic`` and ``lipsync`` key by key),
-    phonetic: {width, lookahead, window, batch, epochs, lr},
+    phonetic: {width, lookahead, window, batch, epochs, lr, front_end ("level", the default, or
+        "noise-floor": :class:`voca_cn.audio.features.NoiseFloor` after levelling)},
     lipsync: {conv, lstm, layers, dense, lookahead, window, batch, epochs, lr, velocity}
 
 Multi-condition training: every training item, video items included, is also heard once as a
@@ -37,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from voca_cn import VocaError
-from voca_cn.audio.features import FRAME_RATE, VISEME_OF_PHONE, Leveller, frame_labels, log_mel
+from voca_cn.audio.features import FRAME_RATE, VISEME_OF_PHONE, Leveller, NoiseFloor, frame_labels, log_mel
 from voca_cn.core.files import atomic_path, atomic_write
 from voca_cn.core.phones import PHONES
 from voca_cn.core.timing import resample_frames
@@ -138,9 +139,11 @@ def _augment_sources(corpus: Path, rows: list[dict], seed: int):
     return Sources([load_item(corpus, r["id"])["audio"] for r in pool], seed=seed)
 
 
-def levelled(mel: np.ndarray) -> np.ndarray:
-    """(F, 40) raw log-mel of one recording -> what the phonetic stage reads (:class:`Leveller`)."""
-    return mel + Leveller()(mel)[:, None]
+def levelled(mel: np.ndarray, front_end: str = "level") -> np.ndarray:
+    """(F, 40) raw log-mel of one recording -> what the phonetic stage reads (:class:`Leveller`,
+    then :class:`NoiseFloor` for the "noise-floor" front end)."""
+    mel = mel + Leveller()(mel)[:, None]
+    return NoiseFloor()(mel) if front_end == "noise-floor" else mel
 
 
 def windows(x: np.ndarray, y: np.ndarray, length: int, lookahead: int, rng, count: int | None = None,
@@ -270,17 +273,20 @@ def train(config: dict, corpus: str | os.PathLike, out: str | os.PathLike) -> di
 
     # ---- stage 1: phonetic
     pc = config["phonetic"]
+    front = pc.get("front_end", "level")
+    if front not in phonetic.FRONT_ENDS:
+        raise VocaError(f"phonetic.front_end {front!r} is not one of {', '.join(phonetic.FRONT_ENDS)}; fix the config")
     p_noisy = float(config.get("augment", 0.0))  # share of training windows from degraded audio
     feats, labels, curves, noisy = split_data(corpus, "train", int(config.get("real_repeat", 1)),
                                               seed if p_noisy else None)
     vfeats, vlabels, vcurves, _ = split_data(corpus, "val")
-    x_all = np.concatenate([levelled(m) for m in feats])
+    x_all = np.concatenate([levelled(m, front) for m in feats])
     mean, std = _normalisation(config, x_all)
     norm = lambda m: (m - mean) / std  # noqa: E731
     x_train, y_train = norm(x_all), np.concatenate(labels)
     del x_all
-    x_noisy = norm(np.concatenate([levelled(m) for m in noisy])).astype(np.float32) if noisy else None
-    x_val, y_val = norm(np.concatenate([levelled(m) for m in vfeats])), np.concatenate(vlabels)
+    x_noisy = norm(np.concatenate([levelled(m, front) for m in noisy])).astype(np.float32) if noisy else None
+    x_val, y_val = norm(np.concatenate([levelled(m, front) for m in vfeats])), np.concatenate(vlabels)
     log(f"phonetic: {len(x_train) / FRAME_RATE / 3600:.2f} h train ({p_noisy:.0%} of windows degraded), "
         f"{len(x_val) / FRAME_RATE / 3600:.2f} h val")
 
@@ -299,8 +305,8 @@ def train(config: dict, corpus: str | os.PathLike, out: str | os.PathLike) -> di
 
     pmodel = _start("phonetic", config) or networks.phonetic_network(pc["width"], pc["lookahead"])
     pmodel = _fit_epochs("phonetic", pmodel, phon_compile, phon_train, phon_val, pc, out, state)
-    _save_json(out / "phonetic.json", {"classes": list(PHONES), "mean": mean.tolist(),
-                                       "std": std.tolist(), "lookahead": pc["lookahead"]})
+    _save_json(out / "phonetic.json", {"classes": list(PHONES), "mean": mean.tolist(), "std": std.tolist(),
+                                       "lookahead": pc["lookahead"], "front_end": front})
     convert(out, ["phonetic"])  # stage 2 reads stage 1 through the run-time graph
     stage = phonetic.PhoneticStage.load(out)
 
