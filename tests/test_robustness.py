@@ -126,8 +126,8 @@ def test_the_robust_model_keeps_the_jaw_on_a_noisy_take(grid_clip, tmp_path):
     assert (tmp_path / "out" / "animation.npz").is_file()
 
 
-def test_a_steady_hiss_leaves_the_robust_features_and_a_voice_keeps_its_level():
-    """The robust model's front end (NoiseFloor): hiss under a held vowel loses most of itself in the
+def test_a_steady_hiss_leaves_the_noise_floor_features_and_a_voice_keeps_its_level():
+    """The noise-floor front end (a model may be trained with it): hiss under a held vowel loses most of itself in the
     features, the vowel's harmonics keep their level, and a stream cut anywhere gets the same frames."""
     from voca_cn.audio.features import NoiseFloor, levelled_log_mel
 

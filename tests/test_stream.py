@@ -35,12 +35,27 @@ def model_4_1(tmp_path_factory):
     return out
 
 
-@pytest.mark.parametrize("model", [None, "model_4_1"])
+@pytest.fixture(scope="module")
+def model_noise_floor(tmp_path_factory):
+    """The robust networks read through the noise-floor front end (``front_end`` in phonetic.json)."""
+    from voca_cn.motion.onnx import MODELS
+
+    out = tmp_path_factory.mktemp("floor")
+    for f in ("phonetic.onnx", "phonetic.json", "lipsync.onnx", "lipsync.json"):
+        shutil.copy(MODELS / "robust" / f, out / f)
+    meta = json.loads((out / "phonetic.json").read_text())
+    (out / "phonetic.json").write_text(json.dumps({**meta, "front_end": "noise-floor"}))
+    return out
+
+
+@pytest.mark.parametrize("model", [None, "model_4_1", "model_noise_floor"])
 def test_stream_gives_the_offline_frames_for_any_chunking(samples, model, request):
     import voca_cn
 
     model = request.getfixturevalue(model) if model else None
     _, y = samples
+    if model is not None and model.name.startswith("floor"):  # a hiss under the voice for the floor to follow
+        y = np.clip(y + 0.01 * np.random.default_rng(5).standard_normal(len(y)), -1, 1).astype(np.float32)
     offline = voca_cn.animate(y, sr=16000, model=model).weights
     rng = np.random.default_rng(0)
     for sizes in ([160], [1], [7, 333, 16000], list(rng.integers(1, 2000, 50))):

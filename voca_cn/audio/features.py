@@ -4,7 +4,8 @@ Log-mel spectra: 25 ms Hann windows with each window's mean removed first (a DC 
 below 60 Hz leaks through the window into the low bands otherwise), 10 ms hop (100 frames/s),
 40 mel bands from 60 Hz to 7.6 kHz, natural log of power. Frame i is centred at i * 10 ms, so
 frame times line up with phone timings without an offset. :class:`Leveller` then brings quiet and
-loud recordings into the level range the model was trained on, causally (a stream gets the same).
+loud recordings into the level range the model was trained on, causally (a stream gets the same);
+:class:`NoiseFloor` subtracts each band's tracked noise floor for a model trained with that front end.
 """
 
 from __future__ import annotations
@@ -121,11 +122,13 @@ class Leveller:
         return offset.astype(np.float32)
 
 
-# Noise-floor subtraction, the robust model's front end (its phonetic.json says "front_end":
-# "noise-floor"): each band's floor is tracked causally, as the minimum of its smoothed power that may
-# rise by FLOOR_RISE per frame (1 log unit = 4.3 dB per second: a floor follows a steady noise that grows,
-# while a second of speech barely lifts it), and FLOOR_OVER times that power is subtracted from the band
-# (over-subtraction: a minimum sits below the noise's mean), no band losing more than FLOOR_GAIN_MIN. Hiss, hum, fans and road noise then leave little of themselves in the features;
+# Noise-floor subtraction, a front end a model may be trained with (its phonetic.json then says
+# "front_end": "noise-floor"; tried for the robust model, not shipped: README "Real recordings").
+# Each band's floor is tracked causally, as the minimum of its smoothed power that may rise by
+# FLOOR_RISE per frame (1 log unit = 4.3 dB per second: a floor follows a steady noise that grows,
+# while a second of speech barely lifts it), and FLOOR_OVER times that power is subtracted from the
+# band (over-subtraction: a minimum sits below the noise's mean), no band losing more than
+# FLOOR_GAIN_MIN. Hiss, hum, fans and road noise then leave little of themselves in the features;
 # the network (trained on it) still hears what is left. Power smoothing: FLOOR_SMOOTH per frame (30 ms).
 FLOOR_SMOOTH = 0.7
 FLOOR_RISE = 0.01  # log units per frame

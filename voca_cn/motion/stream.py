@@ -80,7 +80,7 @@ class _Chain:
 
     def __init__(self, animator: AudioAnimator):
         self.stage = animator.stage
-        self._floor = NoiseFloor() if animator.stage.floor else None  # the robust model's front end
+        self._floor = NoiseFloor() if animator.stage.floor else None  # a model trained with that front end
         self._phonetic = _Delay(animator.stage.net, animator.stage.lookahead)
         self._lipsync = _Delay(animator.net.net, animator.net.lookahead)
         self._lipsync_lookahead = animator.net.lookahead

@@ -16,7 +16,7 @@ random real recording (:func:`voca_cn.training.augment.degrade_randomly`: noise,
 narrow bands, codecs, levels), sample-aligned, so its phones and (tracked) lip curves stay the
 targets; ``augment`` of the windows of both stages are read from it. Stage 2 learns from stage
 1's *predicted* probabilities on the training audio, clean and degraded, so it learns to read the
-phonetic stage's real mistakes. Both stages read levelled log-mel (:class:`voca_cn.audio.features.Leveller`).
+phonetic stage's real mistakes. Stage 1 reads levelled log-mel (:class:`voca_cn.audio.features.Leveller`).
 After every epoch the model and ``state.json`` are
 written (temp file, then rename); a rerun with the same ``--out`` resumes after the last
 finished epoch (the optimizer's moments restart). Same config, corpus and seed: same weights.
