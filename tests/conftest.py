@@ -29,6 +29,21 @@ def speak(text: str, path: Path, voice: str = "en-us") -> Path:
     return path
 
 
+def robust_model_reading(front_end: str, folder: Path) -> Path:
+    """``folder`` holding the shipped robust networks, with their phonetic.json naming ``front_end``
+    (what a model trained with that front end looks like to the run time)."""
+    import json
+    import shutil
+
+    from voca_cn.motion.onnx import MODELS
+
+    for f in ("phonetic.onnx", "phonetic.json", "lipsync.onnx", "lipsync.json"):
+        shutil.copy(MODELS / "robust" / f, folder / f)
+    meta = json.loads((folder / "phonetic.json").read_text())
+    (folder / "phonetic.json").write_text(json.dumps({**meta, "front_end": front_end}))
+    return folder
+
+
 def mouth_crop(template, image):
     """The mouth region (around the inner-lip centre) of a rendered 512x512 frame, as ints."""
     from voca_cn.render import project

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from conftest import GRID, run_cli
+from conftest import GRID, robust_model_reading, run_cli
 from voca_cn import VocaError
 from voca_cn.audio import degrade
 from voca_cn.audio.load import load
@@ -150,20 +150,12 @@ def test_a_steady_hiss_leaves_the_noise_floor_features_and_a_voice_keeps_its_lev
 def test_a_long_recording_read_in_chunks_gets_the_noise_floor_of_one_pass(monkeypatch, tmp_path):
     """Past two hours the phonetic stage makes its features chunk by chunk; a model with the
     noise-floor front end must hear the recording as if it were read in one piece."""
-    import json
-    import shutil
-
     from voca_cn.motion import phonetic
-    from voca_cn.motion.onnx import MODELS
 
-    for f in ("phonetic.onnx", "phonetic.json"):
-        shutil.copy(MODELS / "robust" / f, tmp_path / f)
-    meta = json.loads((tmp_path / "phonetic.json").read_text())
-    (tmp_path / "phonetic.json").write_text(json.dumps({**meta, "front_end": "noise-floor"}))
     rng = np.random.default_rng(1)
     y = np.clip(0.05 * rng.standard_normal(16000 * 70), -1, 1).astype(np.float32)
     y[16000 * 20:16000 * 40] += np.sin(np.arange(16000 * 20) * 0.2).astype(np.float32) * 0.3
-    stage = phonetic.PhoneticStage.load(tmp_path)
+    stage = phonetic.PhoneticStage.load(robust_model_reading("noise-floor", tmp_path))
     whole = stage(y)
     monkeypatch.setattr(phonetic, "ONE_PASS", 1000)  # 10 s: these 70 s are now "long" (3 chunks of 30 s)
     chunked = stage(y)
@@ -171,15 +163,7 @@ def test_a_long_recording_read_in_chunks_gets_the_noise_floor_of_one_pass(monkey
 
 
 def test_a_model_wanting_an_unknown_front_end_is_one_line(tmp_path):
-    import json
-    import shutil
-
-    from voca_cn.motion.onnx import MODELS
     from voca_cn.motion.phonetic import PhoneticStage
 
-    for f in ("phonetic.onnx", "phonetic.json"):
-        shutil.copy(MODELS / "robust" / f, tmp_path / f)
-    meta = json.loads((tmp_path / "phonetic.json").read_text())
-    (tmp_path / "phonetic.json").write_text(json.dumps({**meta, "front_end": "pcen"}))
     with pytest.raises(VocaError, match="wants the front end 'pcen'.*update voca_cn"):
-        PhoneticStage.load(tmp_path)
+        PhoneticStage.load(robust_model_reading("pcen", tmp_path))

@@ -10,7 +10,7 @@ import time
 
 import numpy as np
 import pytest
-from conftest import run_cli, speak
+from conftest import robust_model_reading, run_cli, speak
 
 
 @pytest.fixture(scope="module")
@@ -38,14 +38,7 @@ def model_4_1(tmp_path_factory):
 @pytest.fixture(scope="module")
 def model_noise_floor(tmp_path_factory):
     """The robust networks read through the noise-floor front end (``front_end`` in phonetic.json)."""
-    from voca_cn.motion.onnx import MODELS
-
-    out = tmp_path_factory.mktemp("floor")
-    for f in ("phonetic.onnx", "phonetic.json", "lipsync.onnx", "lipsync.json"):
-        shutil.copy(MODELS / "robust" / f, out / f)
-    meta = json.loads((out / "phonetic.json").read_text())
-    (out / "phonetic.json").write_text(json.dumps({**meta, "front_end": "noise-floor"}))
-    return out
+    return robust_model_reading("noise-floor", tmp_path_factory.mktemp("floor"))
 
 
 @pytest.mark.parametrize("model", [None, "model_4_1", "model_noise_floor"])

@@ -146,11 +146,6 @@ class NoiseFloor:
         self.power = None  # (40,) smoothed power of the last frame seen
         self.floor = None  # (40,) log floor at the last frame seen
 
-    def copy(self) -> "NoiseFloor":
-        out = NoiseFloor()
-        out.power, out.floor = self.power, self.floor
-        return out
-
     def __call__(self, mel: np.ndarray) -> np.ndarray:
         out = np.empty(mel.shape, np.float32)
         for i in range(0, len(mel), 65536):  # a chunk at a time: no float64 copies of hours of frames
@@ -173,11 +168,20 @@ class NoiseFloor:
         return mel + np.log(gain)
 
 
+FRONT_ENDS = ("level", "noise-floor")  # what a model's features get before normalisation (phonetic.json)
+
+
+def levelled(mel: np.ndarray, front_end: str = "level") -> np.ndarray:
+    """(F, 40) raw log-mel of one whole recording -> (F, 40) float32 what the phonetic stage reads
+    (before its mean/std normalisation): :class:`Leveller`'s offsets added, then for the
+    "noise-floor" front end :class:`NoiseFloor`."""
+    mel = mel + Leveller()(mel)[:, None]
+    return NoiseFloor()(mel) if front_end == "noise-floor" else mel
+
+
 def levelled_log_mel(audio: np.ndarray) -> np.ndarray:
-    """(S,) float32 at 16 kHz -> (F, 40) float32 log-mel with :class:`Leveller`'s offsets added:
-    what the phonetic stage reads (before its mean/std normalisation)."""
-    mel = log_mel(audio)
-    return mel + Leveller()(mel)[:, None]
+    """(S,) float32 at 16 kHz -> (F, 40) float32 :func:`levelled` log-mel (the "level" front end)."""
+    return levelled(log_mel(audio))
 
 
 def frame_labels(labels, starts, ends, n_frames: int) -> np.ndarray:

@@ -9,19 +9,19 @@ has forgotten by the time it matters, batched for speed.
 
 from __future__ import annotations
 
+import copy
 import os
 
 import numpy as np
 
 from voca_cn import VocaError
-from voca_cn.audio.features import N_MELS, Leveller, NoiseFloor, log_mel, log_mel_rows, n_feature_frames
+from voca_cn.audio.features import FRONT_ENDS, N_MELS, Leveller, NoiseFloor, log_mel, log_mel_rows, n_feature_frames
 from voca_cn.core.phones import PHONES
 from voca_cn.motion import onnx as runtime
 
 CHUNK = 3000  # frames (30 s) per inference chunk
 WARMUP = 300  # frames (3 s) of left context each chunk re-reads and drops
 ONE_PASS = 2 * 3600 * 100  # frames (2 h) up to which the log-mel is made in one piece
-FRONT_ENDS = ("level", "noise-floor")  # what a model's features get before normalisation (phonetic.json)
 CHECKPOINT = 1000  # frames between saved NoiseFloor states (any row range is made from <= 10 s before it)
 
 
@@ -114,12 +114,12 @@ def floored(n: int, mel_rows):
     state every :data:`CHECKPOINT` frames, so any range is made from its nearest checkpoint."""
     states, floor = [], NoiseFloor()
     for a in range(0, n, CHECKPOINT):
-        states.append(floor.copy())
+        states.append(copy.copy(floor))  # its state is replaced, never changed in place, by each call
         floor(mel_rows(a, min(a + CHECKPOINT, n)))
 
     def rows(a: int, b: int) -> np.ndarray:
         c = a // CHECKPOINT * CHECKPOINT
-        return states[a // CHECKPOINT].copy()(mel_rows(c, b))[a - c:]
+        return copy.copy(states[a // CHECKPOINT])(mel_rows(c, b))[a - c:]
 
     return rows
 

@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from voca_cn import VocaError
-from voca_cn.audio.features import FRAME_RATE, VISEME_OF_PHONE, Leveller, NoiseFloor, frame_labels, log_mel
+from voca_cn.audio.features import FRAME_RATE, FRONT_ENDS, VISEME_OF_PHONE, frame_labels, levelled, log_mel
 from voca_cn.core.files import atomic_path, atomic_write
 from voca_cn.core.phones import PHONES
 from voca_cn.core.timing import resample_frames
@@ -137,13 +137,6 @@ def _augment_sources(corpus: Path, rows: list[dict], seed: int):
     pool = [r for r in rows if r["source"] == "synthetic"] or rows
     pool = pool[:: max(1, len(pool) // 150)][:150]
     return Sources([load_item(corpus, r["id"])["audio"] for r in pool], seed=seed)
-
-
-def levelled(mel: np.ndarray, front_end: str = "level") -> np.ndarray:
-    """(F, 40) raw log-mel of one recording -> what the phonetic stage reads (:class:`Leveller`,
-    then :class:`NoiseFloor` for the "noise-floor" front end)."""
-    mel = mel + Leveller()(mel)[:, None]
-    return NoiseFloor()(mel) if front_end == "noise-floor" else mel
 
 
 def windows(x: np.ndarray, y: np.ndarray, length: int, lookahead: int, rng, count: int | None = None,
@@ -274,8 +267,8 @@ def train(config: dict, corpus: str | os.PathLike, out: str | os.PathLike) -> di
     # ---- stage 1: phonetic
     pc = config["phonetic"]
     front = pc.get("front_end", "level")
-    if front not in phonetic.FRONT_ENDS:
-        raise VocaError(f"phonetic.front_end {front!r} is not one of {', '.join(phonetic.FRONT_ENDS)}; fix the config")
+    if front not in FRONT_ENDS:
+        raise VocaError(f"phonetic.front_end {front!r} is not one of {', '.join(FRONT_ENDS)}; fix the config")
     p_noisy = float(config.get("augment", 0.0))  # share of training windows from degraded audio
     feats, labels, curves, noisy = split_data(corpus, "train", int(config.get("real_repeat", 1)),
                                               seed if p_noisy else None)
