@@ -33,8 +33,8 @@ def test_a_config_changes_only_what_it_names_of_its_base(tmp_path):
     rest = lambda c: {k: v for k, v in c.items() if k not in ("seed", "lipsync")}  # noqa: E731
     assert rest(changed) == rest(small)
     # the shipped robust model's last round: the robust network, trained on from the round before it
-    last, robust = load_config("robust-warm4"), load_config("robust")
-    assert (last["init"], last["seed"], last["phonetic"]["width"]) == ("robust-warm3", 4, robust["phonetic"]["width"])
+    last, robust = load_config("robust-warm6"), load_config("robust")
+    assert (last["init"], last["seed"], last["phonetic"]["width"]) == ("robust-warm5", 6, robust["phonetic"]["width"])
 
 
 def test_shipped_model_closes_the_lips_on_p_from_audio_alone(tmp_path, speech):

@@ -34,7 +34,7 @@ import numpy as np
 from voca_cn.audio.features import FRAME_RATE
 
 # s and nats; chosen by voca_cn.training.calibrate_fallback on the validation split (see above)
-TAU, LOW, HIGH = 0.5, 0.0, 0.03
+TAU, LOW, HIGH = 0.5, 0.0, 0.02
 
 
 def divergence(p: np.ndarray, q: np.ndarray, chunk: int = 65536) -> np.ndarray:
