@@ -154,10 +154,13 @@ def animate(audio, sr: float | None = None, text: str | None = None, *, template
     1/32768). Bytes, generators and a text ``sr`` are refused with a VocaError.
     Without ``text`` the trained model animates from the audio alone (any voice, any language;
     ``model`` = a model folder, default the shipped one, or a loaded
-    :class:`voca_cn.motion.lipsync.AudioAnimator`, as a worker that animates many lines keeps one). With ``text`` the transcript's
-    forced alignment drives the procedural animator; ``language`` is the transcript's (auto: Chinese
-    characters or toned pinyin -> cmn, else en; any code espeak-ng speaks: de, fr, ...); ``procedural=True`` uses phone recognition
-    instead of the model. ``style`` (jaw, lip) scales the procedural animator's articulation.
+    :class:`voca_cn.motion.lipsync.AudioAnimator`, as a worker that animates many lines keeps one). With ``text`` the
+    transcript is aligned to the audio and the model hears its phones (what it hears of noise and
+    other voices counts less), and the phones and visemes are the alignment's; ``language`` is the
+    transcript's (auto: Chinese characters or toned pinyin -> cmn, else en; any code espeak-ng
+    speaks: de, fr, ...). ``procedural=True`` animates with the procedural animator instead of the
+    model, on the transcript's alignment or, without ``text``, on pocketsphinx phone recognition;
+    ``style`` (jaw, lip) scales its articulation.
     ``template`` is the head :meth:`Animation.vertices` and :meth:`Animation.save` use by default.
     ``living``: blinks, gaze, brows and head motion learned from real video, each layer scaled
     (:class:`voca_cn.motion.living.Living`, or ``"blink=0 head=0.5 seed=3"``; ``"off"`` for the
@@ -171,26 +174,28 @@ def animate(audio, sr: float | None = None, text: str | None = None, *, template
     living = parse_living(living)
     y, path = read_audio(audio, sr)
     duration = len(y) / SR
-    if text is None and not procedural:
+    phones = info = None
+    if text is not None:
+        from voca_cn.motion.lipsync import AudioAnimator
+        from voca_cn.motion.transcript import align
+
+        model = model if isinstance(model, AudioAnimator) else AudioAnimator.load(model)
+        result = align(y, text, language, model)
+        phones, info = result.phones, {"method": result.method, "confidence": result.confidence,
+                                       "fallback": result.fallback, "pocketsphinx": result.pocketsphinx}
+    if not procedural:
         from voca_cn.core.timing import n_frames
         from voca_cn.motion.lipsync import AudioAnimator, best_phones
 
         animator = model if isinstance(model, AudioAnimator) else AudioAnimator.load(model)
         level = loudness(y, n_frames(len(y)))
-        weights, probs = animator.animate(y, level)
+        weights, probs = animator.animate(y, level, phones)
         weights, head = animate_living(weights, level, living)
-        return Animation(weights, FPS, best_phones(probs, duration), y, path, probs, template, head)
+        return Animation(weights, FPS, best_phones(probs, duration) if phones is None else phones, y, path, probs,
+                         template, head, info)
     from voca_cn.motion.procedural import animate as procedural_animate
 
-    info = None
-    if text is not None:
-        from voca_cn.motion.lipsync import AudioAnimator
-        from voca_cn.motion.transcript import align
-
-        result = align(y, text, language, model if isinstance(model, AudioAnimator) else AudioAnimator.load(model))
-        phones, info = result.phones, {"method": result.method, "confidence": result.confidence,
-                                       "fallback": result.fallback, "pocketsphinx": result.pocketsphinx}
-    else:
+    if text is None:
         from voca_cn.speech.recognize import PhoneRecognizer
 
         phones = PhoneRecognizer().recognize(y)

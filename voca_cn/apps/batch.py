@@ -61,8 +61,8 @@ def animate_line(line: Line, settings: Settings, out: Path) -> float:
     :func:`voca_cn.api.animate` (with this process's loaded model and template) ->
     :meth:`~voca_cn.api.Animation.save` (atomic). Returns the audio's length in seconds."""
 
-    # a transcript outside English is aligned with the model's phonetic stage: keep it loaded too
-    model = settings.model if settings.procedural else _animator(settings.model)
+    # the model hears a transcript's alignment (and aligns one outside English): keep it loaded
+    model = _animator(settings.model) if line.text is not None or not settings.procedural else settings.model
     animation = animate(line.audio, text=line.text, template=_template(line.template),
                         style=Style(jaw=line.jaw, lip=line.lip), model=model, procedural=settings.procedural,
                         language=line.language, living=line.living)

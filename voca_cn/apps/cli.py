@@ -287,12 +287,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("animate", help="audio (+ optional transcript) -> OBJs, MP4, curves, visemes")
     p.add_argument("--audio", required=True, help="WAV/FLAC/OGG/MP3, any rate")
-    p.add_argument("--text", help="transcript: animate from its forced alignment")
+    p.add_argument("--text", help="transcript: aligned to the audio, the model hears its phones (steadier "
+                                  "in noise) and the visemes are its own")
     p.add_argument("--transcript", help="file holding the transcript")
     _language_flag(p)
     p.add_argument("--procedural", action="store_true",
-                   help="no transcript: pocketsphinx phone recognition + procedural animator "
-                        "instead of the learned model")
+                   help="the procedural animator instead of the learned model: on the transcript's "
+                        "alignment, or without one on pocketsphinx phone recognition (--jaw/--lip apply)")
     p.add_argument("--model", default=None, help=MODEL_HELP)
     _style_flags(p)
     _living_flags(p)
@@ -312,7 +313,8 @@ def build_parser() -> argparse.ArgumentParser:
     _language_flag(p)
     p.add_argument("--model", default=None, help=MODEL_HELP)
     p.add_argument("--procedural", action="store_true",
-                   help="lines without a transcript: phone recognition + procedural animator")
+                   help="the procedural animator instead of the learned model (on a line's transcript, "
+                        "else on phone recognition)")
     _style_flags(p)
     _living_flags(p)
     p.add_argument("--export", type=_export_list, default=(), metavar="LIST",

@@ -2,8 +2,7 @@
 
 Methods, each from the audio alone unless said:
 - ``model``: the shipped phonetic stage + lip-sync network;
-- ``aligned``: the procedural animator on the transcript's forced alignment (needs the text; the
-  reference's upper bound; for real speech the reference itself, so its errors read 0);
+- ``aligned``: ``--text``, the model hearing the transcript's forced alignment (needs the text);
 - ``recognition``: pocketsphinx phone recognition -> procedural animator (Rhubarb-like);
 - ``amplitude``: jawOpen from the audio's loudness (the classic game baseline).
 References: the procedural animator on the engine's own phone timings (synthetic corpus items)
@@ -30,7 +29,6 @@ from voca_cn.core.signal import lag_frames, peak_lag, pearson
 from voca_cn.core.timing import SR, Segment
 from voca_cn.motion.lipsync import AudioAnimator
 from voca_cn.motion.procedural import animate
-from voca_cn.motion.transcript import align
 from voca_cn.speech.align import Aligner, read_transcript
 from voca_cn.speech.recognize import PhoneRecognizer
 from voca_cn.training.corpus import (
@@ -114,8 +112,8 @@ class Methods:
         if name == "aligned":
             if case.text is None or case.language != "en":
                 return None  # no English transcript: no forced alignment
-            try:  # the --text path: pocketsphinx, or Viterbi on the model's probabilities where that fits better
-                return animate(align(case.audio, case.text, "en", self.animator()).phones, duration)[:n]
+            try:  # the --text path: the model hearing the transcript's alignment
+                return animate_audio(case.audio, SR, text=case.text, language="en", model=self.animator()).weights[:n]
             except VocaError:
                 return None
         if name == "recognition":
