@@ -37,10 +37,11 @@ from voca_cn.audio.features import FRAME_RATE
 TAU, LOW, HIGH = 0.5, 0.0, 0.02
 
 
-def divergence(p: np.ndarray, q: np.ndarray, chunk: int = 65536) -> np.ndarray:
+def divergence(p: np.ndarray, q: np.ndarray, chunk: int = 8192) -> np.ndarray:
     """(F, P) and (F, P) phone probabilities -> (F,) float64 Jensen-Shannon divergence in nats
     (0 = the same, ln 2 at most). A chunk at a time: hours of probabilities get no full-size
-    temporaries."""
+    temporaries, and chunks this small stay in the cache (65,536 rows took 0.54 s for 10 min of
+    audio, mostly faulting in fresh pages for the float64 temporaries; 8,192 rows 0.07 s)."""
     out = np.empty(len(p))
     for i in range(0, len(p), chunk):
         a, b = (np.maximum(np.asarray(x[i:i + chunk], np.float64), 1e-12) for x in (p, q))
