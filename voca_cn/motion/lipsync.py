@@ -57,6 +57,7 @@ REST_AHEAD, REST_DELAY, REST_RAMP = 3, 3, 9  # 60 fps frames: look-ahead (50 ms 
 # of the audio alone; the window hardly mattered (3-10). On the odd clips: clean r 0.780 (audio
 # alone 0.783, the procedural animator on the alignment 0.714), degraded 0.712 (0.675, 0.654).
 GUIDE_WINDOW, GUIDE_SHARE, GUIDE_FLOOR = 10, 0.4, 0.02
+BILABIALS = [PHONE_INDEX[p] for p in ("p", "b", "m")]
 MOUTH = np.array([i for i, n in enumerate(NAMES) if n.startswith(("jaw", "mouth")) or n in ("tongueOut", "cheekPuff")])
 
 
@@ -113,20 +114,25 @@ class AudioAnimator:
         """(S,) float32 16 kHz -> (T, 52) float32 weights in [0, 1] at 60 fps (T = ``len(level)``
         or ceil(S/16000*60)) and the (F, P) phone probabilities at 100/s they came from. With the
         audio's ``level`` (T,) (:func:`voca_cn.audio.loudness.loudness`) the mouth rests in silence;
-        with a transcript's aligned ``phones`` each stage hears them (:func:`toward`)."""
+        with a transcript's aligned ``phones`` each stage hears them (:func:`toward`) and the lips
+        also close wherever the alignment has p, b or m (in heavy noise the stages hear few of
+        them: babble 5 dB, 30 grid-s1 clips, closed 0.39 of them without this rule, 0.66 with the
+        procedural animator's)."""
         n = n_frames(len(audio)) if level is None else len(level)
         probs, other, a = self._stages(audio)
+        said = np.zeros(len(probs), np.float32)
         if phones is not None:
             labels = frame_labels([p.label for p in phones], [p.start for p in phones], [p.end for p in phones],
                                   len(probs))
             probs, other = (None if x is None else toward(x, labels) for x in (probs, other))
+            said = np.isin(labels, BILABIALS).astype(np.float32)
         if self.robust is None:
             w = self.shapes(probs, n)
         else:
             w = mix(self.shapes(probs, n), self.robust.shapes(other, n), at_fps(a, n))
             probs = mix(probs, other, a)  # the lips close where the mix hears a bilabial
             del other
-        w = close_lips(w, at_fps(closure(probs), n))
+        w = close_lips(w, at_fps(np.maximum(closure(probs), said), n))
         return (w if level is None else to_rest(w, Rest()(level, end=True))), probs
 
     def hear(self, audio: np.ndarray) -> np.ndarray:
@@ -195,7 +201,7 @@ def at_fps(x: np.ndarray, n: int) -> np.ndarray:
 def bilabial_on(probs: np.ndarray) -> np.ndarray:
     """(F, P) -> (F,) bool: the phonetic stage hears p, b or m (summed probability above
     :data:`BILABIAL_THRESHOLD`)."""
-    return probs[:, [PHONE_INDEX[p] for p in ("p", "b", "m")]].sum(1) > BILABIAL_THRESHOLD
+    return probs[:, BILABIALS].sum(1) > BILABIAL_THRESHOLD
 
 
 def in_run(before: np.ndarray, on: np.ndarray, after: np.ndarray) -> np.ndarray:
