@@ -54,8 +54,8 @@ REST_AHEAD, REST_DELAY, REST_RAMP = 3, 3, 9  # 60 fps frames: look-ahead (50 ms 
 # voices) loses weight, its own timing and soft transitions stay. Chosen on the val split by
 # voca_cn.training.calibrate_guide (grid-s1 video, clean and as 2 training-chain recordings, the
 # even clips): share 0.4 gave the best aperture r over clean and degraded with clean r within 0.5 %
-# of the audio alone; the window hardly mattered (3-10). On the odd clips: clean r 0.780 (audio
-# alone 0.783, the procedural animator on the alignment 0.714), degraded 0.712 (0.675, 0.654).
+# of the audio alone; the window hardly mattered (3-10). On the odd clips: clean r 0.781 (audio
+# alone 0.783, the procedural animator on the alignment 0.714), degraded 0.713 (0.675, 0.654).
 GUIDE_WINDOW, GUIDE_SHARE, GUIDE_FLOOR = 10, 0.4, 0.02
 BILABIALS = [PHONE_INDEX[p] for p in ("p", "b", "m")]
 MOUTH = np.array([i for i, n in enumerate(NAMES) if n.startswith(("jaw", "mouth")) or n in ("tongueOut", "cheekPuff")])
