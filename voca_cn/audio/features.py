@@ -187,6 +187,8 @@ def levelled_log_mel(audio: np.ndarray) -> np.ndarray:
 def frame_labels(labels, starts, ends, n_frames: int) -> np.ndarray:
     """(n_frames,) int32 inventory index of the phone at each frame centre (silence elsewhere)."""
     out = np.full(n_frames, PHONE_INDEX["sil"], np.int32)
+    if not len(labels):
+        return out
     t = np.arange(n_frames) / FRAME_RATE
     idx = np.searchsorted(np.asarray(ends), t, side="right")
     inside = idx < len(labels)
