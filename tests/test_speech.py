@@ -123,6 +123,19 @@ def test_style_scales_jaw_and_lips(aligner, speech):
     np.testing.assert_array_equal(normal, animate(phones, len(y) / audio.SR)), "deterministic"
 
 
+def test_transcript_drives_the_model_and_procedural_keeps_the_style(speech):
+    """--text animates with the learned model (not the procedural animator); --procedural --text
+    animates the transcript with the procedural animator, whose --jaw still applies."""
+    import voca_cn
+
+    wav, text = speech
+    j = INDEX["jawOpen"]
+    jaw = lambda **kw: voca_cn.animate(wav, text=text, living="off", **kw).weights[:, j]  # noqa: E731
+    model, procedural = jaw(), jaw(procedural=True)
+    assert np.abs(model - procedural).max() > 0.05
+    assert jaw(procedural=True, style=Style(jaw=0.3)).max() < 0.5 * procedural.max()
+
+
 def test_visemes_of_a_known_sentence(tmp_path):
     wav = speak("Pop a fish.", tmp_path / "pop.wav")
     out = run_cli("visemes", "--audio", wav, "--text", "Pop a fish.").stdout
