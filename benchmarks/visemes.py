@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from voca_cn.audio.features import VISEME_OF_PHONE, frame_labels, n_feature_frames  # noqa: E402
+from voca_cn.audio.features import VISEME_OF_PHONE, n_feature_frames, segment_labels  # noqa: E402
 from voca_cn.core.phones import AZURE  # noqa: E402
 from voca_cn.core.timing import SR, Segment, merge_silences  # noqa: E402
 
@@ -35,8 +35,7 @@ def overlaps(s: Segment, others: list[Segment]) -> bool:
 def score(pred: list[Segment], true: list[Segment], duration: float) -> dict:
     """One item's figures (lists where they are pooled over items)."""
     n = n_feature_frames(int(round(duration * SR)))
-    fp, ft = (VISEME_OF_PHONE[frame_labels([x.label for x in segs], [x.start for x in segs], [x.end for x in segs], n)]
-              for segs in (pred, true))
+    fp, ft = (VISEME_OF_PHONE[segment_labels(segs, n)] for segs in (pred, true))
     speech = ft != 0
     bt = [s for s in true if AZURE.get(s.label) == BILABIAL]
     bp = [s for s in pred if AZURE.get(s.label) == BILABIAL]

@@ -174,22 +174,23 @@ def animate(audio, sr: float | None = None, text: str | None = None, *, template
     living = parse_living(living)
     y, path = read_audio(audio, sr)
     duration = len(y) / SR
-    phones = info = None
+    from voca_cn.motion.lipsync import AudioAnimator, best_phones
+
+    if text is not None or not procedural:  # a transcript is aligned to what the model hears
+        animator = model if isinstance(model, AudioAnimator) else AudioAnimator.load(model)
+    phones = info = heard = None
     if text is not None:
-        from voca_cn.motion.lipsync import AudioAnimator
         from voca_cn.motion.transcript import align
 
-        model = model if isinstance(model, AudioAnimator) else AudioAnimator.load(model)
-        result = align(y, text, language, model)
+        heard = animator.stages(y)  # the lips below hear them too: the networks run once
+        result = align(y, text, language, animator, probs=animator.hear(y, heard))
         phones, info = result.phones, {"method": result.method, "confidence": result.confidence,
                                        "fallback": result.fallback, "pocketsphinx": result.pocketsphinx}
     if not procedural:
         from voca_cn.core.timing import n_frames
-        from voca_cn.motion.lipsync import AudioAnimator, best_phones
 
-        animator = model if isinstance(model, AudioAnimator) else AudioAnimator.load(model)
         level = loudness(y, n_frames(len(y)))
-        weights, probs = animator.animate(y, level, phones)
+        weights, probs = animator.animate(y, level, phones, heard)
         weights, head = animate_living(weights, level, living)
         return Animation(weights, FPS, best_phones(probs, duration) if phones is None else phones, y, path, probs,
                          template, head, info)

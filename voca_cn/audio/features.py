@@ -198,6 +198,11 @@ def frame_labels(labels, starts, ends, n_frames: int) -> np.ndarray:
     return out
 
 
+def segment_labels(segments, n_frames: int) -> np.ndarray:
+    """:func:`frame_labels` of phone segments (anything with ``label``, ``start``, ``end`` in s)."""
+    return frame_labels([s.label for s in segments], [s.start for s in segments], [s.end for s in segments], n_frames)
+
+
 VISEME_OF_PHONE = np.array([AZURE[p] for p in PHONES], np.int32)  # (P,) Azure id per class
 
 

@@ -27,7 +27,7 @@ import os
 
 import numpy as np
 
-from voca_cn.audio.features import FRAME_RATE, WIN, frame_labels
+from voca_cn.audio.features import FRAME_RATE, WIN, segment_labels
 from voca_cn.core.arkit import NAMES
 from voca_cn.core.phones import AZURE, PHONE_INDEX, PHONES, VISEME_POSES
 from voca_cn.core.timing import FPS, SR, Segment, merge_silences, n_frames, resample_frames
@@ -110,20 +110,20 @@ class AudioAnimator:
         return w, best_phones(probs, len(audio) / SR)
 
     def animate(self, audio: np.ndarray, level: np.ndarray | None = None,
-                phones: list[Segment] | None = None) -> tuple[np.ndarray, np.ndarray]:
+                phones: list[Segment] | None = None, heard=None) -> tuple[np.ndarray, np.ndarray]:
         """(S,) float32 16 kHz -> (T, 52) float32 weights in [0, 1] at 60 fps (T = ``len(level)``
         or ceil(S/16000*60)) and the (F, P) phone probabilities at 100/s they came from. With the
         audio's ``level`` (T,) (:func:`voca_cn.audio.loudness.loudness`) the mouth rests in silence;
         with a transcript's aligned ``phones`` each stage hears them (:func:`toward`) and the lips
         also close wherever the alignment has p, b or m (in heavy noise the stages hear few of
         them: babble 5 dB, 30 grid-s1 clips, closed 0.39 of them without this rule, 0.61 with it, 0.66
-        with the procedural animator's)."""
+        with the procedural animator's). ``heard``: :meth:`stages` of this audio where the caller
+        has them already (used up: mixed in place)."""
         n = n_frames(len(audio)) if level is None else len(level)
-        probs, other, a = self._stages(audio)
+        probs, other, a = self.stages(audio) if heard is None else heard
         said = np.zeros(len(probs), np.float32)
         if phones is not None:
-            labels = frame_labels([p.label for p in phones], [p.start for p in phones], [p.end for p in phones],
-                                  len(probs))
+            labels = segment_labels(phones, len(probs))
             probs, other = (None if x is None else toward(x, labels) for x in (probs, other))
             said = np.isin(labels, BILABIALS).astype(np.float32)
         if self.robust is None:
@@ -135,13 +135,14 @@ class AudioAnimator:
         w = close_lips(w, at_fps(np.maximum(closure(probs), said), n))
         return (w if level is None else to_rest(w, Rest()(level, end=True))), probs
 
-    def hear(self, audio: np.ndarray) -> np.ndarray:
+    def hear(self, audio: np.ndarray, heard=None) -> np.ndarray:
         """(S,) float32 16 kHz -> (F, P) phone probabilities at 100/s, mixed as :meth:`animate`
-        mixes them: what the lips close on, and what a transcript is aligned to."""
-        probs, other, a = self._stages(audio)
+        mixes them: what the lips close on, and what a transcript is aligned to. ``heard``:
+        :meth:`stages` of this audio where the caller has them (left as they are)."""
+        probs, other, a = self.stages(audio) if heard is None else (heard[0].copy(), *heard[1:])
         return probs if self.robust is None else mix(probs, other, a)
 
-    def _stages(self, audio: np.ndarray):
+    def stages(self, audio: np.ndarray):
         """The clean stage's probabilities, the robust one's and the robust share (F,) (None, None
         without a robust model)."""
         if self.robust is None:

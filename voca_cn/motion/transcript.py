@@ -59,17 +59,18 @@ class TranscriptAlignment:
 
 
 def align(audio: np.ndarray, text: str, language: str | None = "auto", animator=None,
-          method: str | None = None) -> TranscriptAlignment:
+          method: str | None = None, probs: np.ndarray | None = None) -> TranscriptAlignment:
     """Align 16 kHz mono (S,) float32 ``audio`` to ``text`` in ``language`` (auto: Chinese script
     or toned pinyin -> cmn, else en). ``animator``: a loaded
     :class:`voca_cn.motion.lipsync.AudioAnimator` whose probabilities are aligned to (default: the
-    shipped mix); ``method``: force ``pocketsphinx`` or ``viterbi`` alone (benchmarks)."""
+    shipped mix); ``method``: force ``pocketsphinx`` or ``viterbi`` alone (benchmarks); ``probs``:
+    what ``animator.hear(audio)`` gives, where the caller has it already."""
     from voca_cn.motion.lipsync import AudioAnimator
 
     code = g2p.resolve(language, text)
     if method == "pocketsphinx" and code not in POCKETSPHINX:
         raise VocaError(f"pocketsphinx has no {code!r} model here; use the viterbi aligner")
-    probs = (animator or AudioAnimator.load()).hear(audio)
+    probs = (animator or AudioAnimator.load()).hear(audio) if probs is None else probs
     entries, duration = g2p.words(text, code), len(audio) / SR
     if code not in POCKETSPHINX or method == "viterbi":
         result = viterbi.align(probs, entries, duration)

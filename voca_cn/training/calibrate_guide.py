@@ -57,14 +57,14 @@ def rows(corpus: Path, copies: int, seed: int, clips: int | None = None) -> list
             return pearson(head.aperture(head.deform(w))[speech], case.real.aperture[speech])
 
         for copy, y in enumerate(ys):
-            level = loudness(y, n_frames(len(y)))
-            phones = align(y, case.text, "en", animator).phones
-            row = {"clip": i, "copy": copy, "audio": r(animator.animate(y, level)[0]),
+            level, heard = loudness(y, n_frames(len(y))), animator.stages(y)  # the networks run once a take
+            phones = align(y, case.text, "en", animator, probs=animator.hear(y, heard)).phones
+            row = {"clip": i, "copy": copy, "audio": r(animator.animate(y, level, heard=(heard[0].copy(), *heard[1:]))[0]),
                    "procedural": r(animate(phones, len(y) / SR))}
             for window in WINDOWS:
-                for share in SHARES:  # animate() looks toward() up as it runs
+                for share in SHARES:  # animate() looks toward() up as it runs; steered copies leave heard as it is
                     lipsync.toward = functools.partial(shipped, window=window, share=share)
-                    row[f"{window}/{share}"] = r(animator.animate(y, level, phones)[0])
+                    row[f"{window}/{share}"] = r(animator.animate(y, level, phones, heard)[0])
             lipsync.toward = shipped
             out.append(row)
     return out

@@ -22,7 +22,7 @@ import numpy as np
 from voca_cn import VocaError
 from voca_cn.api import animate as animate_audio
 from voca_cn.audio import load as audio_io
-from voca_cn.audio.features import VISEME_OF_PHONE, frame_labels
+from voca_cn.audio.features import VISEME_OF_PHONE, segment_labels
 from voca_cn.core.arkit import INDEX
 from voca_cn.core.phones import VISEME_POSES
 from voca_cn.core.signal import lag_frames, peak_lag, pearson
@@ -292,8 +292,7 @@ def evaluate(cases, template, methods=METHODS, model_dir=None) -> dict[str, dict
             tallies[m].wall_s += wall
             scorer.add(tallies[m], pred, case.weights, case.phones)
             if m == "model":
-                truth = frame_labels([p.label for p in case.phones], [p.start for p in case.phones],
-                                     [p.end for p in case.phones], len(runner.probs))
+                truth = segment_labels(case.phones, len(runner.probs))
                 best = runner.probs.argmax(1)
                 phone_hits += int((best == truth).sum())
                 viseme_hits += int((VISEME_OF_PHONE[best] == VISEME_OF_PHONE[truth]).sum())
