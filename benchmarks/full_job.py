@@ -1,7 +1,7 @@
 """The job a user runs, timed end to end: `voca-cn animate` on 60 s and 10 min of real speech, each
 output alone and all together.
 
-    python benchmarks/full_job.py [--minutes 1,10] [--outputs weights,obj,preview,pc2,glb,default,all] [--quick]
+    python benchmarks/full_job.py [--minutes 1,10] [--outputs weights,obj,preview,pc2,glb,default,all,long] [--quick]
                                   [--template makehuman] [--size 512x512] [--json FILE]
 
 The speech is Kathleen's read utterances (../shared/corpora/kathleen, real recordings) joined in name
@@ -16,6 +16,9 @@ start-up included, at 60 fps:
     glb       --no-video --no-obj --export glb          + animation.glb
     default   (no flags)                                what `voca-cn animate` writes without options
     all       --obj --export pc2,glb                    every output at once
+    long      --no-obj --export pc2,glb,livelink,arkit-json  every output an hour can hold: all but the OBJ text
+                                                        (110 GB an hour for makehuman; `animate` refuses a
+                                                        sequence over 10 GB unless --obj is given)
 
 Reported per row: wall seconds, frames/s (60 fps frames of the animation / wall), real-time factor (audio
 seconds / wall), peak memory (the animate process's own peak resident set, from wait4; and the peak of
@@ -55,6 +58,7 @@ OUTPUTS = {
     "glb": ["--no-video", "--no-obj", "--export", "glb"],
     "default": [],
     "all": ["--obj", "--export", "pc2,glb"],
+    "long": ["--no-obj", "--export", "pc2,glb,livelink,arkit-json"],
 }
 
 

@@ -24,6 +24,7 @@ REST_RAMP frames (200 ms from the end of speech to rest, as tracked real lips do
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -48,17 +49,42 @@ CONFIDENT = 0.7
 # 0 dB: r 0.26 -> 0.02); clean speech peaks above 0.6, where nothing changes
 REST_LEVEL, REST_SHARE, TOP_FALL = 0.3, 0.5, 0.005
 REST_AHEAD, REST_DELAY, REST_RAMP = 3, 3, 9  # 60 fps frames: look-ahead (50 ms < the model's 79 ms), wait, fade
-# With a transcript (``--text``) a share GUIDE_SHARE of each frame's probability is moved to the
-# phones its alignment has within GUIDE_WINDOW frames (100/s) of it, in the stage's own proportions
-# (the aligned phone at least GUIDE_FLOOR): what the stage hears of other phones (noise, other
-# voices) loses weight, its own timing and soft transitions stay. Chosen on the val split by
-# voca_cn.training.calibrate_guide (grid-s1 video, clean and as 2 training-chain recordings, the
-# even clips): share 0.4 gave the best aperture r over clean and degraded with clean r within 0.5 %
-# of the audio alone; the window hardly mattered (3-10). On the odd clips: clean r 0.781 (audio
-# alone 0.783, the procedural animator on the alignment 0.714), degraded 0.713 (0.675, 0.654).
-GUIDE_WINDOW, GUIDE_SHARE, GUIDE_FLOOR = 10, 0.4, 0.02
+# With a transcript (``--text``) a share of each frame's probability is moved to the phones its
+# alignment has within Guide.window frames (100/s) of it, in the stage's own proportions (the aligned
+# phone at least GUIDE_FLOOR): what the stage hears of other phones (noise, other voices) loses
+# weight, its own timing and soft transitions stay. See :class:`Guide` for how much.
+GUIDE_FLOOR = 0.02
 BILABIALS = [PHONE_INDEX[p] for p in ("p", "b", "m")]
 MOUTH = np.array([i for i, n in enumerate(NAMES) if n.startswith(("jaw", "mouth")) or n in ("tongueOut", "cheekPuff")])
+
+
+@dataclass(frozen=True)
+class Guide:
+    """How far a transcript pulls each frame: ``share`` where the two shipped phonetic stages
+    disagree by ``high`` nats or more (their running mean divergence, :mod:`voca_cn.motion.fallback`:
+    noise, echo, other voices), none below ``low`` (they hear the same: the audio is clean and
+    the stages hear it right), a linear ramp between; ``alone`` everywhere with a single model
+    (nothing to compare). ``low`` < 0: ``share`` everywhere.
+
+    Chosen on the val split by :mod:`voca_cn.training.calibrate_guide` (98 grid-s1 clips, each
+    clean and as 2 training-chain recordings): against the earlier constant 0.4 the ramp 0 -> 0.55
+    over 0.03-0.15 nats raised aperture r on clean takes 0.772 -> 0.777 (audio alone 0.775) and on
+    degraded ones 0.700 -> 0.706; the window hardly matters (3-10 frames)."""
+    share: float = 0.55
+    low: float = 0.03
+    high: float = 0.15
+    window: int = 10
+    alone: float = 0.4
+
+    def shares(self, disagreement: np.ndarray | None, n: int) -> np.ndarray:
+        """(n,) float32 share per 100/s frame from the (n,) running mean divergence (None: one model)."""
+        if disagreement is None:
+            return np.full(n, self.alone, np.float32)
+        ramp = np.clip((np.asarray(disagreement) - self.low) / (self.high - self.low), 0.0, 1.0)
+        return (self.share * ramp).astype(np.float32)
+
+
+GUIDE = Guide()
 
 
 class LipSync:
@@ -109,26 +135,28 @@ class AudioAnimator:
         w, probs = self.animate(audio)
         return w, best_phones(probs, len(audio) / SR)
 
-    def animate(self, audio: np.ndarray, level: np.ndarray | None = None,
-                phones: list[Segment] | None = None, heard=None) -> tuple[np.ndarray, np.ndarray]:
+    def animate(self, audio: np.ndarray, level: np.ndarray | None = None, phones: list[Segment] | None = None,
+                heard=None, guide: Guide = GUIDE) -> tuple[np.ndarray, np.ndarray]:
         """(S,) float32 16 kHz -> (T, 52) float32 weights in [0, 1] at 60 fps (T = ``len(level)``
         or ceil(S/16000*60)) and the (F, P) phone probabilities at 100/s they came from. With the
         audio's ``level`` (T,) (:func:`voca_cn.audio.loudness.loudness`) the mouth rests in silence;
-        with a transcript's aligned ``phones`` each stage hears them (:func:`toward`) and the lips
+        with a transcript's aligned ``phones`` each stage hears them (:func:`toward`, as far as
+        ``guide`` says) and the lips
         also close wherever the alignment has p, b or m (in heavy noise the stages hear few of
         them: babble 5 dB, 30 grid-s1 clips, closed 0.39 of them without this rule, 0.61 with it, 0.66
         with the procedural animator's). ``heard``: :meth:`stages` of this audio where the caller
         has them already (used up: mixed in place)."""
         n = n_frames(len(audio)) if level is None else len(level)
-        probs, other, a = self.stages(audio) if heard is None else heard
+        probs, other, d = self.stages(audio) if heard is None else heard
         said = np.zeros(len(probs), np.float32)
         if phones is not None:
-            labels = segment_labels(phones, len(probs))
-            probs, other = (None if x is None else toward(x, labels) for x in (probs, other))
+            labels, pull = segment_labels(phones, len(probs)), guide.shares(d, len(probs))
+            probs, other = (None if x is None else toward(x, labels, guide.window, pull) for x in (probs, other))
             said = np.isin(labels, BILABIALS).astype(np.float32)
         if self.robust is None:
             w = self.shapes(probs, n)
         else:
+            a = share(d)
             w = mix(self.shapes(probs, n), self.robust.shapes(other, n), at_fps(a, n))
             probs = mix(probs, other, a)  # the lips close where the mix hears a bilabial
             del other
@@ -139,17 +167,18 @@ class AudioAnimator:
         """(S,) float32 16 kHz -> (F, P) phone probabilities at 100/s, mixed as :meth:`animate`
         mixes them: what the lips close on, and what a transcript is aligned to. ``heard``:
         :meth:`stages` of this audio where the caller has them (left as they are)."""
-        probs, other, a = self.stages(audio) if heard is None else (heard[0].copy(), *heard[1:])
-        return probs if self.robust is None else mix(probs, other, a)
+        probs, other, d = self.stages(audio) if heard is None else (heard[0].copy(), *heard[1:])
+        return probs if self.robust is None else mix(probs, other, share(d))
 
     def stages(self, audio: np.ndarray):
-        """The clean stage's probabilities, the robust one's and the robust share (F,) (None, None
-        without a robust model)."""
+        """The clean stage's probabilities (F, P), the robust one's and their running mean
+        divergence (F,) (:class:`voca_cn.motion.fallback.Disagreement`; None, None without a robust
+        model)."""
         if self.robust is None:
             return self.stage(audio), None, None
         mel = one_pass_mel(audio)  # both stages read it; freed on return, before the lip-sync networks run
         probs, other = self.stage(audio, mel), self.robust.stage(audio, mel)
-        return probs, other, share(Disagreement()(probs, other))
+        return probs, other, Disagreement()(probs, other)
 
     def shapes(self, probs: np.ndarray, n: int) -> np.ndarray:
         """(F, P) phone probabilities at 100/s -> (n, 52) float32 network weights in [0, 1] at 60 fps."""
@@ -174,13 +203,14 @@ class AudioAnimator:
         return 1000 * (worst + WIN / 2 / SR)
 
 
-def toward(probs: np.ndarray, labels: np.ndarray, window: int = GUIDE_WINDOW, share: float = GUIDE_SHARE,
+def toward(probs: np.ndarray, labels: np.ndarray, window: int, pull: np.ndarray | float,
            floor: float = GUIDE_FLOOR, chunk: int = 8192) -> np.ndarray:
     """(F, P) phone probabilities and (F,) int the aligned phone per frame (100/s) -> (F, P)
-    float32: (1 - share) of each frame as heard, ``share`` over the phones aligned within
-    ``window`` frames of it (in the probabilities' proportions, plus ``floor`` on the frame's own
-    aligned phone, so a phone the stage did not hear still gets some)."""
+    float32: (1 - pull) of each frame as heard, ``pull`` (a number, or (F,) one per frame) over
+    the phones aligned within ``window`` frames of it (in the probabilities' proportions, plus
+    ``floor`` on the frame's own aligned phone, so a phone the stage did not hear still gets some)."""
     out = np.empty(probs.shape, np.float32)
+    pull = np.broadcast_to(np.asarray(pull, np.float32), (len(probs),))
     last = len(labels) - 1
     for a in range(0, len(probs), chunk):
         p = np.asarray(probs[a:a + chunk], np.float32)
@@ -190,7 +220,8 @@ def toward(probs: np.ndarray, labels: np.ndarray, window: int = GUIDE_WINDOW, sh
             allowed[rows, labels[np.clip(np.arange(a, a + len(p)) + s, 0, last)]] = True
         q = np.where(allowed, p, 0.0)
         q[rows, labels[a:a + len(p)]] += floor
-        out[a:a + chunk] = (1.0 - share) * p + share * q / q.sum(1, keepdims=True)
+        k = pull[a:a + len(p), None]
+        out[a:a + chunk] = (1.0 - k) * p + k * q / q.sum(1, keepdims=True)
     return out
 
 
