@@ -92,6 +92,19 @@ def test_noisy_take_with_its_transcript_still_closes_the_lips_on_its_bilabials(t
     assert with_text >= 0.9 and with_text > audio_alone + 0.25, (with_text, audio_alone)
 
 
+def test_a_transcript_pulls_hard_only_where_the_audio_is_bad(grid_clip):
+    """On a clean take the model hears the words right and the transcript barely steers it; in
+    noise the two stages disagree and the transcript takes a large share (lipsync.Guide)."""
+    from voca_cn.motion.lipsync import GUIDE, AudioAnimator
+
+    y, _ = grid_clip
+    animator = AudioAnimator.load()
+    pull = lambda s: float(GUIDE.shares(animator.stages(s)[2], 1).mean())  # noqa: E731
+    noisy = np.clip(degrade.add_noise(y, degrade.colored_noise(len(y), 0.0, np.random.default_rng(2)), 5.0), -1, 1)
+    clean, white = pull(y), pull(noisy)  # measured: 0.02 and 0.55
+    assert clean < 0.15 and white > 0.4, (clean, white)
+
+
 def test_a_transcript_of_other_words_is_called_out(grid_clip, tmp_path):
     y, words = grid_clip
     wav = tmp_path / "take.wav"
