@@ -105,7 +105,7 @@ class LipSync:
         past the end the last frame is held, as a stream's end does."""
         n = len(probs)  # made chunk by chunk as the network reads it: no copy of hours of input
         x = Rows(n + self.lookahead, probs.shape[1], lambda a, b: probs[np.minimum(np.arange(a, b), n - 1)])
-        return self.net.offline(x, chunk=1800, warmup=180)[self.lookahead:]
+        return self.net.offline(x)[self.lookahead:]
 
 
 class AudioAnimator:

@@ -3,8 +3,8 @@ probabilities over the inventory, 100 frames/s.
 
 Causal with a bounded look-ahead: output frame t is decided from audio up to t + ``lookahead``
 frames (40 ms in the default config), so the stage can stream. Trained in Keras (:func:`build`),
-run without it (:mod:`voca_cn.motion.onnx`): long audio in chunks that overlap by a warm-up the network
-has forgotten by the time it matters, batched for speed.
+run without it (:mod:`voca_cn.motion.onnx`): long audio in pieces with the network's state carried,
+so a file gives the frames a stream does.
 """
 
 from __future__ import annotations
@@ -19,8 +19,7 @@ from voca_cn.audio.features import FRONT_ENDS, N_MELS, Leveller, NoiseFloor, log
 from voca_cn.core.phones import PHONES
 from voca_cn.motion import onnx as runtime
 
-CHUNK = 3000  # frames (30 s) per inference chunk
-WARMUP = 300  # frames (3 s) of left context each chunk re-reads and drops
+CHUNK = 3000  # frames (30 s) per piece of log-mel made for long audio
 ONE_PASS = 2 * 3600 * 100  # frames (2 h) up to which the log-mel is made in one piece
 CHECKPOINT = 1000  # frames between saved NoiseFloor states (any row range is made from <= 10 s before it)
 
@@ -69,8 +68,7 @@ class PhoneticStage:
     def logits(self, mel: np.ndarray) -> np.ndarray:
         """(F, 40) raw log-mel of one recording -> (F, P) logits, aligned to the input frames."""
         offset = Leveller()(mel)
-        return self.net.offline(self._inputs(len(mel), lambda a, b: mel[a:b] + offset[a:b, None]),
-                                CHUNK, WARMUP)[self.lookahead:]
+        return self.net.offline(self._inputs(len(mel), lambda a, b: mel[a:b] + offset[a:b, None]))[self.lookahead:]
 
     def probabilities(self, mel: np.ndarray) -> np.ndarray:
         """(F, 40) raw log-mel -> (F, P) float32 phone probabilities."""
@@ -90,7 +88,7 @@ class PhoneticStage:
         n, leveller = n_feature_frames(len(audio)), Leveller()
         offset = np.concatenate([leveller(log_mel_rows(audio, a, min(a + CHUNK, n))) for a in range(0, n, CHUNK)])
         x = self._inputs(n, lambda a, b: log_mel_rows(audio, a, b) + offset[a:b, None])
-        return softmax(self.net.offline(x, CHUNK, WARMUP)[self.lookahead:], inplace=True)
+        return softmax(self.net.offline(x)[self.lookahead:], inplace=True)
 
     def _inputs(self, n: int, mel_rows) -> "Rows":
         """The network's input: levelled log-mel rows ``mel_rows(a, b)`` of n frames (through
