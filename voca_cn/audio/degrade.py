@@ -154,21 +154,26 @@ def telephone(y: np.ndarray) -> tuple[np.ndarray, int]:
     return (np.sign(q) * np.expm1(np.abs(q) * np.log1p(mu)) / mu).astype(np.float32), 8000
 
 
-def codec(y: np.ndarray, name: str, bitrate_k: int, rate: int = SR) -> np.ndarray:
+def codec(y: np.ndarray, name: str, bitrate_k: float, rate: int = SR) -> np.ndarray:
     """``y`` (at ``rate`` Hz) through a lossy codec and back, by ffmpeg: ``mp3`` (LAME), ``opus``
-    (libopus) or ``aac`` (ffmpeg's encoder) at ``bitrate_k`` kbit/s. Returns (S,) float32 at ``rate``,
-    cut or padded to ``y``'s length (ffmpeg drops the encoders' priming samples)."""
+    (libopus) or ``aac`` (ffmpeg's encoder), or a narrowband speech codec at 8 kHz: ``speex``
+    (VoIP), ``g726`` (ADPCM, DECT and VoIP trunks) or ``codec2`` (a vocoder for radio, 3.2 or 1.3
+    kbit/s), at ``bitrate_k`` kbit/s. Returns (S,) float32 at ``rate``, cut or padded to ``y``'s
+    length (ffmpeg drops the encoders' priming samples)."""
     import soundfile as sf
 
-    encoders = {"mp3": ("libmp3lame", "mp3"), "opus": ("libopus", "ogg"), "aac": ("aac", "m4a")}
+    encoders = {"mp3": ("libmp3lame", "mp3"), "opus": ("libopus", "ogg"), "aac": ("aac", "m4a"),
+                "speex": ("libspeex", "ogg"), "g726": ("g726", "wav"), "codec2": ("libcodec2", "c2")}
     if name not in encoders:
         raise VocaError(f"unknown codec {name!r}; use one of {', '.join(encoders)}")
     encoder, suffix = encoders[name]
+    rate_args = ["-ar", "8000"] if name in ("speex", "g726", "codec2") else []
+    bits = ["-mode", str(round(bitrate_k * 1000))] if name == "codec2" else ["-b:a", f"{bitrate_k:g}k"]
     with tempfile.TemporaryDirectory() as tmp:
         src, enc = os.path.join(tmp, "in.wav"), os.path.join(tmp, f"enc.{suffix}")
         sf.write(src, y, rate, subtype="FLOAT")
         run = lambda *a: subprocess.run(["ffmpeg", "-v", "error", "-y", *a], check=True, capture_output=True)  # noqa: E731
-        run("-i", src, "-c:a", encoder, "-b:a", f"{bitrate_k}k", enc)
+        run("-i", src, "-c:a", encoder, *bits, *rate_args, enc)
         raw = subprocess.run(["ffmpeg", "-v", "error", "-i", enc, "-f", "f32le", "-ac", "1", "-ar", str(rate), "-"],
                              check=True, capture_output=True).stdout
     out = np.frombuffer(raw, np.float32)[:len(y)]
