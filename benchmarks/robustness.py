@@ -13,7 +13,8 @@ a landline call (300-3400 Hz, 8 kHz, mu-law); MP3 16 kbit/s, Opus 12 kbit/s, AAC
 quiet (peak -30 dBFS), loud (peak -0.1 dBFS), clipped (+12 dB into full scale) and DC-offset input;
 files at 8, 11.025, 22.05, 44.1 and 48 kHz. Only when named in ``--conditions``: three narrowband
 speech codecs nothing here was built or chosen on (Speex 8 kbit/s, G.726 16 kbit/s, Codec 2 3.2
-kbit/s, all at 8 kHz). The degraded audio enters as a user's does
+kbit/s, all at 8 kHz; Codec 2 also delays the voice by ~20 ms, as it would a user's file). The
+degraded audio enters as a user's does
 (:func:`voca_cn.audio.load.prepare`: any rate, resampled to 16 kHz).
 
 Per condition and method (``model``; ``aligned`` = ``--text`` with the clip's transcript;
