@@ -21,7 +21,6 @@
 from __future__ import annotations
 
 import csv
-import io
 import json
 import os
 
@@ -29,7 +28,7 @@ import numpy as np
 
 from voca_cn import VocaError
 from voca_cn.core.arkit import INDEX, LIVE_LINK, NAMES, gaze_angles
-from voca_cn.core.files import atomic_write, one_line
+from voca_cn.core.files import atomic_path, one_line
 from voca_cn.core.untrusted import expect, read_json
 from voca_cn.formats.keyframes import columns, frame_count, rate, uniform
 
@@ -71,12 +70,11 @@ def write_livelink(path: str | os.PathLike, weights: np.ndarray, fps: float, hea
     a Live Link Face CSV at ``fps`` (6 decimals)."""
     order = [INDEX[n[0].lower() + n[1:]] for n in LIVE_LINK]
     w = np.concatenate([np.asarray(weights, np.float64)[:, order], rotations(weights, head)], 1)
-    buf = io.StringIO()
-    buf.write(",".join(("Timecode", "BlendShapeCount") + LIVE_LINK + ROTATIONS) + "\n")
     count = len(LIVE_LINK) + len(ROTATIONS)
-    for i, row in enumerate(w):
-        buf.write(f"{timecode(i, fps)},{count}," + ",".join(f"{x:.6f}" for x in row) + "\n")
-    atomic_write(path, buf.getvalue())
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as fh:  # row by row: an hour is 0.12 GB of text
+        fh.write(",".join(("Timecode", "BlendShapeCount") + LIVE_LINK + ROTATIONS) + "\n")
+        for i, row in enumerate(w):
+            fh.write(f"{timecode(i, fps)},{count}," + ",".join(f"{x:.6f}" for x in row) + "\n")
 
 
 MAX_BYTES = 256 * 2**20  # 9 h of 60 fps Live Link rows; a longer file is not one take
@@ -117,12 +115,21 @@ _OTHER_COLUMNS = ("timecode", "blendshapecount") + tuple(r.lower() for r in ROTA
 
 def write_arkit_json(path: str | os.PathLike, weights: np.ndarray, fps: float, head: np.ndarray | None = None) -> None:
     """Write weights (T, 52) as ARKit JSON: fps, names, one ``{name: weight}`` object per frame,
-    and ``head`` (T, 3) radians (yaw, pitch, roll; zeros when None)."""
-    w = np.round(np.asarray(weights, np.float64), 6)
-    frames = [dict(zip(NAMES, row)) for row in w.tolist()]
+    and ``head`` (T, 3) radians (yaw, pitch, roll; zeros when None). Written a few thousand frames
+    at a time (the bytes ``json.dumps`` gives for the whole): an hour's frames as Python objects
+    took 0.6 GB."""
+    w = np.asarray(weights, np.float64)
     head = np.zeros((len(w), 3)) if head is None else np.asarray(head, np.float64)
-    atomic_write(path, json.dumps({"fps": fps, "names": list(NAMES), "frames": frames,
-                                   "head": np.round(head, 6).tolist()}, separators=(",", ":")))
+    dumps = lambda x: json.dumps(x, separators=(",", ":"))  # noqa: E731
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(f'{{"fps":{dumps(fps)},"names":{dumps(list(NAMES))},"frames":[')
+        for a in range(0, len(w), 4096):
+            rows = np.round(w[a:a + 4096], 6).tolist()
+            fh.write(("," if a else "") + dumps([dict(zip(NAMES, row)) for row in rows])[1:-1])
+        fh.write('],"head":[')
+        for a in range(0, len(head), 4096):
+            fh.write(("," if a else "") + dumps(np.round(head[a:a + 4096], 6).tolist())[1:-1])
+        fh.write("]}")
 
 
 def read_arkit_json(path: str | os.PathLike) -> tuple[np.ndarray, float]:
