@@ -162,12 +162,13 @@ def codec(y: np.ndarray, name: str, bitrate_k: float, rate: int = SR) -> np.ndar
     length (ffmpeg drops the encoders' priming samples)."""
     import soundfile as sf
 
-    encoders = {"mp3": ("libmp3lame", "mp3"), "opus": ("libopus", "ogg"), "aac": ("aac", "m4a"),
-                "speex": ("libspeex", "ogg"), "g726": ("g726", "wav"), "codec2": ("libcodec2", "c2")}
+    encoders = {  # name: ffmpeg encoder, container, its rate (None: the input's)
+        "mp3": ("libmp3lame", "mp3", None), "opus": ("libopus", "ogg", None), "aac": ("aac", "m4a", None),
+        "speex": ("libspeex", "ogg", 8000), "g726": ("g726", "wav", 8000), "codec2": ("libcodec2", "c2", 8000)}
     if name not in encoders:
         raise VocaError(f"unknown codec {name!r}; use one of {', '.join(encoders)}")
-    encoder, suffix = encoders[name]
-    rate_args = ["-ar", "8000"] if name in ("speex", "g726", "codec2") else []
+    encoder, suffix, coded_rate = encoders[name]
+    rate_args = ["-ar", str(coded_rate)] if coded_rate else []
     bits = ["-mode", str(round(bitrate_k * 1000))] if name == "codec2" else ["-b:a", f"{bitrate_k:g}k"]
     with tempfile.TemporaryDirectory() as tmp:
         src, enc = os.path.join(tmp, "in.wav"), os.path.join(tmp, f"enc.{suffix}")

@@ -71,7 +71,7 @@ class Network:
         GRU still remembered 3 s back, up to 0.13 in a phone's probability at the seams.)"""
         n, state, out = len(x), self.zero_state(1), None
         for a in range(0, n, chunk):
-            y, state = self(x[a:min(a + chunk, n)][None], state)
+            y, state = self(x[a:a + chunk][None], state)
             if out is None:
                 out = np.zeros((n, y.shape[-1]), np.float32)
             out[a:a + y.shape[1]] = y[0]
