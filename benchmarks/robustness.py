@@ -17,6 +17,12 @@ kbit/s, all at 8 kHz; Codec 2 also delays the voice by ~20 ms, as it would a use
 degraded audio enters as a user's does
 (:func:`voca_cn.audio.load.prepare`: any rate, resampled to 16 kHz).
 
+``--source kathleen`` (with ``--data``): a second real speaker instead, Kathleen's test-split
+utterances (audio only, never trained on). Their lips to match are not tracked: they are the
+corpus's target curves (the fitted animator on the utterance's aligned phones), so the r says how
+well the degraded audio keeps the model on the speech's own articulation. Their babble is six
+grid-s1 test clips at once (another real speaker) instead of Kathleen's.
+
 Per condition and method (``model``; ``aligned`` = ``--text`` with the clip's transcript;
 ``recognition``; ``amplitude`` = loudness), within each clip's speech window: mean Pearson r of
 the head's inner-lip aperture vs the tracked one and of jawOpen vs the tracked jawOpen, the lag
@@ -71,12 +77,13 @@ class Degrader:
     """Applies a named condition to a clip: (S,) float32 16 kHz -> (samples, rate) as a user's
     file would hold them. Babble voices and room impulse responses are made once."""
 
-    def __init__(self):
-        self._voices = None
+    def __init__(self, voices: list[np.ndarray] | None = None):
+        self._voices = voices
         self._rirs = {}
 
     def voices(self) -> list[np.ndarray]:
-        """24 Kathleen test-split utterances (another speaker, held out from training's babble)."""
+        """The babble's voices: unless given, 24 Kathleen test-split utterances (another speaker,
+        held out from training's babble)."""
         if self._voices is None:
             from voca_cn.audio.load import load
             from voca_cn.training.corpus import DEFAULT_KATHLEEN, kathleen_prompt, split_of_prompt
@@ -161,6 +168,24 @@ def corpus_cases(corpus: Path, limit: int | None) -> list:
     return spread(list(video_corpus_cases(corpus, "test")), limit)
 
 
+def kathleen_cases(corpus: Path, limit: int | None) -> list:
+    """A built corpus's test-split Kathleen items, spread, up to ``limit``; their "real" lips are
+    the target curves and the makehuman aperture of them (see the module's docstring)."""
+    from dataclasses import replace
+
+    from voca_cn.formats import resolve
+    from voca_cn.training.evaluation import RealLips
+    from voca_cn.training.evaluation import corpus_cases as items
+
+    template, out = resolve("makehuman"), []
+    for c in spread(list(items(corpus, "test", source="kathleen")), limit):
+        spoken = [p for p in c.phones if p.label != "sil"] or c.phones
+        real = RealLips(c.weights, template.aperture(template.deform(c.weights)),
+                        (spoken[0].start - 0.1, spoken[-1].end + 0.1))
+        out.append(replace(c, real=real))
+    return out
+
+
 def spread(rows: list, limit: int | None) -> list:
     """Up to ``limit`` rows spread evenly over ``rows`` (all if None)."""
     if not limit or limit >= len(rows):
@@ -181,14 +206,16 @@ def degraded(cases: list, name: str, degrader: Degrader) -> list:
     return out
 
 
-def run(cases: list, names: list[str], methods: tuple[str, ...], model: str | None, save=None) -> dict:
+def run(cases: list, names: list[str], methods: tuple[str, ...], model: str | None, save=None,
+        voices: list[np.ndarray] | None = None) -> dict:
     """{condition: {method: figures}} (:func:`voca_cn.training.evaluation.evaluate_real`), plus ``failed``
     (clips a method gave nothing for) and ``kept`` (share of the clean aperture r). ``save(out)``
-    is called after each condition (a long run keeps what it measured)."""
+    is called after each condition (a long run keeps what it measured); ``voices``: the babble's
+    (default: Kathleen's)."""
     from voca_cn.formats import resolve
     from voca_cn.training.evaluation import evaluate_real
 
-    template, degrader, out = resolve("makehuman"), Degrader(), {}
+    template, degrader, out = resolve("makehuman"), Degrader(voices), {}
     for name in names:
         t0 = time.perf_counter()
         res = evaluate_real(degraded(cases, name, degrader), template, methods, model)
@@ -277,6 +304,8 @@ def main(argv=None) -> None:
     p.add_argument("--video", type=Path, help="talking-face clips to track (default: ../shared/corpora/grid-s1)")
     p.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "voca_cn" / "robustness",
                    help="where tracked clips are kept between runs")
+    p.add_argument("--source", choices=("video", "kathleen"), default="video",
+                   help="grid-s1's talking-face clips, or (with --data) Kathleen's utterances")
     p.add_argument("--clips", type=int, default=30, help="test clips, spread over the split (default 30)")
     p.add_argument("--conditions", help="comma-separated subset (default: all but the unseen codecs; see --list)")
     p.add_argument("--methods", default="model,aligned,recognition,amplitude")
@@ -301,7 +330,13 @@ def main(argv=None) -> None:
             sys.exit(f"robustness: unknown conditions {sorted(unknown)}; see --list")
         names = ["clean"] + [n for n in [*names, *UNSEEN] if n in a.conditions.split(",") and n != "clean"]
     methods = tuple(a.methods.split(","))
-    if a.data:
+    voices = None
+    if a.source == "kathleen":
+        if not a.data:
+            sys.exit("robustness: --source kathleen needs a built corpus; pass --data corpus/")
+        cases = kathleen_cases(a.data, a.clips)
+        voices = [c.audio for c in corpus_cases(a.data, 24)]  # grid-s1's test clips: another real speaker
+    elif a.data:
         cases = corpus_cases(a.data, a.clips)
     else:
         from voca_cn.training.corpus import DEFAULT_VIDEO
@@ -311,10 +346,10 @@ def main(argv=None) -> None:
     print(f"robustness: {len(cases)} clips x {len(names)} conditions x {len(methods)} methods", file=sys.stderr)
     def save(out: dict) -> None:
         if a.json:
-            a.json.write_text(json.dumps({"clips": [c.name for c in cases], "model": a.model, "conditions": out,
-                                          "summary": summary(out, methods)}, indent=1))
+            a.json.write_text(json.dumps({"clips": [c.name for c in cases], "model": a.model, "source": a.source,
+                                          "conditions": out, "summary": summary(out, methods)}, indent=1))
 
-    out = run(cases, names, methods, a.model, save)
+    out = run(cases, names, methods, a.model, save, voices)
     print(table(out, methods))
 
 
