@@ -62,7 +62,6 @@ def _draw_worker(template, weights, head, width, height, view, conn, shm_name):
             shm.close()
 
 
-
 def _frames(template: Template, weights: np.ndarray, head: np.ndarray | None, width: int, height: int, view: str):
     """Yield the images (H, W, 3) uint8 of weights (T, 52) (and head (T, 3) radians) in frame order,
     drawn by spawned workers, one per core: frame i by worker i mod K, each up to :data:`SLOTS`
@@ -110,7 +109,8 @@ def _frames(template: Template, weights: np.ndarray, head: np.ndarray | None, wi
                 proc.terminate()
                 proc.join()
         for shm in shms:
-            shm.close()
+            with contextlib.suppress(BufferError):  # a view still alive: the memory goes when it does
+                shm.close()
             shm.unlink()
 
 
