@@ -62,6 +62,7 @@ CODECS = {"mp3-16k": ("mp3", 16), "opus-12k": ("opus", 12), "aac-24k": ("aac", 2
 # neither training's chain (MP3, GSM) nor the conditions above use, named with --conditions to check
 # that a gain holds on what nothing was built or chosen on
 UNSEEN = {"speex-8k": ("speex", 8), "g726-16k": ("g726", 16), "codec2-3200": ("codec2", 3.2)}
+CODED = {**CODECS, **UNSEEN}  # every codec condition: (codec, kbit/s)
 RATES = (8000, 11025, 22050, 44100, 48000)
 QUICK = ("clean", "white-5dB", "babble-5dB", "room-office", "telephone", "mp3-16k", "quiet", "rate-8000")
 
@@ -115,8 +116,8 @@ class Degrader:
             return degrade.reverberate(y, self.rir(name)), SR
         if name == "telephone":
             return degrade.telephone(y)
-        if name in CODECS or name in UNSEEN:
-            return degrade.codec(y, *{**CODECS, **UNSEEN}[name]), SR
+        if name in CODED:
+            return degrade.codec(y, *CODED[name]), SR
         if name == "quiet":
             return degrade.to_peak(y, -30.0), SR
         if name == "loud":
@@ -171,19 +172,13 @@ def corpus_cases(corpus: Path, limit: int | None) -> list:
 def kathleen_cases(corpus: Path, limit: int | None) -> list:
     """A built corpus's test-split Kathleen items, spread, up to ``limit``; their "real" lips are
     the target curves and the makehuman aperture of them (see the module's docstring)."""
-    from dataclasses import replace
-
     from voca_cn.formats import resolve
-    from voca_cn.training.evaluation import RealLips
+    from voca_cn.training.evaluation import _real_case
     from voca_cn.training.evaluation import corpus_cases as items
 
-    template, out = resolve("makehuman"), []
-    for c in spread(list(items(corpus, "test", source="kathleen")), limit):
-        spoken = [p for p in c.phones if p.label != "sil"] or c.phones
-        real = RealLips(c.weights, template.aperture(template.deform(c.weights)),
-                        (spoken[0].start - 0.1, spoken[-1].end + 0.1))
-        out.append(replace(c, real=real))
-    return out
+    template = resolve("makehuman")
+    return [_real_case(c.name, c.audio, c.text, c.phones, c.weights, template.aperture(template.deform(c.weights)))
+            for c in spread(list(items(corpus, "test", source="kathleen")), limit)]
 
 
 def spread(rows: list, limit: int | None) -> list:

@@ -261,11 +261,13 @@ class Renderer:
             self.prog["eye_axis"].write(axes.tobytes())
         return per_fragment
 
-    def frame(self, vertices: np.ndarray) -> np.ndarray:
-        """Render vertices (N, 3) metres -> RGB image (H, W, 3) uint8, top row first; valid until the
-        next call (the read-back buffer is reused)."""
-        self.draw(self.pose(vertices))
-        return np.frombuffer(self.image, np.uint8).reshape(self.height, self.width, 3)
+    def frame(self, vertices: np.ndarray, into=None) -> np.ndarray:
+        """Render vertices (N, 3) metres -> RGB image (H, W, 3) uint8, top row first, read back into
+        ``into`` (a writable buffer of H x W x 3 bytes, e.g. shared memory) or else the renderer's
+        own buffer, which the next call reuses."""
+        into = self.image if into is None else into
+        self.draw(self.pose(vertices), into)
+        return np.frombuffer(into, np.uint8).reshape(self.height, self.width, 3)
 
     def pose(self, vertices: np.ndarray) -> int:
         """The CPU's share of a frame: upload vertices (N, 3) metres, their normals, the mouth and
@@ -279,11 +281,11 @@ class Renderer:
         self.ibo.write(np.concatenate([self.faces[~per_fragment], self.faces[per_fragment]]))
         return len(per_fragment) - int(per_fragment.sum())
 
-    def draw(self, n_lit: int) -> None:
+    def draw(self, n_lit: int, into=None) -> None:
         """llvmpipe's share: draw the posed mesh (the first ``n_lit`` triangles per vertex, the rest
-        per fragment) and read the picture back into ``image``."""
+        per fragment) and read the picture back into ``into`` (default: ``image``)."""
         self.fbo.use()
         self.fbo.clear(*BACKGROUND, 1.0)
         self.lit_vao.render(vertices=3 * n_lit)
         self.vao.render(vertices=3 * (len(self.faces) - n_lit), first=3 * n_lit)
-        self.fbo.read_into(self.image, components=3)
+        self.fbo.read_into(self.image if into is None else into, components=3)

@@ -49,8 +49,7 @@ def _draw_worker(template, weights, head, width, height, view, conn, shm_name):
             for v in template.deform(weights[s:s + 64], None if head is None else head[s:s + 64]):
                 if j >= SLOTS:
                     conn.recv_bytes()  # frame j - SLOTS was taken: its slot is free
-                r.image = shm.buf[j % SLOTS * size:(j % SLOTS + 1) * size]
-                r.frame(v)
+                r.frame(v, into=shm.buf[j % SLOTS * size:(j % SLOTS + 1) * size])
                 conn.send_bytes(READY)
                 j += 1
     except BaseException as e:  # report everything back; the parent raises it as one line
@@ -58,7 +57,6 @@ def _draw_worker(template, weights, head, width, height, view, conn, shm_name):
             conn.send_bytes(pickle.dumps(e if isinstance(e, VocaError) else VocaError(f"renderer failed: {e!r}")))
     finally:
         if shm is not None:
-            r = None  # the views into the buffer go first, or it cannot close
             shm.close()
 
 
