@@ -11,9 +11,10 @@ and brown noise, babble (six Kathleen test-split utterances at once: never the c
 a synthetic band at 20/10/5/0 dB SNR over the speech; four shoebox rooms (pyroomacoustics);
 a landline call (300-3400 Hz, 8 kHz, mu-law); MP3 16 kbit/s, Opus 12 kbit/s, AAC 24 kbit/s (ffmpeg);
 quiet (peak -30 dBFS), loud (peak -0.1 dBFS), clipped (+12 dB into full scale) and DC-offset input;
-files at 8, 11.025, 22.05, 44.1 and 48 kHz. Only when named in ``--conditions``: three narrowband
-speech codecs nothing here was built or chosen on (Speex 8 kbit/s, G.726 16 kbit/s, Codec 2 3.2
-kbit/s, all at 8 kHz; Codec 2 also delays the voice by ~20 ms, as it would a user's file). The
+files at 8, 11.025, 22.05, 44.1 and 48 kHz. Only when named in ``--conditions`` (or with
+``--conditions all``): three narrowband speech codecs nothing here was built or chosen on (Speex
+8 kbit/s, G.726 16 kbit/s, Codec 2 3.2 kbit/s, all at 8 kHz; Codec 2 also delays the voice by ~20
+ms, as it would a user's file). The
 degraded audio enters as a user's does
 (:func:`voca_cn.audio.load.prepare`: any rate, resampled to 16 kHz).
 
@@ -302,7 +303,8 @@ def main(argv=None) -> None:
     p.add_argument("--source", choices=("video", "kathleen"), default="video",
                    help="grid-s1's talking-face clips, or (with --data) Kathleen's utterances")
     p.add_argument("--clips", type=int, default=30, help="test clips, spread over the split (default 30)")
-    p.add_argument("--conditions", help="comma-separated subset (default: all but the unseen codecs; see --list)")
+    p.add_argument("--conditions", help="comma-separated subset, or 'all' (the unseen codecs too); "
+                                        "default: all but the unseen codecs; see --list")
     p.add_argument("--methods", default="model,aligned,recognition,amplitude")
     p.add_argument("--model", help="model folder (default: the shipped model)")
     p.add_argument("--quick", action="store_true", help="4 clips, 8 conditions (a smoke run)")
@@ -319,6 +321,8 @@ def main(argv=None) -> None:
         return
     if a.quick:
         names, a.clips = list(QUICK), 4
+    if a.conditions == "all":
+        a.conditions = ",".join([*names, *UNSEEN])
     if a.conditions:
         unknown = set(a.conditions.split(",")) - set(names) - set(UNSEEN)
         if unknown:
