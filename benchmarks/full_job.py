@@ -50,6 +50,7 @@ import soundfile as sf
 ROOT = Path(__file__).resolve().parent.parent
 KATHLEEN = ROOT.parent / "shared/corpora/kathleen/utterances"
 SR = 16000
+CORES = len(os.sched_getaffinity(0))  # the cores this job may use (taskset narrows them), not the machine's
 OUTPUTS = {
     "weights": ["--no-video", "--no-obj"],
     "obj": ["--no-video", "--obj"],
@@ -79,6 +80,19 @@ def speech(seconds: float) -> np.ndarray:
             if have >= need:
                 break
     return np.concatenate(parts)[:need]
+
+
+def gl_renderer() -> str:
+    """The OpenGL renderer the preview's workers will draw with (headless EGL): llvmpipe on a CPU."""
+    try:
+        import moderngl
+
+        ctx = moderngl.create_context(standalone=True, backend="egl")
+        name = ctx.info["GL_RENDERER"]
+        ctx.release()
+        return name
+    except Exception as e:  # noqa: BLE001 (the preview rows then fail with the product's own message)
+        return f"no OpenGL ({e})"
 
 
 def tree_rss(pid: int) -> int:
@@ -158,7 +172,7 @@ def main() -> None:
     print(f"{'speech':>7} {'output':<8} {'wall s':>7} {'frames/s':>9} {'x real':>7} {'cpu s':>7} {'cpu-bound x':>11} "
           f"{'own MB':>7} {'tree MB':>8} "
           f"{'disk MB':>9} {'files':>6}  load ({args.template}, {args.size}, 60 fps, "
-          f"{os.cpu_count()} cores)", flush=True)
+          f"{CORES} cores, {gl_renderer()})", flush=True)
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         for m in minutes:
             wav = Path(tmp) / f"speech-{m:g}min.wav"
@@ -171,7 +185,7 @@ def main() -> None:
                 shutil.rmtree(out)
                 row = {"minutes": m, "output": name, "flags": OUTPUTS[name], "frames": frames, **r,
                        "fps": frames / r["wall_s"], "x_real_time": m * 60 / r["wall_s"],
-                       "cpu_bound_x": m * 60 * (os.cpu_count() or 1) / r["cpu_s"],
+                       "cpu_bound_x": m * 60 * CORES / r["cpu_s"],
                        "load_before": load, "load_after": os.getloadavg()[0]}
                 rows.append(row)
                 print(f"{m * 60:>6.0f}s {name:<8} {r['wall_s']:>7.1f} {row['fps']:>9.0f} {row['x_real_time']:>7.1f} "

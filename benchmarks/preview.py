@@ -12,6 +12,13 @@ p10-p90 (and min-max) range as a multiple of the intended one (1.0 = the viewer 
 opening), with the tracker reading each frame alone (IMAGE mode: what the frames show) and tracking
 over time (VIDEO mode: its filter lags about one frame and flattens fast openings). The real speaker's
 own tracked p10-p90 range (VIDEO mode) is printed for comparison.
+
+    python benchmarks/preview.py --other OUT_DIR
+
+compares another machine's preview with this one's: OUT_DIR is what ``voca-cn animate --no-obj`` wrote
+there (``preview.mp4`` and ``animation.npz``; a GPU's driver, say, against llvmpipe here). The same
+weights and head motion are drawn here, then per frame PSNR and the share of pixels off by more than 16,
+and the tracker's r and ranges on both videos.
 """
 
 from __future__ import annotations
@@ -61,6 +68,35 @@ def ratios(intended: np.ndarray, tracked: np.ndarray) -> dict[str, float]:
             "full": np.ptp(b) / np.ptp(a)}
 
 
+def compare(other: Path, size: int) -> None:
+    """``other``/preview.mp4 (drawn elsewhere) against the same animation drawn here: pixels and the
+    tracker's reading of each."""
+    import imageio.v3 as iio
+
+    from voca_cn.formats import resolve
+    from voca_cn.render import render_video
+
+    a = np.load(other / "animation.npz")
+    t = resolve(str(a["template"]).split("@")[0])  # "name@hash"
+    here = Path(tempfile.mkdtemp()) / "preview.mp4"
+    render_video(t, a["weights"], here, width=size, height=size, head=a["head"] if "head" in a else None)
+    psnr, off = [], []
+    for x, y in zip(iio.imiter(other / "preview.mp4", plugin="FFMPEG"), iio.imiter(here, plugin="FFMPEG")):
+        d = x.astype(np.float32) - y  # a frame at a time: a minute of frames is 2.8 GB
+        psnr.append(10 * np.log10(255 ** 2 / max(float((d ** 2).mean()), 1e-9)))
+        off.append(float((np.abs(d) > 16).any(-1).mean()))
+    print(f"{len(psnr)} frames: PSNR median {np.median(psnr):.1f} dB (lowest {min(psnr):.1f}), "
+          f"pixels off by more than 16: {100 * np.mean(off):.2f} %")
+    intended = t.aperture(t.deform(a["weights"]))
+    for name, video in (("other", other / "preview.mp4"), ("here", here)):
+        for per_frame in (True, False):
+            tracked = track(video, per_frame)
+            n = min(len(tracked), len(intended))
+            m = ratios(intended[:n], tracked[:n])
+            print(f"{name:<6} {'IMAGE' if per_frame else 'VIDEO'}: face found {100 * m['found']:.1f} %, r {m['r']:.3f}, "
+                  f"p10-p90 x {m['p10_90']:.3f}, range x {m['full']:.3f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--clips", type=int, default=4, help="GRID s1 sentences, spread over the corpus")
@@ -68,7 +104,10 @@ def main() -> None:
     ap.add_argument("--ict", type=Path, default=SHARED_ICT, help="FaceXModel folder or its .tar.xz")
     ap.add_argument("--view", default="face", help="preview framing (face or head)")
     ap.add_argument("--keep", type=Path, help="keep the preview MP4s in this folder")
+    ap.add_argument("--other", type=Path, help="compare this animate output folder's preview with one drawn here")
     args = ap.parse_args()
+    if args.other:
+        return compare(args.other, args.size)
     from voca_cn.audio import load as audio_mod
     from voca_cn.motion.lipsync import AudioAnimator
     from voca_cn.render import render_video

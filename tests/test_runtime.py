@@ -93,3 +93,22 @@ def test_start_up_is_fast():
     code = "import sys, voca_cn.apps.cli; print(sorted(m for m in ('numpy', 'onnxruntime', 'tensorflow') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_a_job_given_one_core_stays_on_it(tmp_path, speech):
+    """Under `taskset -c 0` a minute of speech uses one core's time, not the machine's: ONNX Runtime's
+    threads, left to themselves, pin one to every core of the machine."""
+    import os
+
+    import soundfile as sf
+
+    samples, sr = sf.read(speech[0], dtype="float32")
+    sf.write(tmp_path / "minute.wav", np.tile(samples, int(np.ceil(60 * sr / len(samples)))), sr)
+    cmd = ["taskset", "-c", "0", sys.executable, "-m", "voca_cn", "animate", "--audio", str(tmp_path / "minute.wav"),
+           "--out", str(tmp_path / "o"), "--no-video", "--no-obj"]
+    t0 = time.perf_counter()
+    child = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(child.pid, 0)
+    wall = time.perf_counter() - t0
+    assert status == 0
+    assert usage.ru_utime + usage.ru_stime < 1.1 * wall + 0.15

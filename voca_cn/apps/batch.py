@@ -228,7 +228,7 @@ def run_local(lines: list[Line], settings: Settings, out: Path, jobs: int) -> It
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
     from concurrent.futures.process import BrokenProcessPool
 
-    os.environ.update({k: v for k, v in thread_env(max(1, (os.cpu_count() or 1) // jobs)).items()
+    os.environ.update({k: v for k, v in thread_env(max(1, len(os.sched_getaffinity(0)) // jobs)).items()
                        if k not in os.environ})  # inherited by the spawned workers
     todo = list(reversed(lines))
     while todo:
@@ -262,7 +262,7 @@ def run_ray(lines: list[Line], settings: Settings, out: Path, jobs: int | None,
     try:
         with _native_stderr_quiet():  # Ray's C++ client logs each connection retry: one line below instead
             if address is None:
-                ray.init(num_cpus=jobs or os.cpu_count(), include_dashboard=False,
+                ray.init(num_cpus=jobs or len(os.sched_getaffinity(0)), include_dashboard=False,
                          object_store_memory=200 * 2**20, **common)
             else:
                 ray.init(address=address, **common)

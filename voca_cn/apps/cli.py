@@ -163,7 +163,7 @@ def cmd_batch(args) -> int:
                     language=args.language, living=_living(args))
     settings = Settings(model=args.model, procedural=args.procedural, size=args.size, fps=args.fps)
     use_ray = args.ray is not None
-    jobs = args.jobs if args.jobs or use_ray else os.cpu_count() or 1
+    jobs = args.jobs if args.jobs or use_ray else len(os.sched_getaffinity(0))
     summary = run_batch(args.source, args.out, defaults, settings, jobs, args.ray or None, use_ray)
     print(json.dumps(summary))
     if summary["failed"]:

@@ -25,7 +25,7 @@ def add_commands(sub) -> None:
     b.add_argument("--video", help="talking-face videos (with .txt transcripts or GRID align/ files) "
                                    "whose tracked lips become real curves; '' to leave them out "
                                    "(default ../shared/corpora/grid-s1 where present)")
-    b.add_argument("--jobs", type=bounds.JOBS.arg, default=os.cpu_count() or 1, help="worker processes")
+    b.add_argument("--jobs", type=bounds.JOBS.arg, default=len(os.sched_getaffinity(0)), help="worker processes (default: one per core this process may use)")
     b.add_argument("--seed", type=bounds.SEED.arg, default=0)
     p.set_defaults(func=cmd_data)
 

@@ -109,7 +109,10 @@ def load(directory: str | os.PathLike | None, name: str, threads: int = 0) -> Ne
         meta["lookahead"] = int(meta["lookahead"])
         if not 0 <= meta["lookahead"] <= 1000:
             raise ValueError(f"look-ahead {meta['lookahead']} frames")
-        session = _session(str(onnx_path.resolve()), onnx_path.stat().st_mtime_ns, threads)
+        # "one per core" counted in the cores this process may use: left at 0, ONNX Runtime starts one
+        # thread per core of the machine and pins each to its core, out of a taskset or cpuset
+        cores = threads or len(os.sched_getaffinity(0))
+        session = _session(str(onnx_path.resolve()), onnx_path.stat().st_mtime_ns, cores)
         inputs = session.get_inputs()
         if inputs[0].name != "x" or len(inputs[0].shape) != 3 or len(session.get_outputs()) != len(inputs):
             raise ValueError("not a voca-cn run-time graph")

@@ -39,6 +39,10 @@ def _draw_worker(template, weights, head, width, height, view, conn, shm_name):
     os.environ.setdefault("LP_NUM_THREADS", "1")  # one drawing thread beside this one: a worker per core
     from multiprocessing import shared_memory
 
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)  # the deform's BLAS too: a pool per core in each of a worker per core spins them all
+
     shm = None
     try:
         shm = shared_memory.SharedMemory(name=shm_name)  # the parent creates and unlinks it
