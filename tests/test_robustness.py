@@ -92,6 +92,22 @@ def test_noisy_take_with_its_transcript_still_closes_the_lips_on_its_bilabials(t
     assert with_text >= 0.9 and with_text > audio_alone + 0.25, (with_text, audio_alone)
 
 
+def test_a_noisy_take_is_said_to_be_noisy_and_a_clean_one_is_not(tmp_path):
+    """Without a transcript, a take that sounds degraded gets one line on stderr naming what helps;
+    a clean take gets none, and with its transcript the alignment's line is said instead."""
+    text = "Bob bought a map, and Pam may buy my puppy."
+    wav = speak(text, tmp_path / "take.wav")
+    y = load(wav)
+    sf.write(tmp_path / "noisy.wav", np.clip(degrade.add_noise(
+        y, degrade.colored_noise(len(y), 0.0, np.random.default_rng(0)), 5.0), -1, 1), 16000)
+    args = ("--no-video", "--no-obj", "--out")
+    assert run_cli("animate", "--audio", wav, *args, tmp_path / "clean").stderr == ""
+    said = run_cli("animate", "--audio", tmp_path / "noisy.wav", *args, tmp_path / "noisy").stderr
+    assert len(said.splitlines()) == 1 and "sounds noisy, echoing or band-limited" in said and "--text" in said, said
+    said = run_cli("animate", "--audio", tmp_path / "noisy.wav", "--text", text, *args, tmp_path / "text").stderr
+    assert "alignment by" in said and "noisy" not in said
+
+
 def test_a_transcript_pulls_hard_only_where_the_audio_is_bad(grid_clip):
     """On a clean take the model hears the words right and the transcript barely steers it; in
     noise the two stages disagree and the transcript takes a large share (lipsync.Guide)."""

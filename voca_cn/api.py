@@ -37,6 +37,10 @@ class Animation:
     float32 head rotation in radians (yaw, pitch, roll; convention in :mod:`voca_cn.motion.living`).
     alignment: how a transcript was aligned, {"method", "confidence", "fallback", "pocketsphinx"}
         (:class:`voca_cn.motion.transcript.TranscriptAlignment`; None without a transcript).
+    disagreement: how unlike clean speech the take sounds, nats: the median over its frames of the
+        clean and the robust phonetic stages' running mean divergence (0.02-0.12 on clean speech, 0.2-0.6
+        in noise, echo or on a phone line; above :data:`voca_cn.motion.fallback.NOISY` it sounds
+        degraded); None with one model or the procedural animator.
     """
     weights: np.ndarray
     fps: float = FPS
@@ -47,6 +51,7 @@ class Animation:
     template: object = "makehuman"
     head: np.ndarray | None = field(default=None, repr=False)
     alignment: dict | None = None
+    disagreement: float | None = None
 
     def __post_init__(self):
         if self.head is None:  # a still head
@@ -179,10 +184,11 @@ def animate(audio, sr: float | None = None, text: str | None = None, *, template
     if text is not None or not procedural:  # a transcript is aligned to what the model hears
         animator = model if isinstance(model, AudioAnimator) else AudioAnimator.load(model)
     phones = info = heard = None
+    if not procedural or text is not None:
+        heard = animator.stages(y)  # the alignment and the lips hear them: the networks run once
     if text is not None:
         from voca_cn.motion.transcript import align
 
-        heard = animator.stages(y)  # the lips below hear them too: the networks run once
         result = align(y, text, language, animator, probs=animator.hear(y, heard))
         phones, info = result.phones, {"method": result.method, "confidence": result.confidence,
                                        "fallback": result.fallback, "pocketsphinx": result.pocketsphinx}
@@ -190,10 +196,11 @@ def animate(audio, sr: float | None = None, text: str | None = None, *, template
         from voca_cn.core.timing import n_frames
 
         level = loudness(y, n_frames(len(y)))
+        disagreement = None if heard[2] is None else float(np.median(heard[2]))
         weights, probs = animator.animate(y, level, phones, heard)
         weights, head = animate_living(weights, level, living)
         return Animation(weights, FPS, best_phones(probs, duration) if phones is None else phones, y, path, probs,
-                         template, head, info)
+                         template, head, info, disagreement)
     from voca_cn.motion.procedural import animate as procedural_animate
 
     if text is None:

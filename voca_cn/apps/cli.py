@@ -112,11 +112,19 @@ def _exports(args) -> tuple[str, ...]:
 
 
 def _noted(animation):
-    """``animation``, its transcript's alignment method and confidence said on stderr."""
+    """``animation``, its transcript's alignment method and confidence said on stderr; without a
+    transcript, a take that sounds degraded is said to be, with what helps."""
     if animation.alignment:
         from voca_cn.motion.transcript import note
 
         print(note(animation.alignment), file=sys.stderr)
+    elif animation.disagreement is not None:
+        from voca_cn.motion.fallback import NOISY
+
+        if animation.disagreement > NOISY:
+            print(f"voca-cn: the audio sounds noisy, echoing or band-limited (the phonetic stages disagree by "
+                  f"{animation.disagreement:.2f} nats; clean speech stays under {NOISY}): the robust model carries "
+                  "it; with its transcript (--text) the lips close on more of its p, b and m", file=sys.stderr)
     return animation
 
 
