@@ -181,7 +181,7 @@ def main() -> None:
                 for name, (code, method, as_pinyin) in variants(lang).items():
                     a = acc[name]
                     if method is None:  # the audio-only model
-                        w, heard = model.animate(y)
+                        w, heard, _ = model.animate(y)
                         phones = best_phones(heard, duration)
                     else:
                         result, note = run_text(y, marked_pinyin(text) if as_pinyin else text, code,

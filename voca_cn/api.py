@@ -184,11 +184,10 @@ def animate(audio, sr: float | None = None, text: str | None = None, *, template
     if text is not None or not procedural:  # a transcript is aligned to what the model hears
         animator = model if isinstance(model, AudioAnimator) else AudioAnimator.load(model)
     phones = info = heard = None
-    if not procedural or text is not None:
-        heard = animator.stages(y)  # the alignment and the lips hear them: the networks run once
     if text is not None:
         from voca_cn.motion.transcript import align
 
+        heard = animator.stages(y)  # the lips below hear them too: the networks run once
         result = align(y, text, language, animator, probs=animator.hear(y, heard))
         phones, info = result.phones, {"method": result.method, "confidence": result.confidence,
                                        "fallback": result.fallback, "pocketsphinx": result.pocketsphinx}
@@ -196,8 +195,8 @@ def animate(audio, sr: float | None = None, text: str | None = None, *, template
         from voca_cn.core.timing import n_frames
 
         level = loudness(y, n_frames(len(y)))
-        disagreement = None if heard[2] is None else float(np.median(heard[2]))
-        weights, probs = animator.animate(y, level, phones, heard)
+        weights, probs, d = animator.animate(y, level, phones, heard)
+        disagreement = None if d is None else float(np.median(d))
         weights, head = animate_living(weights, level, living)
         return Animation(weights, FPS, best_phones(probs, duration) if phones is None else phones, y, path, probs,
                          template, head, info, disagreement)

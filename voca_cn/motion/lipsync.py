@@ -132,13 +132,14 @@ class AudioAnimator:
 
     def run(self, audio: np.ndarray):
         """Weights (T, 52) and the recognised phones (segments from the per-frame best phone)."""
-        w, probs = self.animate(audio)
+        w, probs, _ = self.animate(audio)
         return w, best_phones(probs, len(audio) / SR)
 
     def animate(self, audio: np.ndarray, level: np.ndarray | None = None, phones: list[Segment] | None = None,
-                heard=None, guide: Guide = GUIDE) -> tuple[np.ndarray, np.ndarray]:
+                heard=None, guide: Guide = GUIDE) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """(S,) float32 16 kHz -> (T, 52) float32 weights in [0, 1] at 60 fps (T = ``len(level)``
-        or ceil(S/16000*60)) and the (F, P) phone probabilities at 100/s they came from. With the
+        or ceil(S/16000*60)), the (F, P) phone probabilities at 100/s they came from and the two
+        stages' (F,) running mean divergence (None with one model). With the
         audio's ``level`` (T,) (:func:`voca_cn.audio.loudness.loudness`) the mouth rests in silence;
         with a transcript's aligned ``phones`` each stage hears them (:func:`toward`, as far as
         ``guide`` says) and the lips
@@ -162,7 +163,7 @@ class AudioAnimator:
             probs = mix(probs, other, a)  # the lips close where the mix hears a bilabial
             del other
         w = close_lips(w, at_fps(np.maximum(closure(probs), said), n))
-        return (w if level is None else to_rest(w, Rest()(level, end=True))), probs
+        return (w if level is None else to_rest(w, Rest()(level, end=True))), probs, d
 
     def hear(self, audio: np.ndarray, heard=None) -> np.ndarray:
         """(S,) float32 16 kHz -> (F, P) phone probabilities at 100/s, mixed as :meth:`animate`
