@@ -89,6 +89,24 @@ def test_manifest_batch_lists_bad_lines_and_finishes_the_rest(tmp_path, lines):
     assert json.loads(proc.stdout) == summary
 
 
+def test_a_noisy_line_is_marked_in_the_journal_and_counted_on_stderr(tmp_path, lines):
+    import soundfile as sf
+
+    from voca_cn.audio import degrade
+    from voca_cn.audio.load import load
+
+    src = tmp_path / "takes"
+    src.mkdir()
+    shutil.copy(lines / "line0.wav", src / "clean.wav")
+    y = load(lines / "line0.wav")
+    sf.write(src / "noisy.wav", np.clip(degrade.add_noise(
+        y, degrade.colored_noise(len(y), 0.0, np.random.default_rng(0)), 5.0), -1, 1), 16000)
+    proc = run_cli("batch", src, "--out", tmp_path / "out", "--jobs", "1")
+    said = {r["id"]: r["disagreement"] for r in _jsonl(tmp_path / "out" / "done.jsonl")}
+    assert said["clean"] < 0.2 < said["noisy"], said
+    assert "1 of the 2 lines sound noisy" in proc.stderr
+
+
 def test_killed_batch_resumes_where_it_stopped(tmp_path, lines):
     src = tmp_path / "many"
     src.mkdir()

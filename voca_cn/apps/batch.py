@@ -3,7 +3,9 @@
 Input: the lines of ``manifest`` (a folder of audio files or a .csv/.jsonl manifest). Output: ``OUT/ID/`` per line with
 what ``voca-cn animate`` writes (default ``animation.npz`` + ``visemes.json``), plus
 
-- ``OUT/done.jsonl``: one record per finished line (id, key, audio seconds). The key hashes the
+- ``OUT/done.jsonl``: one record per finished line (id, key, audio seconds, and ``disagreement``: how
+  unlike clean speech its audio sounds, nats, above :data:`voca_cn.motion.fallback.NOISY` noisy, echoing
+  or band-limited; null with one model or the procedural animator). The key hashes the
   line's inputs (audio bytes, transcript, template file, style, exports) and the run's options
   (model files, frame rate, video size); a rerun skips lines whose key is recorded and whose
   folder exists, so a killed batch resumes where it stopped. Lines are written atomically
@@ -38,6 +40,7 @@ from voca_cn.apps.manifest import OUTPUTS, Line, Result, read_lines
 from voca_cn.core.timing import SR
 from voca_cn.core.untrusted import read_json
 from voca_cn.formats.library import known_templates
+from voca_cn.motion.fallback import NOISY
 from voca_cn.motion.lipsync import AudioAnimator
 from voca_cn.motion.living import MODEL as LIVING_MODEL
 from voca_cn.motion.onnx import model_folder
@@ -56,10 +59,11 @@ class Settings:
 
 
 # ---------------------------------------------------------------------------- the seam
-def animate_line(line: Line, settings: Settings, out: Path) -> float:
+def animate_line(line: Line, settings: Settings, out: Path) -> tuple[float, float | None]:
     """One line's work, through the library API as ``voca-cn animate`` does:
     :func:`voca_cn.api.animate` (with this process's loaded model and template) ->
-    :meth:`~voca_cn.api.Animation.save` (atomic). Returns the audio's length in seconds."""
+    :meth:`~voca_cn.api.Animation.save` (atomic). Returns the audio's length in seconds and the
+    animation's ``disagreement``."""
 
     # the model hears a transcript's alignment (and aligns one outside English): keep it loaded
     model = _animator(settings.model) if line.text is not None or not settings.procedural else settings.model
@@ -69,7 +73,7 @@ def animate_line(line: Line, settings: Settings, out: Path) -> float:
     out.parent.mkdir(parents=True, exist_ok=True)
     animation.save(out, obj="obj" in line.exports, video="video" in line.exports, size=settings.size,
                    fps=settings.fps, overwrite=True, exports=tuple(e for e in line.exports if e not in OUTPUTS))
-    return len(animation.audio) / SR
+    return len(animation.audio) / SR, animation.disagreement
 
 
 class ModelFolderError(VocaError):
@@ -94,7 +98,7 @@ def _template(spec: str):
 def run_line(line: Line, settings: Settings, out_root: str) -> Result:
     """:func:`animate_line` with every failure turned into a one-line reason (never raises)."""
     try:
-        return Result(line.id, animate_line(line, settings, Path(out_root) / line.id))
+        return Result(line.id, *animate_line(line, settings, Path(out_root) / line.id))
     except ModelFolderError as e:
         return Result(line.id, reason=str(e), fatal=True)
     except VocaError as e:
@@ -172,8 +176,9 @@ class Journal:
         rec = self.done.get(line.id)
         return bool(rec and rec.get("key") == key and (self.out / line.id).is_dir())
 
-    def record_done(self, line_id: str, key: str, seconds: float) -> None:
-        rec = {"id": line_id, "key": key, "seconds": round(seconds, 3)}
+    def record_done(self, line_id: str, key: str, seconds: float, disagreement: float | None) -> None:
+        rec = {"id": line_id, "key": key, "seconds": round(seconds, 3),
+               "disagreement": None if disagreement is None else round(disagreement, 3)}
         self.done[line_id] = rec
         _append(self.out / "done.jsonl", rec)
 
@@ -362,21 +367,26 @@ def run_batch(source: Path, out: Path, defaults: Line, settings: Settings, jobs:
               + (f", {len(bad)} rejected (see {out / 'failures.jsonl'})" if bad else ""), file=sys.stderr)
         results = (run_ray(todo, settings, out, jobs, ray_address) if use_ray
                    else run_local(todo, settings, out, jobs))
-        t0, seconds, failed = time.perf_counter(), 0.0, len(bad)
+        t0, seconds, failed, degraded = time.perf_counter(), 0.0, len(bad), 0
         with tqdm(total=len(todo), desc="batch", unit="line", file=sys.stderr, smoothing=0.05) as bar:
             for r in results:
                 if r.fatal:
                     results.close()
                     raise VocaError(r.reason)
                 if r.reason is None:
-                    journal.record_done(r.id, keys[r.id], r.seconds)
+                    journal.record_done(r.id, keys[r.id], r.seconds, r.disagreement)
                     seconds += r.seconds
+                    degraded += r.disagreement is not None and r.disagreement > NOISY
                 else:
                     journal.record_failure(r.id, r.reason)
                     failed += 1
                 bar.update(1)
                 bar.set_postfix(audio=f"{seconds / 60:.1f} min", failed=failed, refresh=False)
         wall = time.perf_counter() - t0
+        if degraded:
+            print(f"voca-cn: {degraded} of the {len(todo)} lines sound noisy, echoing or band-limited (disagreement "
+                  f"over {NOISY} in {out / 'done.jsonl'}); their transcripts (a text column, or a .txt beside the audio) keep the lips on "
+                  "more of their p, b and m", file=sys.stderr)
         done = sum(journal.finished(line, keys[line.id]) for line in lines)
         summary = {
             "lines": len(lines) + len(bad), "done": done, "failed": failed, "skipped_already_done": skipped,

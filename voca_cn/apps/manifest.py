@@ -50,10 +50,12 @@ class Line:
 @dataclass
 class Result:
     """What a worker reports for one line. ``fatal`` marks a problem no line can get past
-    (the model folder), which stops the batch."""
+    (the model folder), which stops the batch. ``disagreement``: the animation's
+    (:attr:`voca_cn.api.Animation.disagreement`)."""
 
     id: str
     seconds: float = 0.0
+    disagreement: float | None = None
     reason: str | None = None
     fatal: bool = False
 
