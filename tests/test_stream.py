@@ -122,6 +122,21 @@ def test_stream_json_lines_and_ctrl_c_ends_cleanly(tmp_path):
     assert len(lines[0]["weights"]) == 52
 
 
+def test_a_noisy_stream_is_said_to_be_noisy_once_and_a_clean_one_is_not(tmp_path):
+    import soundfile as sf
+
+    from voca_cn.audio import degrade
+    from voca_cn.audio.load import load
+
+    wav = speak("Bob bought a map, and Pam may buy my puppy. The weather was calm.", tmp_path / "take.wav")
+    y = load(wav)
+    sf.write(tmp_path / "noisy.wav", np.clip(degrade.add_noise(
+        y, degrade.colored_noise(len(y), 0.0, np.random.default_rng(0)), 5.0), -1, 1), 16000)
+    assert "noisy" not in run_cli("stream", "--audio", wav).stderr
+    said = [x for x in run_cli("stream", "--audio", tmp_path / "noisy.wav").stderr.splitlines() if "noisy" in x]
+    assert len(said) == 1 and "sounds noisy, echoing or band-limited" in said[0], said
+
+
 def test_stream_bad_input_gets_one_line(tmp_path):
     bad = tmp_path / "notes.wav"
     bad.write_text("not audio")

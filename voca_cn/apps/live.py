@@ -30,6 +30,7 @@ from voca_cn.audio import load as audio
 from voca_cn.core.arkit import NAMES
 from voca_cn.core.timing import SR
 from voca_cn.face.template import head_matrices
+from voca_cn.motion.fallback import NOISY
 from voca_cn.motion.living import Living
 from voca_cn.motion.stream import Stream
 
@@ -183,6 +184,9 @@ class Stats:
                 f"max {lat.max():.2f} ms")
 
 
+NOISY_S = 2.0  # s: a stream says it sounds degraded after this long above NOISY (a spike says nothing)
+
+
 def run(args, living: Living | None = None) -> None:
     """The ``stream`` command: source -> Stream (with the ``living`` layers,
     :class:`voca_cn.motion.living.Living`) -> sinks until the audio ends or Ctrl-C."""
@@ -203,6 +207,7 @@ def run(args, living: Living | None = None) -> None:
                 stats.latency.append(time.perf_counter() - arrived)
 
     previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
+    noisy_s, said = 0.0, False  # audio seconds in a row that sounded degraded; said once a stream
     try:
         for arrived, samples in source:
             t0 = time.perf_counter()
@@ -210,6 +215,12 @@ def run(args, living: Living | None = None) -> None:
             stats.compute.append(time.perf_counter() - t0)
             stats.audio_s += len(samples) / SR
             emit(frames, arrived)
+            noisy_s = noisy_s + len(samples) / SR if stream.disagreement > NOISY else 0.0
+            if noisy_s >= NOISY_S and not said:
+                said = True
+                print(f"voca-cn: stream: the audio sounds noisy, echoing or band-limited (the phonetic stages "
+                      f"disagree by {stream.disagreement:.2f} nats; clean speech stays under {NOISY}): the robust "
+                      "model carries it", file=sys.stderr)
         if stop.is_set():
             print("voca-cn: stream: stopped", file=sys.stderr)
         emit(stream.close(), None)

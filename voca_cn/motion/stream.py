@@ -139,6 +139,9 @@ class Stream:
         # the clean model, and the robust one mixed in by their disagreement (motion.fallback)
         self._chains = [_Chain(animator)] + ([_Chain(animator.robust)] if animator.robust else [])
         self._disagreement, self._share_rate = Disagreement(), _Rate()
+        # the two stages' running mean divergence at the latest phone frame (nats; 0 until one is
+        # heard, and with one model): above motion.fallback.NOISY the audio sounds degraded
+        self.disagreement = 0.0
         self._a = np.zeros(0, np.float32)  # robust shares (60 fps) of frames not yet returned
         self._on = np.zeros(1, bool)  # bilabial flags from the frame before the first unjudged one
         self._closure_rate = _Rate()
@@ -198,7 +201,9 @@ class Stream:
         probs = [c.feed(mel, total) for c in self._chains]
         p = probs[0]
         if len(self._chains) == 2:  # both stages have the same look-ahead: the same frames
-            a = share(self._disagreement(*probs))
+            d = self._disagreement(*probs)
+            self.disagreement = float(d[-1]) if len(d) else self.disagreement
+            a = share(d)
             p = mix(p.copy(), probs[1], a)  # a copy: the chain still holds its own
             if len(a) or end:
                 self._a = np.concatenate([self._a, self._share_rate(a[:, None], total)[:, 0]])
