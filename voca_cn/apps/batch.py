@@ -40,7 +40,7 @@ from voca_cn.apps.manifest import OUTPUTS, Line, Result, read_lines
 from voca_cn.core.timing import SR
 from voca_cn.core.untrusted import read_json
 from voca_cn.formats.library import known_templates
-from voca_cn.motion.fallback import NOISY
+from voca_cn.motion.fallback import NOISY, degraded
 from voca_cn.motion.lipsync import AudioAnimator
 from voca_cn.motion.living import MODEL as LIVING_MODEL
 from voca_cn.motion.onnx import model_folder
@@ -367,7 +367,7 @@ def run_batch(source: Path, out: Path, defaults: Line, settings: Settings, jobs:
               + (f", {len(bad)} rejected (see {out / 'failures.jsonl'})" if bad else ""), file=sys.stderr)
         results = (run_ray(todo, settings, out, jobs, ray_address) if use_ray
                    else run_local(todo, settings, out, jobs))
-        t0, seconds, failed, degraded = time.perf_counter(), 0.0, len(bad), 0
+        t0, seconds, failed, noisy = time.perf_counter(), 0.0, len(bad), 0
         with tqdm(total=len(todo), desc="batch", unit="line", file=sys.stderr, smoothing=0.05) as bar:
             for r in results:
                 if r.fatal:
@@ -376,17 +376,17 @@ def run_batch(source: Path, out: Path, defaults: Line, settings: Settings, jobs:
                 if r.reason is None:
                     journal.record_done(r.id, keys[r.id], r.seconds, r.disagreement)
                     seconds += r.seconds
-                    degraded += r.disagreement is not None and r.disagreement > NOISY
+                    noisy += degraded(r.disagreement) is not None
                 else:
                     journal.record_failure(r.id, r.reason)
                     failed += 1
                 bar.update(1)
                 bar.set_postfix(audio=f"{seconds / 60:.1f} min", failed=failed, refresh=False)
         wall = time.perf_counter() - t0
-        if degraded:
-            print(f"voca-cn: {degraded} of the {len(todo)} lines sound noisy, echoing or band-limited (disagreement "
-                  f"over {NOISY} in {out / 'done.jsonl'}); their transcripts (a text column, or a .txt beside the audio) keep the lips on "
-                  "more of their p, b and m", file=sys.stderr)
+        if noisy:
+            print(f"voca-cn: {noisy} of the {len(todo)} lines sound noisy, echoing or band-limited (disagreement over "
+                  f"{NOISY} in {out / 'done.jsonl'}); their transcripts (a text column, or a .txt beside the audio) "
+                  "keep the lips on more of their p, b and m", file=sys.stderr)
         done = sum(journal.finished(line, keys[line.id]) for line in lines)
         summary = {
             "lines": len(lines) + len(bad), "done": done, "failed": failed, "skipped_already_done": skipped,

@@ -118,13 +118,12 @@ def _noted(animation):
         from voca_cn.motion.transcript import note
 
         print(note(animation.alignment), file=sys.stderr)
-    elif animation.disagreement is not None:
-        from voca_cn.motion.fallback import NOISY
+    else:
+        from voca_cn.motion.fallback import degraded
 
-        if animation.disagreement > NOISY:
-            print(f"voca-cn: the audio sounds noisy, echoing or band-limited (the phonetic stages disagree by "
-                  f"{animation.disagreement:.2f} nats; clean speech stays under {NOISY}): the robust model carries "
-                  "it; with its transcript (--text) the lips close on more of its p, b and m", file=sys.stderr)
+        if said := degraded(animation.disagreement):
+            print(f"voca-cn: {said}: the robust model carries it; with its transcript (--text) the lips close on "
+                  "more of its p, b and m", file=sys.stderr)
     return animation
 
 

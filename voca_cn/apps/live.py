@@ -30,7 +30,7 @@ from voca_cn.audio import load as audio
 from voca_cn.core.arkit import NAMES
 from voca_cn.core.timing import SR
 from voca_cn.face.template import head_matrices
-from voca_cn.motion.fallback import NOISY
+from voca_cn.motion.fallback import degraded
 from voca_cn.motion.living import Living
 from voca_cn.motion.stream import Stream
 
@@ -184,7 +184,7 @@ class Stats:
                 f"max {lat.max():.2f} ms")
 
 
-NOISY_S = 2.0  # s: a stream says it sounds degraded after this long above NOISY (a spike says nothing)
+NOISY_S = 2.0  # s: a stream says it sounds degraded after this long in a row (a spike says nothing)
 
 
 def run(args, living: Living | None = None) -> None:
@@ -215,12 +215,11 @@ def run(args, living: Living | None = None) -> None:
             stats.compute.append(time.perf_counter() - t0)
             stats.audio_s += len(samples) / SR
             emit(frames, arrived)
-            noisy_s = noisy_s + len(samples) / SR if stream.disagreement > NOISY else 0.0
+            noisy = degraded(stream.disagreement)
+            noisy_s = noisy_s + len(samples) / SR if noisy else 0.0
             if noisy_s >= NOISY_S and not said:
                 said = True
-                print(f"voca-cn: stream: the audio sounds noisy, echoing or band-limited (the phonetic stages "
-                      f"disagree by {stream.disagreement:.2f} nats; clean speech stays under {NOISY}): the robust "
-                      "model carries it", file=sys.stderr)
+                print(f"voca-cn: stream: {noisy}: the robust model carries it", file=sys.stderr)
         if stop.is_set():
             print("voca-cn: stream: stopped", file=sys.stderr)
         emit(stream.close(), None)

@@ -41,6 +41,15 @@ TAU, LOW, HIGH = 0.5, 0.0, 0.02
 NOISY = 0.2
 
 
+def degraded(disagreement: float | None) -> str | None:
+    """What ``animate``, ``batch`` and ``stream`` say of audio whose divergence (nats; a take's median or
+    a stream's running mean) is above :data:`NOISY`; None for audio that sounds clean, or one model."""
+    if disagreement is None or disagreement <= NOISY:
+        return None
+    return (f"the audio sounds noisy, echoing or band-limited (the phonetic stages disagree by {disagreement:.2f} "
+            f"nats; clean speech stays under {NOISY})")
+
+
 def divergence(p: np.ndarray, q: np.ndarray, chunk: int = 8192) -> np.ndarray:
     """(F, P) and (F, P) phone probabilities -> (F,) float64 Jensen-Shannon divergence in nats
     (0 = the same, ln 2 at most). A chunk at a time: hours of probabilities get no full-size

@@ -146,21 +146,21 @@ class AudioAnimator:
         also close wherever the alignment has p, b or m (in heavy noise the stages hear few of
         them: babble 5 dB, 30 grid-s1 clips, closed 0.39 of them without this rule, 0.61 with it, 0.66
         with the procedural animator's). ``heard``: :meth:`stages` of this audio where the caller
-        has them already (the clean stage's probabilities are mixed in place: hours of them get no
-        copy; pass a copy to use them again)."""
+        has them already (left as they are)."""
         n = n_frames(len(audio)) if level is None else len(level)
         probs, other, d = self.stages(audio) if heard is None else heard
+        ours = heard is None  # probabilities this call may mix in place (hours of them: no copy)
         said = np.zeros(len(probs), np.float32)
         if phones is not None:
             labels, pull = segment_labels(phones, len(probs)), guide.shares(d, len(probs))
             probs, other = (None if x is None else toward(x, labels, guide.window, pull) for x in (probs, other))
-            said = np.isin(labels, BILABIALS).astype(np.float32)
+            said, ours = np.isin(labels, BILABIALS).astype(np.float32), True
         if self.robust is None:
             w = self.shapes(probs, n)
         else:
             a = share(d)
             w = mix(self.shapes(probs, n), self.robust.shapes(other, n), at_fps(a, n))
-            probs = mix(probs, other, a)  # the lips close where the mix hears a bilabial
+            probs = mix(probs if ours else probs.copy(), other, a)  # the lips close where the mix hears a bilabial
             del other
         w = close_lips(w, at_fps(np.maximum(closure(probs), said), n))
         return (w if level is None else to_rest(w, Rest()(level, end=True))), probs, d

@@ -69,8 +69,7 @@ def rows(corpus: Path, copies: int, seed: int, clips: int | None = None) -> list
         for copy, y in enumerate(ys):
             level, heard = loudness(y, n_frames(len(y))), animator.stages(y)  # the networks run once a take
             phones = align(y, case.text, "en", animator, probs=animator.hear(y, heard)).phones
-            again = (heard[0].copy(), *heard[1:])  # animate mixes the probabilities in place
-            row = {"clip": i, "copy": copy, "audio": r(animator.animate(y, level, heard=again)[0]),
+            row = {"clip": i, "copy": copy, "audio": r(animator.animate(y, level, heard=heard)[0]),
                    "procedural": r(animate(phones, len(y) / SR))}
             for name, guide in grid.items():
                 row[name] = r(animator.animate(y, level, phones, heard, guide)[0])
