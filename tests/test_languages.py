@@ -101,6 +101,14 @@ def test_pinyin_transcript_aligns_like_characters(mandarin):
     assert [p["phone"] for p in phones] == [p["phone"] for p in chars]
 
 
+def test_words_are_named_as_written_where_espeak_joins_or_splits_them():
+    # espeak-ng speaks "I shall" as one word and "1984" as three: the alignment's words and the
+    # low-confidence warning must still name what the user wrote, not IPA
+    words = g2p.words("Do you hear? I said, I shall apologize again, in 1984.", "en")
+    assert [w for w, _ in words] == ["Do", "you", "hear", "I", "said", "I shall", "apologize", "again", "in", "1984"]
+    assert words[-1][1][:3] == ("n", "aɪ", "n")  # nineteen eighty-four, all of it under "1984"
+
+
 def test_german_aligns_with_german_rules(german):
     wav, truth = german
     phones, _ = _aligned(wav, GERMAN, "--language", "de")
