@@ -116,24 +116,14 @@ def run_text(y, text, language, method, animator):
             return None, f"error: {e}"
 
 
-def mismatched(y, probs, text, language) -> tuple[str, float | None]:
-    """What ``--text`` says for a transcript that is not what ``y`` says: (error, warned or
-    silent, the aligner's confidence)."""
-    from voca_cn.motion.transcript import check
-    from voca_cn.speech import g2p, viterbi
-
-    try:
-        entries = g2p.words(text, language)
-        result = viterbi.align(probs, entries, len(y) / SR)
-    except VocaError:
-        return "error", None
-    err = io.StringIO()
-    with contextlib.redirect_stderr(err):
-        try:
-            check(result, entries, language)
-        except VocaError:
-            return "error", result.confidence
-    return ("warned" if "low confidence" in err.getvalue() else "silent"), result.confidence
+def mismatched(y, text, language, animator) -> tuple[str, float | None]:
+    """What ``--text`` says for a transcript that is not what ``y`` says (as ``run_text``: the
+    aligners and the refusal rule a user gets): (error, warned or silent, the confidence)."""
+    result, said = run_text(y, text, language, "default", animator)
+    if result is None:
+        found = re.search(r"confidence ([0-9.]+)", said)
+        return "error", float(found.group(1)) if found else None
+    return ("warned" if "low confidence" in said else "silent"), result.confidence
 
 
 def variants(lang: str) -> dict:
@@ -177,7 +167,6 @@ def main() -> None:
                     print(f"{lang}: skipped {text[:30]!r}: {e}", file=sys.stderr)
                     continue
                 duration = len(y) / SR
-                probs = model.hear(y)
                 for name, (code, method, as_pinyin) in variants(lang).items():
                     a = acc[name]
                     if method is None:  # the audio-only model
@@ -198,9 +187,8 @@ def main() -> None:
                     a["n_truth"] += s["n_truth"]
                     a["closed"] += s["closed"]
                     a["vis"] = [a["vis"][0] + s["viseme"][0], a["vis"][1] + s["viseme"][1]]
-                mismatch["other-language"].append(mismatched(y, probs, texts[other_lang][k], other_lang))
-                mismatch["other-sentence"].append(
-                    mismatched(y, probs, texts[lang][(k + 1) % len(texts[lang])], lang))
+                mismatch["other-language"].append(mismatched(y, texts[other_lang][k], other_lang, model))
+                mismatch["other-sentence"].append(mismatched(y, texts[lang][(k + 1) % len(texts[lang])], lang, model))
             for name, a in acc.items():
                 d = np.concatenate(a["diffs"]) if a["diffs"] else np.zeros(0)
                 row = {"boundaries": int(len(d)), "engine_phones": a["n_truth"],
