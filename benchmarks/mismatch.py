@@ -9,9 +9,10 @@ the same speaker (grid-s1's share its grammar and many words: the hardest case),
 robustness benchmark's conditions (``benchmarks/robustness.py``: noise, babble, music, rooms, the
 telephone, codecs, levels, rates; babble is the other speaker's voices). Per condition: the share
 of right transcripts refused (should be 0) and of wrong ones refused (should be 1), and the
-confidence each gets. ``--json`` keeps every alignment's figures (confidence, aligner, the
-take's dynamic range and the phonetic stages' disagreement), so a refusal rule can be chosen on
-``--split val`` and checked on ``test``.
+confidence each gets. ``--json`` keeps every alignment's figures (confidence, the fit it is judged
+by, aligner, the take's dynamic range and the phonetic stages' disagreement), so a refusal rule can
+be chosen on ``--split val`` and checked on ``test``: the runs align with the refusal switched off
+and the table applies :func:`voca_cn.motion.transcript.refuses` afterwards.
 """
 
 from __future__ import annotations
@@ -83,7 +84,7 @@ def _one(job: tuple) -> list[dict]:
 
     speaker, name, path, text, wrong = job
     y0 = load(path)
-    on = np.flatnonzero(viterbi.speech_presence(y0) > 0.5)
+    on = np.flatnonzero(viterbi.speech_presence(viterbi.frame_power(y0)) > 0.5)
     active = slice(int(on[0] * 160), int((on[-1] + 1) * 160)) if len(on) else slice(0, len(y0))
     animator, out = _state["animator"], []
     for cond in _state["conditions"]:
@@ -91,15 +92,14 @@ def _one(job: tuple) -> list[dict]:
         y = prepare(y, rate, 16000, f"{name} ({cond})")
         heard = animator.stages(y)
         d = float(np.median(heard[2]))
-        rng = viterbi.dynamic_range_db(y)
+        rng = viterbi.dynamic_range_db(viterbi.frame_power(y))
         for truth, t in (("right", text), ("wrong", wrong)):
             row = {"speaker": speaker, "item": name, "condition": cond, "transcript": truth,
                    "disagreement": round(d, 4), "range_db": round(rng, 2)}
             try:
                 r = align(y, t, "en", animator, probs=animator.hear(y, heard))
-                row.update(confidence=round(r.confidence, 4), method=r.method, fallback=r.fallback,
-                           pocketsphinx=None if r.pocketsphinx is None else round(r.pocketsphinx, 4),
-                           viterbi=None if r.viterbi is None else round(r.viterbi, 4))
+                row.update(confidence=round(r.confidence, 4), fit=round(r.fit, 4), method=r.method,
+                           fallback=r.fallback, pocketsphinx=None if r.pocketsphinx is None else round(r.pocketsphinx, 4))
             except VocaError as e:
                 row.update(confidence=None, error=str(e))
             out.append(row)
@@ -110,9 +110,7 @@ def refused(row: dict) -> bool:
     """Whether ``animate --text`` refuses this alignment under the shipped rule."""
     from voca_cn.motion.transcript import refuses
 
-    if row["confidence"] is None:
-        return True
-    return refuses(max(row["confidence"], row.get("viterbi") or 0.0), row["range_db"])  # as align judges it
+    return row["confidence"] is None or refuses(row["fit"], row["range_db"])
 
 
 def table(rows: list[dict]) -> str:
@@ -148,6 +146,8 @@ def main() -> None:
         return
     from robustness import UNSEEN, conditions
 
+    if a.items < 2:
+        p.error("--items needs at least 2: each utterance's wrong transcript is another utterance's")
     names = a.conditions.split(",")
     unknown = set(names) - set(conditions()) - set(UNSEEN)
     if unknown:
@@ -155,10 +155,9 @@ def main() -> None:
     from voca_cn.audio.load import load
 
     rows = items(a.split, a.items)
-    # babble: the other speaker's voices, of the test split (as benchmarks/robustness.py does)
-    kathleen_test = [r[2] for r in items("test", 24) if r[0] == "kathleen"]
-    grid_test = [r[2] for r in items("test", 24) if r[0] == "grid-s1"]
-    voices = {"grid-s1": [load(f) for f in kathleen_test], "kathleen": [load(f) for f in grid_test]}
+    # babble: 24 test-split utterances of the other speaker
+    test = items("test", 24)
+    voices = {speaker: [load(r[2]) for r in test if r[0] != speaker] for speaker in ("kathleen", "grid-s1")}
     jobs = [(*r, wrong_text(rows, i)) for i, r in enumerate(rows)]
     print(f"mismatch: {len(rows)} utterances x {len(names)} conditions x 2 transcripts", file=sys.stderr)
     t0, out = time.perf_counter(), []

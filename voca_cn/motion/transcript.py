@@ -61,6 +61,13 @@ class TranscriptAlignment:
     pocketsphinx: float | None = None
     viterbi: float | None = None
 
+    @property
+    def fit(self) -> float:
+        """What the transcript is judged by (:func:`refuses`): the better of the two paths' confidence.
+        pocketsphinx forces a path through almost any English text, so a kept path of its own says
+        only how well its timing fits."""
+        return max(self.confidence, self.viterbi or 0.0)
+
 
 def align(audio: np.ndarray, text: str, language: str | None = "auto", animator=None,
           method: str | None = None, probs: np.ndarray | None = None) -> TranscriptAlignment:
@@ -76,12 +83,13 @@ def align(audio: np.ndarray, text: str, language: str | None = "auto", animator=
         raise VocaError(f"pocketsphinx has no {code!r} model here; use the viterbi aligner")
     probs = (animator or AudioAnimator.load()).hear(audio) if probs is None else probs
     entries, duration = g2p.words(text, code), len(audio) / SR
-    range_db = viterbi.dynamic_range_db(audio)
+    power = viterbi.frame_power(audio)
+    range_db = viterbi.dynamic_range_db(power)
     if code not in POCKETSPHINX or method == "viterbi":
         result = viterbi.align(probs, entries, duration)
         check(result, entries, code, range_db)
         return TranscriptAlignment(result.phones, result.words, code, "viterbi", result.confidence)
-    presence = viterbi.speech_presence(audio)  # English: keeps Viterbi's words inside the speech
+    presence = viterbi.speech_presence(power)  # English: keeps Viterbi's words inside the speech
     try:
         phones, words = Aligner().align(audio, text)
     except NoPath:
@@ -90,24 +98,22 @@ def align(audio: np.ndarray, text: str, language: str | None = "auto", animator=
         result = viterbi.align(probs, entries, duration, presence)
         check(result, entries, code, range_db)
         return TranscriptAlignment(result.phones, result.words, code, "viterbi", result.confidence, True)
-    score, other = viterbi.confidence(probs, phones), None
+    score, result = viterbi.confidence(probs, phones), None
     if method != "pocketsphinx":
         try:
             result = viterbi.align(probs, entries, duration, presence)
         except VocaError:  # e.g. fast speech shorter than Viterbi's minimum phone durations allow
-            result = None
+            pass
         if result is not None and not keeps_pocketsphinx(score, result.confidence):
             check(result, entries, code, range_db)
             return TranscriptAlignment(result.phones, result.words, code, "viterbi", result.confidence, True, score)
-        # pocketsphinx forces a path through almost any English text: the transcript is judged by
-        # the path that fits it best (its timing by the rule above), its words by Viterbi's
-        if result is None:
-            if refuses(score, range_db):
-                raise VocaError(no_match(score, code))
-        else:
-            other = result.confidence
-            check(replace(result, confidence=max(score, other)), entries, code, range_db)
-    return TranscriptAlignment(phones, words, code, "pocketsphinx", score, viterbi=other)
+    kept = TranscriptAlignment(phones, words, code, "pocketsphinx", score,
+                               viterbi=None if result is None else result.confidence)
+    if result is not None:  # judged by the better fit (its timing by the rule above), its words by Viterbi's
+        check(replace(result, confidence=kept.fit), entries, code, range_db)
+    elif method != "pocketsphinx" and refuses(score, range_db):
+        raise VocaError(no_match(score, code))
+    return kept
 
 
 def keeps_pocketsphinx(score: float, viterbi_confidence: float, trust: float = TRUST) -> bool:

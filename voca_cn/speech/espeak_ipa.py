@@ -44,7 +44,7 @@ def espeak_words(text: str, language: str) -> list[Word]:
     written = re.findall(r"\w+(?:['’]\w+)*", text)
     if len(written) == len(spoken):
         return [(w, p) for w, (_, p) in zip(written, spoken)]
-    lines = _run(["-v", language], "\n".join(written)).splitlines()  # read from stdin: a line per line
+    lines = _run(language, "\n".join(written), stdin=True).splitlines()  # from stdin, a line is spoken alone
     alone = [tuple(p for w in _words(line) for p in parse_ipa(w)) for line in lines]
     groups = label(written, alone, [p for _, p in spoken]) if len(alone) == len(written) else None
     if groups is None:
@@ -97,7 +97,7 @@ def _edits(a: tuple, b: tuple) -> int:
 
 def _speak(text: str, language: str) -> list[Word]:
     """(IPA word, inventory phones) for each word espeak-ng speaks in ``text``."""
-    spoken = [(w, tuple(parse_ipa(w))) for w in _words(_run(["-v", language, text]))]
+    spoken = [(w, tuple(parse_ipa(w))) for w in _words(_run(language, text))]
     return [(w, p) for w, p in spoken if p]
 
 
@@ -105,14 +105,15 @@ def _words(ipa: str) -> list[str]:
     return re.sub(r"\([a-z-]+\)", "", ipa).split()
 
 
-def _run(args: list[str], stdin: str | None = None) -> str:
-    """espeak-ng -q --ipa ``args`` (reading ``stdin``, if given): its standard output."""
+def _run(language: str, text: str, stdin: bool = False) -> str:
+    """espeak-ng's IPA for ``text`` in ``language`` (given on its standard input, where each line is
+    spoken on its own, or as an argument, where lines run together): its standard output."""
+    args = ["espeak-ng", "-q", "--ipa", "-v", language] + ([] if stdin else [text])
     try:
-        done = subprocess.run(["espeak-ng", "-q", "--ipa", *args], input=stdin, capture_output=True, text=True,
-                              timeout=120)
+        done = subprocess.run(args, input=text if stdin else None, capture_output=True, text=True, timeout=120)
     except (OSError, subprocess.SubprocessError) as e:
         raise VocaError(f"espeak-ng is needed for transcripts in this language ({e}); install it "
                         "(see README setup)") from None
     if done.returncode != 0:
-        raise VocaError(f"espeak-ng cannot speak {args[1]!r}: {done.stderr.strip()[:120]}")
+        raise VocaError(f"espeak-ng cannot speak {language!r}: {done.stderr.strip()[:120]}")
     return done.stdout

@@ -62,7 +62,8 @@ def rows(corpus: Path, every: int, copies: int, seed: int) -> list[dict]:
         for copy, y in enumerate(ys):
             duration = len(y) / SR
             probs = animator.hear(y)
-            v = viterbi.align(probs, g2p.words(row["text"], "en"), duration, viterbi.speech_presence(y))
+            presence = viterbi.speech_presence(viterbi.frame_power(y))
+            v = viterbi.align(probs, g2p.words(row["text"], "en"), duration, presence)
             r = {"item": i, "source": row["source"], "copy": copy, "viterbi": err(v.phones, duration),
                  "viterbi_conf": v.confidence, "pocketsphinx": None, "pocketsphinx_conf": None}
             try:
