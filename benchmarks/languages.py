@@ -10,7 +10,8 @@ against the engine's timings:
   order by viseme class, silences left out; voca_cn.speech.align.boundary_differences);
 - closed: share of the engine's b/p/m during which the procedural animation's inner-lip gap on
   the default head falls below 1 mm; viseme: share of speech frames whose Azure viseme matches;
-- confidence: the aligner's (0-1), and for mismatched transcripts (the next language's sentence
+- confidence: the aligner's (0-1; speech_min: the lowest over the detected speech alone, which a
+  matching transcript must stay above not to be refused), and for mismatched transcripts (the next language's sentence
   with its language; another sentence of the same language) whether they got an error, a
   "low confidence" warning or nothing.
 Mandarin is scored with transcripts in characters and in tone-marked pinyin (the audio comes
@@ -158,7 +159,7 @@ def main() -> None:
         other_lang = langs[(li + 1) % len(langs)] if len(langs) > 1 else lang
         mismatch = {"other-language": [], "other-sentence": []}
         for voice in voices:
-            acc = {k: {"diffs": [], "n_truth": 0, "closed": [], "vis": [0, 0], "conf": [], "failed": 0}
+            acc = {k: {"diffs": [], "n_truth": 0, "closed": [], "vis": [0, 0], "conf": [], "speech": [], "failed": 0}
                    for k in variants(lang)}
             for k, text in enumerate(texts[lang]):
                 try:
@@ -182,6 +183,7 @@ def main() -> None:
                         phones, w = result.phones, animate(result.phones, duration)
                         if result.confidence is not None:
                             a["conf"].append(result.confidence)
+                            a["speech"].append(result.speech)
                     s = scores(truth, phones, w, template)
                     a["diffs"].append(s["diffs"])
                     a["n_truth"] += s["n_truth"]
@@ -197,7 +199,8 @@ def main() -> None:
                        "bilabials": len(a["closed"]), "closed": float(np.mean(a["closed"])) if a["closed"] else None,
                        "viseme": a["vis"][0] / max(a["vis"][1], 1), "failed": a["failed"],
                        "confidence_mean": float(np.mean(a["conf"])) if a["conf"] else None,
-                       "confidence_min": float(np.min(a["conf"])) if a["conf"] else None}
+                       "confidence_min": float(np.min(a["conf"])) if a["conf"] else None,
+                       "speech_min": float(np.min(a["speech"])) if a["speech"] else None}
                 table.setdefault(lang, {})[f"{voice.id}/{name}"] = row
                 print(f"{lang}\t{voice.id}\t{name}\t" + "\t".join(
                     f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()), flush=True)

@@ -9,8 +9,8 @@ the same speaker (grid-s1's share its grammar and many words: the hardest case),
 robustness benchmark's conditions (``benchmarks/robustness.py``: noise, babble, music, rooms, the
 telephone, codecs, levels, rates; babble is the other speaker's voices). Per condition: the share
 of right transcripts refused (should be 0) and of wrong ones refused (should be 1), and the
-confidence each gets. ``--json`` keeps every alignment's figures (confidence, the fit it is judged
-by, aligner, the take's dynamic range and the phonetic stages' disagreement), so a refusal rule can
+confidence each gets. ``--json`` keeps every alignment's figures (confidence, the fits it is judged
+by: over the whole take and over its detected speech, aligner, the take's dynamic range and the phonetic stages' disagreement), so a refusal rule can
 be chosen on ``--split val`` and checked on ``test``: the runs align with the refusal switched off
 and the table applies :func:`voca_cn.motion.transcript.refuses` afterwards.
 """
@@ -98,7 +98,7 @@ def _one(job: tuple) -> list[dict]:
                    "disagreement": round(d, 4), "range_db": round(rng, 2)}
             try:
                 r = align(y, t, "en", animator, probs=animator.hear(y, heard))
-                row.update(confidence=round(r.confidence, 4), fit=round(r.fit, 4), method=r.method,
+                row.update(confidence=round(r.confidence, 4), fit=round(r.fit, 4), speech=round(r.speech, 4), method=r.method,
                            fallback=r.fallback, pocketsphinx=None if r.pocketsphinx is None else round(r.pocketsphinx, 4))
             except VocaError as e:
                 row.update(confidence=None, error=str(e))
@@ -110,14 +110,14 @@ def refused(row: dict) -> bool:
     """Whether ``animate --text`` refuses this alignment under the shipped rule."""
     from voca_cn.motion.transcript import refuses
 
-    return row["confidence"] is None or refuses(row["fit"], row["range_db"])
+    return row["confidence"] is None or refuses(row["fit"], row["range_db"], row["speech"])
 
 
 def table(rows: list[dict]) -> str:
     """Markdown: per condition and speaker, right transcripts refused, wrong ones refused, and the
-    median confidence of each."""
+    median score of each over the take's detected speech."""
     lines = ["| condition | right refused (Kathleen / grid-s1) | wrong refused (Kathleen / grid-s1) | "
-             "median confidence right / wrong |", "| --- | --- | --- | --- |"]
+             "median score over the speech, right / wrong |", "| --- | --- | --- | --- |"]
     conds = list(dict.fromkeys(r["condition"] for r in rows))
     for c in conds + ["all"]:
         sel = [r for r in rows if c in ("all", r["condition"])]
@@ -126,7 +126,7 @@ def table(rows: list[dict]) -> str:
             cells.append(" / ".join(
                 f"{sum(map(refused, g))}/{len(g)}" for g in
                 ([r for r in sel if r["transcript"] == truth and r["speaker"] == s] for s in ("kathleen", "grid-s1"))))
-        conf = [np.median([r["confidence"] for r in sel if r["transcript"] == t and r["confidence"] is not None] or [0])
+        conf = [np.median([r["speech"] for r in sel if r["transcript"] == t and r["confidence"] is not None] or [0])
                 for t in ("right", "wrong")]
         lines.append(f"| {c} | {cells[0]} | {cells[1]} | {conf[0]:.2f} / {conf[1]:.2f} |")
     return "\n".join(lines)

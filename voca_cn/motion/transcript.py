@@ -33,6 +33,10 @@ POCKETSPHINX = {"en"}
 # 0.45-0.9 on Kathleen and >= 0.17 on held-out voices; other sentences and languages <= 0.17.
 LOW_CONFIDENCE = 0.35  # below: say so on stderr, naming the words that fit worst
 NO_MATCH = 0.08  # below: the transcript is not what was said (another language, other text)
+# ... over the whole take or over its detected speech alone (viterbi.speech_presence): a take's pauses
+# fit any transcript, so on a short take, half pauses, another sentence of the same grammar (GRID's)
+# kept a whole-take score of 0.1-0.6 (benchmarks/mismatch.py, validation split: over the speech,
+# matching transcripts >= 0.24, other utterances' median 0.04; a half-wrong transcript ~0.1, warned).
 BAD_WORD, BAD_RUN = 0.1, 3  # this many words in a row scoring below BAD_WORD: a stretch that disagrees
 # pocketsphinx's path is kept while it scores at least TRUST x the Viterbi path's confidence (both
 # under the same probabilities); chosen on the validation split by voca_cn.training.calibrate_route
@@ -51,7 +55,9 @@ class TranscriptAlignment:
     """phones, words: segments covering the audio; language: the code used; method: pocketsphinx
     or viterbi; confidence: 0-1; fallback: English aligned by Viterbi, because pocketsphinx found no
     path (``pocketsphinx`` None) or its path scored only ``pocketsphinx`` (confidence) against
-    Viterbi's ``confidence``; viterbi: where pocketsphinx's path is kept, what Viterbi's scored."""
+    Viterbi's ``confidence``; viterbi: where pocketsphinx's path is kept, what Viterbi's scored;
+    speech: the better path's confidence over the take's detected speech alone (what a transcript
+    is refused by, with ``fit``: :func:`refuses`)."""
     phones: list[Segment]
     words: list[Segment]
     language: str
@@ -60,6 +66,7 @@ class TranscriptAlignment:
     fallback: bool = False
     pocketsphinx: float | None = None
     viterbi: float | None = None
+    speech: float | None = None
 
     @property
     def fit(self) -> float:
@@ -84,35 +91,40 @@ def align(audio: np.ndarray, text: str, language: str | None = "auto", animator=
     probs = (animator or AudioAnimator.load()).hear(audio) if probs is None else probs
     entries, duration = g2p.words(text, code), len(audio) / SR
     power = viterbi.frame_power(audio)
-    range_db = viterbi.dynamic_range_db(power)
+    range_db, presence = viterbi.dynamic_range_db(power), viterbi.speech_presence(power)
+    on_speech = lambda phones: viterbi.confidence(probs, phones, presence)  # noqa: E731
     if code not in POCKETSPHINX or method == "viterbi":
         result = viterbi.align(probs, entries, duration)
-        check(result, entries, code, range_db)
-        return TranscriptAlignment(result.phones, result.words, code, "viterbi", result.confidence)
-    presence = viterbi.speech_presence(power)  # English: keeps Viterbi's words inside the speech
-    try:
+        speech = on_speech(result.phones)
+        check(result, entries, code, range_db, speech)
+        return TranscriptAlignment(result.phones, result.words, code, "viterbi", result.confidence, speech=speech)
+    try:  # English: the speech presence keeps Viterbi's words inside the speech
         phones, words = Aligner().align(audio, text)
     except NoPath:
         if method == "pocketsphinx":
             raise
         result = viterbi.align(probs, entries, duration, presence)
-        check(result, entries, code, range_db)
-        return TranscriptAlignment(result.phones, result.words, code, "viterbi", result.confidence, True)
-    score, result = viterbi.confidence(probs, phones), None
+        speech = on_speech(result.phones)
+        check(result, entries, code, range_db, speech)
+        return TranscriptAlignment(result.phones, result.words, code, "viterbi", result.confidence, True, speech=speech)
+    score, speech, result = viterbi.confidence(probs, phones), on_speech(phones), None
     if method != "pocketsphinx":
         try:
             result = viterbi.align(probs, entries, duration, presence)
         except VocaError:  # e.g. fast speech shorter than Viterbi's minimum phone durations allow
             pass
+        if result is not None:
+            speech = max(speech, on_speech(result.phones))
         if result is not None and not keeps_pocketsphinx(score, result.confidence):
-            check(result, entries, code, range_db)
-            return TranscriptAlignment(result.phones, result.words, code, "viterbi", result.confidence, True, score)
+            check(result, entries, code, range_db, speech)
+            return TranscriptAlignment(result.phones, result.words, code, "viterbi", result.confidence, True, score,
+                                       speech=speech)
     kept = TranscriptAlignment(phones, words, code, "pocketsphinx", score,
-                               viterbi=None if result is None else result.confidence)
+                               viterbi=None if result is None else result.confidence, speech=speech)
     if result is not None:  # judged by the better fit (its timing by the rule above), its words by Viterbi's
-        check(replace(result, confidence=kept.fit), entries, code, range_db)
-    elif method != "pocketsphinx" and refuses(score, range_db):
-        raise VocaError(no_match(score, code))
+        check(replace(result, confidence=kept.fit), entries, code, range_db, speech)
+    elif method != "pocketsphinx" and refuses(score, range_db, speech):
+        raise VocaError(no_match(min(score, speech), code))
     return kept
 
 
@@ -122,11 +134,12 @@ def keeps_pocketsphinx(score: float, viterbi_confidence: float, trust: float = T
     return score >= trust * viterbi_confidence
 
 
-def refuses(confidence: float, range_db: float) -> bool:
-    """Whether a transcript aligned with ``confidence`` to a take whose loud frames stand
-    ``range_db`` over its floor (:func:`voca_cn.speech.viterbi.dynamic_range_db`) is refused as
-    not what was said: only in a take clear enough for the score to tell."""
-    return range_db >= NOISY_RANGE_DB and confidence < NO_MATCH
+def refuses(confidence: float, range_db: float, speech: float) -> bool:
+    """Whether a transcript aligned with ``confidence`` (``speech``: over the detected speech alone)
+    to a take whose loud frames stand ``range_db`` over its floor
+    (:func:`voca_cn.speech.viterbi.dynamic_range_db`) is refused as not what was said: only in a
+    take clear enough for the score to tell."""
+    return range_db >= NOISY_RANGE_DB and min(confidence, speech) < NO_MATCH
 
 
 def no_match(confidence: float, code: str) -> str:
@@ -144,11 +157,11 @@ def note(result: dict) -> str:
     return f"voca-cn: alignment by {how}, confidence {result['confidence']:.2f}"
 
 
-def check(result, entries, code: str, range_db: float = np.inf) -> None:
-    """Raise when the transcript fits nothing of a take with this dynamic range (:func:`refuses`);
-    warn on stderr when it fits badly in places."""
-    if refuses(result.confidence, range_db):
-        raise VocaError(no_match(result.confidence, code))
+def check(result, entries, code: str, range_db: float, speech: float) -> None:
+    """Raise when the transcript fits nothing of a take with this dynamic range, or nothing of its
+    speech (:func:`refuses`); warn on stderr when it fits badly in places."""
+    if refuses(result.confidence, range_db, speech):
+        raise VocaError(no_match(min(result.confidence, speech), code))
     bad = result.word_confidence < BAD_WORD
     run = longest = 0
     for b in bad:

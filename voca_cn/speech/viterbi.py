@@ -149,16 +149,22 @@ def frame_power(audio: np.ndarray) -> np.ndarray:
     return np.convolve(np.pad(e, 2, mode="edge"), np.ones(5) / 5, "valid")
 
 
-def confidence(probs: np.ndarray, phones: list[Segment]) -> float:
+def confidence(probs: np.ndarray, phones: list[Segment], presence: np.ndarray | None = None) -> float:
     """The confidence :func:`align` reports, for any timing of the phones (pocketsphinx's): per
     frame the timed phone's neighbour-credited probability against the network's best phone,
-    exp(mean log ratio) over the frames (silence where no phone is timed)."""
+    exp(mean log ratio) over the frames (silence where no phone is timed). With ``presence``
+    ((F,) :func:`speech_presence`), over the frames that are likely speech only: a take's pauses fit
+    any transcript, so on a short take with long pauses they lift another sentence's score."""
     ids = np.full(len(probs), PHONE_INDEX["sil"])
     for p in phones:
         ids[int(round(p.start / FRAME)):int(round(p.end / FRAME))] = PHONE_INDEX[p.label]
     m = neighbour_matrix()
     got = np.einsum("fp,fp->f", probs, m[:, ids].T)
-    return float(np.exp(np.minimum(np.log(got + 1e-6) - np.log(probs.max(1) + 1e-6), 0).mean()))
+    ratio = np.minimum(np.log(got + 1e-6) - np.log(probs.max(1) + 1e-6), 0)
+    if presence is not None:
+        speech = presence[:len(ratio)] > 0.5
+        ratio = ratio[:len(speech)][speech] if speech.any() else ratio
+    return float(np.exp(ratio.mean()))
 
 
 def _emissions(probs: np.ndarray, start: int, m: np.ndarray) -> np.ndarray:
