@@ -10,9 +10,10 @@ robustness benchmark's conditions (``benchmarks/robustness.py``: noise, babble, 
 telephone, codecs, levels, rates; babble is the other speaker's voices). Per condition: the share
 of right transcripts refused (should be 0) and of wrong ones refused (should be 1), and the
 confidence each gets. ``--json`` keeps every alignment's figures (confidence, the fits it is judged
-by: over the whole take and over its detected speech, aligner, the take's dynamic range and the phonetic stages' disagreement), so a refusal rule can
-be chosen on ``--split val`` and checked on ``test``: the runs align with the refusal switched off
-and the table applies :func:`voca_cn.motion.transcript.refuses` afterwards.
+by: over the whole take and over its detected speech, aligner, the take's dynamic range and the
+phonetic stages' disagreement), so a refusal rule can be chosen on ``--split val`` and checked on
+``test``: the runs align with the refusal switched off and the table applies
+:func:`voca_cn.motion.transcript.refuses` afterwards.
 """
 
 from __future__ import annotations
@@ -98,8 +99,9 @@ def _one(job: tuple) -> list[dict]:
                    "disagreement": round(d, 4), "range_db": round(rng, 2)}
             try:
                 r = align(y, t, "en", animator, probs=animator.hear(y, heard))
-                row.update(confidence=round(r.confidence, 4), fit=round(r.fit, 4), speech=round(r.speech, 4), method=r.method,
-                           fallback=r.fallback, pocketsphinx=None if r.pocketsphinx is None else round(r.pocketsphinx, 4))
+                row.update(confidence=round(r.confidence, 4), fit=round(r.fit, 4), speech=round(r.speech, 4),
+                           method=r.method, fallback=r.fallback,
+                           pocketsphinx=None if r.pocketsphinx is None else round(r.pocketsphinx, 4))
             except VocaError as e:
                 row.update(confidence=None, error=str(e))
             out.append(row)

@@ -158,13 +158,23 @@ def confidence(probs: np.ndarray, phones: list[Segment], presence: np.ndarray | 
     ids = np.full(len(probs), PHONE_INDEX["sil"])
     for p in phones:
         ids[int(round(p.start / FRAME)):int(round(p.end / FRAME))] = PHONE_INDEX[p.label]
-    m = neighbour_matrix()
-    got = np.einsum("fp,fp->f", probs, m[:, ids].T)
-    ratio = np.minimum(np.log(got + 1e-6) - np.log(probs.max(1) + 1e-6), 0)
+    ratio = _log_ratio(probs, ids)
     if presence is not None:
         speech = presence[:len(ratio)] > 0.5
         ratio = ratio[:len(speech)][speech] if speech.any() else ratio
     return float(np.exp(ratio.mean()))
+
+
+def _log_ratio(probs: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """(F,) log of each frame's phone ``ids`` (F,) score, neighbour-credited, against the network's
+    best phone (<= 0), BLOCK frames at a time: an hour of frames stays a few MB."""
+    m = neighbour_matrix()
+    ratio = np.empty(len(ids))
+    for t0 in range(0, len(ids), BLOCK):
+        rows = probs[t0:t0 + BLOCK]
+        got = np.einsum("fp,fp->f", rows, m[:, ids[t0:t0 + BLOCK]].T)
+        ratio[t0:t0 + BLOCK] = np.minimum(np.log(got + 1e-6) - np.log(rows.max(1) + 1e-6), 0)
+    return ratio
 
 
 def _emissions(probs: np.ndarray, start: int, m: np.ndarray) -> np.ndarray:
@@ -215,13 +225,7 @@ def _decode(probs: np.ndarray, chain: _Chain, beam: float) -> np.ndarray | None:
 
 def _result(probs, chain: _Chain, path: np.ndarray, words, duration: float) -> Alignment:
     units = chain.owner[path]
-    phone_ids = chain.emit[path]
-    m = neighbour_matrix()
-    ratio = np.empty(len(path))
-    for t0 in range(0, len(path), BLOCK):  # transcript phone's score vs the network's best phone
-        rows = probs[t0:t0 + BLOCK]
-        got = np.einsum("fp,fp->f", rows, m[:, phone_ids[t0:t0 + BLOCK]].T)
-        ratio[t0:t0 + BLOCK] = np.minimum(np.log(got + 1e-6) - np.log(rows.max(1) + 1e-6), 0)
+    ratio = _log_ratio(probs, chain.emit[path])
     change = np.flatnonzero(np.diff(units)) + 1
     starts, ends = np.concatenate([[0], change]), np.concatenate([change, [len(path)]])
     phones, word_spans = [], {}
